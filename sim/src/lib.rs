@@ -1,0 +1,2 @@
+//! OpenRouter emulator, deterministic simulator and demo for openrouter-auth.
+#![forbid(unsafe_code)]
