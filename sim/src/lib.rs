@@ -1,2 +1,4 @@
 //! OpenRouter emulator, deterministic simulator and demo for openrouter-auth.
 #![forbid(unsafe_code)]
+
+pub mod emulator;

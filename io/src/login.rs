@@ -1,0 +1,516 @@
+//! The drivers: run one [`Flow`] against the real world (a loopback server, OpenRouter over
+//! reqwest, a browser, a key store) until it finishes.
+//!
+//! [`login`] blocks the calling thread; [`login_async`] (feature `tokio`) is the same loop on
+//! a blocking thread with the HTTP requests on the caller's tokio runtime. Both run the same
+//! core and the same loop ([`run`]): only where the code exchange runs differs. No sign-in
+//! decision is made here.
+
+use crate::server::{BindError, LoopbackServer};
+use crate::store::{open_store, KeyMeta, KeyStore, StoreEnv, StoreError, StoreReport, StoreSpec};
+use crate::transport::{self, TransportError};
+use mio::Waker;
+use openrouter_auth_core::{
+    ApiKey, CallbackHost, ExchangeId, Flow, FlowConfig, FlowError, HttpRequest, Input, KeyLabel,
+    Outcome, Output, Time,
+};
+use rand_chacha::rand_core::SeedableRng;
+use std::sync::mpsc;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// Everything `login` needs to know. `LoginOptions::default()` signs in to OpenRouter
+/// production, any free port, `localhost`, 10 minutes, the default credentials file, and
+/// opens the browser.
+#[derive(Debug, Clone)]
+pub struct LoginOptions {
+    /// OpenRouter (or an emulator). Default `https://openrouter.ai`.
+    pub base_url: url::Url,
+    /// Loopback port; 0 (default) picks a free one.
+    pub port: u16,
+    /// Host name in the `callback_url`. Default `localhost`.
+    pub callback_host: CallbackHost,
+    /// The `key_label`; `None` lets OpenRouter pick.
+    pub key_label: Option<KeyLabel>,
+    /// How long to wait for the browser, in seconds' precision. Default 600 s.
+    pub timeout: Duration,
+    /// How long the code exchange may take. Default 30 s.
+    pub exchange_timeout: Duration,
+    /// Where the key goes. Default: the credentials file.
+    pub store: StoreSpec,
+    /// Where the store looks up home and config directories.
+    pub store_env: StoreEnv,
+    /// Launch the system browser (the URL is reported to the observer either way).
+    pub open_browser: bool,
+    /// Headless mode (PROTOCOL.md section 5): no listener; the code is pasted.
+    pub headless: bool,
+}
+
+impl Default for LoginOptions {
+    fn default() -> Self {
+        let core = FlowConfig::default();
+        Self {
+            base_url: core.base_url,
+            port: 0,
+            callback_host: CallbackHost::Localhost,
+            key_label: None,
+            timeout: core.callback_timeout,
+            exchange_timeout: core.exchange_timeout,
+            store: StoreSpec::default(),
+            store_env: StoreEnv::from_process(),
+            open_browser: true,
+            headless: false,
+        }
+    }
+}
+
+impl LoginOptions {
+    fn flow_config(&self) -> FlowConfig {
+        FlowConfig {
+            base_url: self.base_url.clone(),
+            callback_host: self.callback_host,
+            key_label: self.key_label.clone(),
+            code_challenge_method: Default::default(),
+            callback_timeout: self.timeout,
+            exchange_timeout: self.exchange_timeout,
+            headless: self.headless,
+        }
+    }
+}
+
+/// Progress a user may want to see. Secrets never appear in events.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum LoginEvent {
+    /// The listener is up.
+    Listening {
+        /// Its port.
+        port: u16,
+        /// Whether [::1] is served too.
+        ipv6: bool,
+    },
+    /// Show this URL to the user (always, before any browser is launched).
+    AuthorizationUrl {
+        /// The authorization URL.
+        url: url::Url,
+        /// The `callback_url` inside it (`None` in headless mode).
+        callback_url: Option<url::Url>,
+        /// Headless: the user must paste the code.
+        headless: bool,
+    },
+    /// The system browser was asked to open the URL.
+    BrowserOpened,
+    /// The browser could not be launched; the user must open the URL by hand.
+    BrowserFailed {
+        /// Why.
+        reason: String,
+    },
+    /// The callback arrived; exchanging the code (attempt 1, 2, …).
+    Exchanging {
+        /// Attempt number, from 1.
+        attempt: u32,
+    },
+    /// OpenRouter returned a key; storing it.
+    Storing,
+    /// A pasted text was refused.
+    PasteRejected {
+        /// Why.
+        reason: String,
+    },
+}
+
+/// Receives [`LoginEvent`]s as they happen (on the driver's thread).
+pub trait LoginObserver: Send {
+    /// One event.
+    fn event(&mut self, event: LoginEvent);
+}
+
+impl<F: FnMut(LoginEvent) + Send> LoginObserver for F {
+    fn event(&mut self, event: LoginEvent) {
+        self(event)
+    }
+}
+
+/// A signed-in result.
+#[derive(Debug)]
+pub struct LoginOutcome {
+    /// The new API key.
+    pub key: ApiKey,
+    /// OpenRouter's user id, if sent.
+    pub user_id: Option<String>,
+    /// Where and how it was stored.
+    pub stored: StoreReport,
+}
+
+/// Why `login` returned no stored key. [`LoginError::KeyNotStored`] still carries the key.
+#[derive(Debug, thiserror::Error)]
+pub enum LoginError {
+    /// The loopback listener could not be opened.
+    #[error(transparent)]
+    Bind(#[from] BindError),
+    /// The store could not be opened (before anything was signed in).
+    #[error("{0}")]
+    Store(StoreError),
+    /// The sign-in failed; see [`FlowError::kind`] and [`FlowError::party`].
+    #[error("{0}")]
+    Flow(FlowError),
+    /// A key was obtained but not stored. Show `key` to the user: it is not saved anywhere.
+    #[error("signed in, but the key could not be stored: {reason}")]
+    KeyNotStored {
+        /// The key. Give it to the user once.
+        key: ApiKey,
+        /// OpenRouter's user id, if sent.
+        user_id: Option<String>,
+        /// Why storing failed.
+        reason: String,
+    },
+    /// The event loop failed (an OS error from `poll`).
+    #[error("the loopback server failed: {0}")]
+    Io(#[from] std::io::Error),
+}
+
+impl LoginError {
+    /// A stable machine-readable name (`denied`, `timed_out`, `key_not_stored`, …).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            LoginError::Bind(BindError::PortInUse { .. }) => "port_in_use",
+            LoginError::Bind(_) => "listen_failed",
+            LoginError::Store(_) => "store_unavailable",
+            LoginError::Flow(e) => e.kind(),
+            LoginError::KeyNotStored { .. } => "key_not_stored",
+            LoginError::Io(_) => "io",
+        }
+    }
+}
+
+/// Sends inputs into a running loop from other threads.
+#[derive(Clone)]
+pub(crate) struct Inbox {
+    tx: mpsc::Sender<Input>,
+    waker: Arc<Waker>,
+}
+
+impl Inbox {
+    pub(crate) fn send(&self, input: Input) {
+        if self.tx.send(input).is_ok() {
+            let _ = self.waker.wake();
+        }
+    }
+}
+
+/// Cancels a running `login` from any thread (Ctrl-C, a UI button). Cloneable; cancelling
+/// before the login starts makes it end at once. The listener's port is freed when `login`
+/// returns.
+#[derive(Clone, Default)]
+pub struct CancelHandle {
+    inner: Arc<Mutex<CancelInner>>,
+}
+
+#[derive(Default)]
+struct CancelInner {
+    cancelled: bool,
+    inbox: Option<Inbox>,
+}
+
+impl std::fmt::Debug for CancelHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("CancelHandle")
+            .field("cancelled", &self.is_cancelled())
+            .finish()
+    }
+}
+
+impl CancelHandle {
+    /// A handle not yet attached to a login.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Asks the login to stop. A login that is storing a key finishes storing first, so the
+    /// key is never lost.
+    pub fn cancel(&self) {
+        let mut g = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        g.cancelled = true;
+        if let Some(inbox) = &g.inbox {
+            inbox.send(Input::Cancel);
+        }
+    }
+
+    /// Whether [`CancelHandle::cancel`] was called.
+    pub fn is_cancelled(&self) -> bool {
+        self.inner
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .cancelled
+    }
+
+    fn attach(&self, inbox: Inbox) {
+        let mut g = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        if g.cancelled {
+            inbox.send(Input::Cancel);
+        }
+        g.inbox = Some(inbox);
+    }
+
+    fn detach(&self) {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner()).inbox = None;
+    }
+}
+
+/// Where the code exchange runs.
+pub(crate) enum Exchanger {
+    /// A thread per request with a blocking reqwest client.
+    Blocking(reqwest::blocking::Client),
+    /// A task on a tokio runtime.
+    #[cfg(feature = "tokio")]
+    Tokio(tokio::runtime::Handle, reqwest::Client),
+}
+
+impl Exchanger {
+    fn send(&self, id: ExchangeId, request: HttpRequest, timeout: Duration, inbox: Inbox) {
+        let deliver =
+            move |inbox: Inbox, r: Result<openrouter_auth_core::HttpResponse, TransportError>| {
+                inbox.send(match r {
+                    Ok(response) => Input::ExchangeResponse { id, response },
+                    Err(e) => Input::ExchangeFailed {
+                        id,
+                        may_have_been_sent: e.may_have_been_sent,
+                        reason: e.reason,
+                    },
+                })
+            };
+        match self {
+            Exchanger::Blocking(client) => {
+                let client = client.clone();
+                std::thread::spawn(move || {
+                    let r = transport::send_blocking(&client, &request, timeout);
+                    deliver(inbox, r);
+                });
+            }
+            #[cfg(feature = "tokio")]
+            Exchanger::Tokio(handle, client) => {
+                let client = client.clone();
+                handle.spawn(async move {
+                    let r = transport::send_async(&client, &request, timeout).await;
+                    deliver(inbox, r);
+                });
+            }
+        }
+    }
+}
+
+/// Signs in, blocking the calling thread until the flow ends, is cancelled through `cancel`,
+/// or times out. Do not call it from inside an async runtime: use [`login_async`].
+///
+/// Returns the stored key, or a [`LoginError`] (which carries the key when it was obtained
+/// but not stored).
+pub fn login(
+    options: &LoginOptions,
+    observer: &mut dyn LoginObserver,
+    cancel: &CancelHandle,
+) -> Result<LoginOutcome, LoginError> {
+    let client = transport::blocking_client(&options.base_url);
+    run(options, observer, cancel, Exchanger::Blocking(client))
+}
+
+/// [`login`] for tokio programs: the loopback server runs on a blocking thread, the code
+/// exchange on the current runtime. Dropping the future cancels the login.
+#[cfg(feature = "tokio")]
+pub async fn login_async(
+    options: LoginOptions,
+    mut observer: Box<dyn LoginObserver>,
+    cancel: CancelHandle,
+) -> Result<LoginOutcome, LoginError> {
+    struct CancelOnDrop(CancelHandle, bool);
+    impl Drop for CancelOnDrop {
+        fn drop(&mut self) {
+            if !self.1 {
+                self.0.cancel();
+            }
+        }
+    }
+    let handle = tokio::runtime::Handle::current();
+    let client = transport::async_client(&options.base_url);
+    let mut guard = CancelOnDrop(cancel.clone(), false);
+    let task = tokio::task::spawn_blocking(move || {
+        run(
+            &options,
+            observer.as_mut(),
+            &cancel,
+            Exchanger::Tokio(handle, client),
+        )
+    });
+    let result = match task.await {
+        Ok(r) => r,
+        Err(e) => Err(LoginError::Io(std::io::Error::other(format!(
+            "login task failed: {e}"
+        )))),
+    };
+    guard.1 = true;
+    result
+}
+
+/// Milliseconds since `epoch`, as the core's [`Time`].
+fn now_since(epoch: Instant) -> Time {
+    Time::from_millis(u64::try_from(epoch.elapsed().as_millis()).unwrap_or(u64::MAX))
+}
+
+fn instant_of(epoch: Instant, t: Time) -> Instant {
+    epoch + Duration::from_millis(t.as_millis())
+}
+
+/// How long to keep writing final answers after the flow finished.
+const FLUSH_GRACE: Duration = Duration::from_secs(2);
+
+/// The one driving loop: drain outputs, wait for the next event or deadline, feed inputs.
+pub(crate) fn run(
+    options: &LoginOptions,
+    observer: &mut dyn LoginObserver,
+    cancel: &CancelHandle,
+    exchanger: Exchanger,
+) -> Result<LoginOutcome, LoginError> {
+    let mut store = open_store(&options.store, &options.store_env).map_err(LoginError::Store)?;
+    let epoch = Instant::now();
+    let mut rng = rand_chacha::ChaCha20Rng::from_os_rng();
+    let mut flow = Flow::new(options.flow_config(), &mut rng, now_since(epoch));
+
+    // Headless flows need no listener, but the loop still needs a waker: bind anyway only in
+    // loopback mode; in headless mode use a listener-less poll.
+    let mut server = LoopbackServer::bind(if options.headless { 0 } else { options.port })?;
+    let (tx, rx) = mpsc::channel();
+    let inbox = Inbox {
+        tx,
+        waker: server.waker(),
+    };
+    cancel.attach(inbox.clone());
+    if !options.headless {
+        observer.event(LoginEvent::Listening {
+            port: server.port(),
+            ipv6: server.has_ipv6(),
+        });
+        flow.handle_input(
+            Input::ListenerBound {
+                port: server.port(),
+            },
+            now_since(epoch),
+        );
+    }
+    let report: Arc<Mutex<Option<StoreReport>>> = Arc::new(Mutex::new(None));
+    let mut attempts = 0;
+    let result = loop {
+        let mut finished = None;
+        while let Some(out) = flow.poll_output() {
+            match out {
+                Output::OpenBrowser { url } => {
+                    observer.event(LoginEvent::AuthorizationUrl {
+                        url: url.clone(),
+                        callback_url: flow.callback_url().cloned(),
+                        headless: false,
+                    });
+                    if options.open_browser {
+                        match crate::browser::open(&url) {
+                            Ok(()) => observer.event(LoginEvent::BrowserOpened),
+                            Err(reason) => observer.event(LoginEvent::BrowserFailed { reason }),
+                        }
+                    }
+                }
+                Output::PromptForCode { url } => observer.event(LoginEvent::AuthorizationUrl {
+                    url,
+                    callback_url: None,
+                    headless: true,
+                }),
+                Output::Respond {
+                    conn,
+                    response,
+                    head_only,
+                } => server.respond(conn, response.encode(head_only)),
+                Output::SendExchange {
+                    id,
+                    request,
+                    timeout,
+                } => {
+                    attempts += 1;
+                    observer.event(LoginEvent::Exchanging { attempt: attempts });
+                    exchanger.send(id, request, timeout, inbox.clone());
+                }
+                Output::StoreKey { key, user_id } => {
+                    observer.event(LoginEvent::Storing);
+                    let meta = KeyMeta {
+                        key_label: options.key_label.as_ref().map(|l| l.as_str().to_owned()),
+                        user_id,
+                    };
+                    // Local and quick: done inline, so the store needs no thread or lock.
+                    let input = store_key(store.as_mut(), &key, &meta, &report);
+                    inbox.send(input);
+                }
+                Output::PasteRejected { reason } => {
+                    observer.event(LoginEvent::PasteRejected { reason })
+                }
+                Output::Finished(outcome) => finished = Some(outcome),
+            }
+        }
+        if let Some(outcome) = finished {
+            break outcome;
+        }
+        let until = flow.poll_timeout().map(|t| instant_of(epoch, t));
+        let turn = server.poll(until)?;
+        let now = now_since(epoch);
+        for input in turn.inputs {
+            flow.handle_input(input, now);
+        }
+        while let Ok(input) = rx.try_recv() {
+            flow.handle_input(input, now);
+        }
+        if flow.poll_timeout().is_some_and(|t| t <= now) {
+            flow.handle_timeout(now);
+        }
+    };
+    cancel.detach();
+    // Let the last answers (the result page) reach the browser.
+    let flush_until = Instant::now() + FLUSH_GRACE;
+    while server.has_pending_writes() && Instant::now() < flush_until {
+        server.poll(Some(flush_until))?;
+    }
+    drop(server);
+    match result {
+        Outcome::Stored { key, user_id, .. } => {
+            let stored = report
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .take()
+                .expect("a Stored outcome follows a successful store");
+            Ok(LoginOutcome {
+                key,
+                user_id,
+                stored,
+            })
+        }
+        Outcome::KeyNotStored {
+            key,
+            user_id,
+            reason,
+        } => Err(LoginError::KeyNotStored {
+            key,
+            user_id,
+            reason,
+        }),
+        Outcome::Failed(e) => Err(LoginError::Flow(e)),
+    }
+}
+
+fn store_key(
+    store: &mut dyn KeyStore,
+    key: &ApiKey,
+    meta: &KeyMeta,
+    report: &Mutex<Option<StoreReport>>,
+) -> Input {
+    match store.store(key, meta) {
+        Ok(r) => {
+            let location = r.description.clone();
+            *report.lock().unwrap_or_else(|p| p.into_inner()) = Some(r);
+            Input::KeyStored { location }
+        }
+        Err(e) => Input::KeyNotStored {
+            reason: e.to_string(),
+        },
+    }
+}

@@ -1,0 +1,559 @@
+//! The loopback server: one `mio::Poll`, listeners on 127.0.0.1 and ::1 on the same port,
+//! bounded everything. It turns bytes into core inputs and core outputs into bytes; every
+//! decision about what a request means is the core's (`openrouter_auth_core::Flow`).
+//!
+//! Limits (TigerBeetle's rule: a limit on everything a stranger can send):
+//! - request head: at most [`MAX_HEAD_BYTES`] (8 KiB) and [`MAX_HEADERS`] (64) headers, else 431;
+//! - time: [`READ_DEADLINE`] (10 s) to send the head, else 408; [`WRITE_DEADLINE`] to take
+//!   the answer, else the connection is dropped;
+//! - connections: [`MAX_CONNECTIONS`] (512) open at once; the oldest idle one is dropped to
+//!   make room;
+//! - one request per connection, `Connection: close`.
+//!
+//! Sources: RFC 8252 sections 7.3 and 8.3; PROTOCOL.md section 7.
+
+use mio::net::{TcpListener, TcpStream};
+use mio::{Events, Interest, Poll, Token, Waker};
+use openrouter_auth_core::{BrowserRequest, ConnectionId, Input, Page};
+use std::collections::HashMap;
+use std::io::{self, Read, Write};
+use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use zeroize::Zeroizing;
+
+/// Largest request head accepted, in bytes.
+pub const MAX_HEAD_BYTES: usize = 8 * 1024;
+/// Most headers accepted in one request.
+pub const MAX_HEADERS: usize = 64;
+/// Time a connection has to deliver its whole request head.
+pub const READ_DEADLINE: Duration = Duration::from_secs(10);
+/// Time a connection has to take our whole answer.
+pub const WRITE_DEADLINE: Duration = Duration::from_secs(10);
+/// Most connections open at once.
+pub const MAX_CONNECTIONS: usize = 512;
+
+const LISTENER_V4: Token = Token(0);
+const LISTENER_V6: Token = Token(1);
+/// The token of the waker that lets other threads reach the loop.
+pub(crate) const WAKER: Token = Token(2);
+const FIRST_CONN: usize = 16;
+
+/// Why the listener could not be opened.
+#[derive(Debug, thiserror::Error)]
+pub enum BindError {
+    /// The fixed port is taken by another program.
+    #[error("port {port} on 127.0.0.1 is already in use; pick another with --port, or leave it out to use any free port")]
+    PortInUse {
+        /// The port asked for.
+        port: u16,
+    },
+    /// Any other OS error.
+    #[error("could not listen on 127.0.0.1 port {port}: {source}")]
+    Io {
+        /// The port asked for (0 = any).
+        port: u16,
+        /// The OS error.
+        source: io::Error,
+    },
+}
+
+enum ConnState {
+    /// Reading the request head.
+    Reading { buf: Zeroizing<Vec<u8>> },
+    /// The head went to the flow; waiting for its answer.
+    Waiting,
+    /// Writing the answer.
+    Writing { buf: Vec<u8>, pos: usize },
+}
+
+struct Conn {
+    stream: TcpStream,
+    id: ConnectionId,
+    state: ConnState,
+    deadline: Option<Instant>,
+    opened: Instant,
+}
+
+/// The loopback HTTP server. Drive it with [`LoopbackServer::poll`].
+pub struct LoopbackServer {
+    poll: Poll,
+    v4: TcpListener,
+    v6: Option<TcpListener>,
+    port: u16,
+    conns: HashMap<Token, Conn>,
+    by_id: HashMap<ConnectionId, Token>,
+    next_token: usize,
+    waker: Arc<Waker>,
+    events: Events,
+}
+
+/// What one turn of [`LoopbackServer::poll`] produced.
+#[derive(Default)]
+pub(crate) struct Turn {
+    /// Inputs for the flow (requests, closed connections).
+    pub inputs: Vec<Input>,
+    /// Whether the waker fired (other threads have inputs queued).
+    pub woken: bool,
+}
+
+impl LoopbackServer {
+    /// Listens on 127.0.0.1:`port` and [::1] on the same port (`port` 0 picks a free one).
+    /// If ::1 cannot be bound, continues on IPv4 only and logs that at debug level. Never
+    /// binds a non-loopback address. Errors: [`BindError`]; a taken fixed port fails at once.
+    pub fn bind(port: u16) -> Result<Self, BindError> {
+        let poll = Poll::new().map_err(|source| BindError::Io { port, source })?;
+        let v4_addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
+        let mut v4 = TcpListener::bind(v4_addr).map_err(|source| {
+            if source.kind() == io::ErrorKind::AddrInUse {
+                BindError::PortInUse { port }
+            } else {
+                BindError::Io { port, source }
+            }
+        })?;
+        let actual = v4
+            .local_addr()
+            .map_err(|source| BindError::Io { port, source })?
+            .port();
+        let mut v6 = match TcpListener::bind(SocketAddr::from((Ipv6Addr::LOCALHOST, actual))) {
+            Ok(l) => Some(l),
+            Err(e) => {
+                tracing::debug!(port = actual, error = %e, "::1 unavailable; serving on 127.0.0.1 only");
+                None
+            }
+        };
+        let registry = poll.registry();
+        registry
+            .register(&mut v4, LISTENER_V4, Interest::READABLE)
+            .map_err(|source| BindError::Io { port, source })?;
+        if let Some(l) = v6.as_mut() {
+            registry
+                .register(l, LISTENER_V6, Interest::READABLE)
+                .map_err(|source| BindError::Io { port, source })?;
+        }
+        let waker =
+            Arc::new(Waker::new(registry, WAKER).map_err(|source| BindError::Io { port, source })?);
+        tracing::debug!(
+            port = actual,
+            ipv6 = v6.is_some(),
+            "loopback listener bound"
+        );
+        Ok(Self {
+            poll,
+            v4,
+            v6,
+            port: actual,
+            conns: HashMap::new(),
+            by_id: HashMap::new(),
+            next_token: FIRST_CONN,
+            waker,
+            events: Events::with_capacity(256),
+        })
+    }
+
+    /// The bound port.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Whether [::1] is served too.
+    pub fn has_ipv6(&self) -> bool {
+        self.v6.is_some()
+    }
+
+    /// A waker other threads use to interrupt [`LoopbackServer::poll`].
+    pub(crate) fn waker(&self) -> Arc<Waker> {
+        self.waker.clone()
+    }
+
+    /// Open connections.
+    pub fn connection_count(&self) -> usize {
+        self.conns.len()
+    }
+
+    /// Whether any answer is still being written.
+    pub(crate) fn has_pending_writes(&self) -> bool {
+        self.conns
+            .values()
+            .any(|c| matches!(c.state, ConnState::Writing { .. }))
+    }
+
+    fn next_deadline(&self) -> Option<Instant> {
+        self.conns.values().filter_map(|c| c.deadline).min()
+    }
+
+    /// Waits for events until `until` (or the nearest connection deadline), handles them,
+    /// and returns the inputs for the flow.
+    pub(crate) fn poll(&mut self, until: Option<Instant>) -> io::Result<Turn> {
+        let now = Instant::now();
+        let wake_at = match (until, self.next_deadline()) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        let timeout = wake_at.map(|t| t.saturating_duration_since(now));
+        match self.poll.poll(&mut self.events, timeout) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+        let mut turn = Turn::default();
+        let tokens: Vec<(Token, bool, bool)> = self
+            .events
+            .iter()
+            .map(|e| {
+                (
+                    e.token(),
+                    e.is_readable() || e.is_read_closed() || e.is_error(),
+                    e.is_writable() || e.is_error(),
+                )
+            })
+            .collect();
+        for (token, readable, writable) in tokens {
+            match token {
+                LISTENER_V4 | LISTENER_V6 => self.accept_all(token),
+                WAKER => turn.woken = true,
+                t => {
+                    if readable {
+                        self.on_readable(t, &mut turn.inputs);
+                    }
+                    if writable {
+                        self.on_writable(t);
+                    }
+                }
+            }
+        }
+        self.expire(Instant::now());
+        Ok(turn)
+    }
+
+    fn accept_all(&mut self, which: Token) {
+        loop {
+            let listener = if which == LISTENER_V4 {
+                Some(&self.v4)
+            } else {
+                self.v6.as_ref()
+            };
+            let Some(listener) = listener else { return };
+            match listener.accept() {
+                Ok((stream, peer)) => {
+                    if !peer.ip().is_loopback() {
+                        // Cannot happen on a loopback listener; refuse anyway.
+                        continue;
+                    }
+                    self.admit(stream);
+                }
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    // EMFILE and friends: stop accepting for this turn; connections will
+                    // close and make room.
+                    tracing::debug!(error = %e, "accept failed");
+                    return;
+                }
+            }
+        }
+    }
+
+    fn admit(&mut self, mut stream: TcpStream) {
+        if self.conns.len() >= MAX_CONNECTIONS {
+            // Make room by dropping the oldest connection still reading its head (an idle
+            // preconnect or a slowloris); never one the flow is holding.
+            let oldest = self
+                .conns
+                .iter()
+                .filter(|(_, c)| matches!(c.state, ConnState::Reading { .. }))
+                .min_by_key(|(_, c)| c.opened)
+                .map(|(t, _)| *t);
+            match oldest {
+                Some(t) => self.drop_conn(t),
+                None => {
+                    let _ = stream.write(&Page::Busy.render().encode(false));
+                    return;
+                }
+            }
+        }
+        let token = Token(self.next_token);
+        self.next_token += 1;
+        let id = ConnectionId(token.0 as u64);
+        if self
+            .poll
+            .registry()
+            .register(&mut stream, token, Interest::READABLE)
+            .is_err()
+        {
+            return;
+        }
+        let _ = stream.set_nodelay(true);
+        let now = Instant::now();
+        self.conns.insert(
+            token,
+            Conn {
+                stream,
+                id,
+                state: ConnState::Reading {
+                    buf: Zeroizing::new(Vec::with_capacity(1024)),
+                },
+                deadline: Some(now + READ_DEADLINE),
+                opened: now,
+            },
+        );
+        self.by_id.insert(id, token);
+    }
+
+    fn drop_conn(&mut self, token: Token) {
+        if let Some(mut c) = self.conns.remove(&token) {
+            let _ = self.poll.registry().deregister(&mut c.stream);
+            self.by_id.remove(&c.id);
+        }
+    }
+
+    fn on_readable(&mut self, token: Token, inputs: &mut Vec<Input>) {
+        enum After {
+            Nothing,
+            Drop,
+            Closed(ConnectionId),
+            Answer(Page, bool),
+        }
+        let Some(conn) = self.conns.get_mut(&token) else {
+            return;
+        };
+        let after = match &mut conn.state {
+            ConnState::Reading { buf } => {
+                let mut chunk = Zeroizing::new([0u8; 4096]);
+                loop {
+                    match conn.stream.read(chunk.as_mut()) {
+                        // Closed before a whole head arrived.
+                        Ok(0) => break After::Drop,
+                        Ok(n) => {
+                            let room = (MAX_HEAD_BYTES + 1).saturating_sub(buf.len());
+                            buf.extend_from_slice(&chunk[..n.min(room)]);
+                            match parse_head(buf, conn.id) {
+                                Head::Partial if buf.len() > MAX_HEAD_BYTES => {
+                                    break After::Answer(Page::HeadTooLarge, false)
+                                }
+                                Head::Partial => continue,
+                                Head::Complete(req) => {
+                                    conn.state = ConnState::Waiting;
+                                    conn.deadline = None;
+                                    inputs.push(Input::Request(req));
+                                    break After::Nothing;
+                                }
+                                Head::Reject(page, head_only) => {
+                                    break After::Answer(page, head_only)
+                                }
+                            }
+                        }
+                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => break After::Nothing,
+                        Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                        Err(_) => break After::Drop,
+                    }
+                }
+            }
+            ConnState::Waiting => {
+                // One request per connection: anything more is discarded. A read error means
+                // the browser went away; a clean EOF may be a half-close, so keep waiting.
+                let mut sink = [0u8; 1024];
+                loop {
+                    match conn.stream.read(&mut sink) {
+                        Ok(0) => {
+                            let _ = self.poll.registry().reregister(
+                                &mut conn.stream,
+                                token,
+                                Interest::WRITABLE,
+                            );
+                            break After::Nothing;
+                        }
+                        Ok(_) => continue,
+                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => break After::Nothing,
+                        Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                        Err(_) => break After::Closed(conn.id),
+                    }
+                }
+            }
+            ConnState::Writing { .. } => After::Nothing,
+        };
+        match after {
+            After::Nothing => {}
+            After::Drop => self.drop_conn(token),
+            After::Closed(id) => {
+                self.drop_conn(token);
+                inputs.push(Input::ConnectionClosed(id));
+            }
+            After::Answer(page, head_only) => self.answer_now(token, page, head_only),
+        }
+    }
+
+    fn on_writable(&mut self, token: Token) {
+        let Some(conn) = self.conns.get_mut(&token) else {
+            return;
+        };
+        let ConnState::Writing { buf, pos } = &mut conn.state else {
+            return;
+        };
+        let done = loop {
+            if *pos >= buf.len() {
+                let _ = conn.stream.flush();
+                let _ = conn.stream.shutdown(std::net::Shutdown::Write);
+                break true;
+            }
+            match conn.stream.write(&buf[*pos..]) {
+                Ok(0) => break true,
+                Ok(n) => *pos += n,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break false,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(_) => break true,
+            }
+        };
+        if done {
+            self.drop_conn(token);
+        }
+    }
+
+    /// Starts writing `bytes` on the connection the flow calls `conn`, then closes it.
+    /// Unknown or already-closed connections are ignored.
+    pub(crate) fn respond(&mut self, conn: ConnectionId, bytes: Vec<u8>) {
+        let Some(&token) = self.by_id.get(&conn) else {
+            return;
+        };
+        self.start_write(token, bytes);
+        self.on_writable(token);
+    }
+
+    fn start_write(&mut self, token: Token, bytes: Vec<u8>) {
+        let Some(conn) = self.conns.get_mut(&token) else {
+            return;
+        };
+        conn.state = ConnState::Writing { buf: bytes, pos: 0 };
+        conn.deadline = Some(Instant::now() + WRITE_DEADLINE);
+        let _ = self
+            .poll
+            .registry()
+            .reregister(&mut conn.stream, token, Interest::WRITABLE);
+    }
+
+    fn answer_now(&mut self, token: Token, page: Page, head_only: bool) {
+        self.start_write(token, page.render().encode(head_only));
+        self.on_writable(token);
+    }
+
+    fn expire(&mut self, now: Instant) {
+        let due: Vec<(Token, bool)> = self
+            .conns
+            .iter()
+            .filter(|(_, c)| c.deadline.is_some_and(|d| now >= d))
+            .map(|(t, c)| {
+                (
+                    *t,
+                    matches!(&c.state, ConnState::Reading { buf } if !buf.is_empty()),
+                )
+            })
+            .collect();
+        for (token, partial_head) in due {
+            if partial_head {
+                // A stalled request head gets a 408; the answer has its own write deadline.
+                self.answer_now(token, Page::RequestTimeout, false);
+            } else {
+                // An idle preconnect, or a reader that never takes our answer.
+                self.drop_conn(token);
+            }
+        }
+    }
+}
+
+enum Head {
+    Partial,
+    Complete(BrowserRequest),
+    /// Answer at once with this page (`bool`: the request was HEAD).
+    Reject(Page, bool),
+}
+
+fn parse_head(buf: &[u8], id: ConnectionId) -> Head {
+    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+    let mut req = httparse::Request::new(&mut headers);
+    match req.parse(buf) {
+        Ok(httparse::Status::Partial) => Head::Partial,
+        Ok(httparse::Status::Complete(_)) => {
+            let method = req.method.unwrap_or("").to_owned();
+            let head_only = method == "HEAD";
+            let target = req.path.unwrap_or("").as_bytes().to_vec();
+            let mut hosts = req
+                .headers
+                .iter()
+                .filter(|h| h.name.eq_ignore_ascii_case("host"));
+            let host = match (hosts.next(), hosts.next()) {
+                (Some(h), None) => Some(h.value.to_vec()),
+                _ => None, // none, or more than one: the core answers 421
+            };
+            if req.version != Some(1) && req.version != Some(0) {
+                return Head::Reject(
+                    Page::BadRequest {
+                        reason: "Unsupported HTTP version.".into(),
+                    },
+                    head_only,
+                );
+            }
+            Head::Complete(BrowserRequest {
+                conn: id,
+                method,
+                target: Zeroizing::new(target),
+                host,
+            })
+        }
+        Err(httparse::Error::TooManyHeaders) => Head::Reject(Page::HeadTooLarge, false),
+        Err(_) => Head::Reject(
+            Page::BadRequest {
+                reason: "The request could not be parsed.".into(),
+            },
+            false,
+        ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parse_head_shapes() {
+        let id = ConnectionId(1);
+        assert!(matches!(
+            parse_head(b"GET / HTTP/1.1\r\nHost: x", id),
+            Head::Partial
+        ));
+        match parse_head(b"GET /a?b HTTP/1.1\r\nHost: localhost:1\r\n\r\n", id) {
+            Head::Complete(r) => {
+                assert_eq!(&r.target[..], b"/a?b");
+                assert_eq!(r.host.as_deref(), Some(&b"localhost:1"[..]));
+            }
+            _ => panic!(),
+        }
+        match parse_head(b"GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", id) {
+            Head::Complete(r) => assert_eq!(r.host, None),
+            _ => panic!(),
+        }
+        assert!(matches!(
+            parse_head(b"\x00\x01garbage\r\n\r\n", id),
+            Head::Reject(Page::BadRequest { .. }, _)
+        ));
+        let mut many = b"GET / HTTP/1.1\r\n".to_vec();
+        for i in 0..70 {
+            many.extend_from_slice(format!("X-{i}: y\r\n").as_bytes());
+        }
+        many.extend_from_slice(b"\r\n");
+        assert!(matches!(
+            parse_head(&many, id),
+            Head::Reject(Page::HeadTooLarge, _)
+        ));
+    }
+
+    #[test]
+    fn busy_fixed_port_is_a_clear_error() {
+        let first = LoopbackServer::bind(0).unwrap();
+        let port = first.port();
+        let t = Instant::now();
+        let err = LoopbackServer::bind(port).err().expect("port is taken");
+        assert!(t.elapsed() < Duration::from_secs(1));
+        assert!(matches!(err, BindError::PortInUse { port: p } if p == port));
+        assert!(err.to_string().contains(&port.to_string()));
+    }
+}

@@ -1,0 +1,544 @@
+//! Key stores: where `openrouter-auth` puts the API key once the flow has produced it
+//! (PROTOCOL.md section 8).
+//!
+//! | `--store`        | store                    | file                                                       |
+//! |------------------|--------------------------|------------------------------------------------------------|
+//! | `file` (default) | [`CredentialsFileStore`] | `<config dir>/openrouter-auth/credentials.json`            |
+//! | `file:PATH`      | [`CredentialsFileStore`] | `PATH`                                                     |
+//! | `opencode`       | [`OpencodeStore`]        | `$XDG_DATA_HOME/opencode/auth.json` (default `~/.local/share/…`) |
+//! | `aider`          | [`DotenvStore`]          | `~/.aider/oauth-keys.env`                                  |
+//! | `env-file:PATH`  | [`DotenvStore`]          | `PATH`                                                     |
+//! | `stdout`         | [`StdoutStore`]          | none: the key and a newline on standard output             |
+//!
+//! Rules shared by every file store:
+//!
+//! * **Atomic writes.** The new contents go to a temporary file in the target's directory,
+//!   created with mode `0600` before any byte of the key is written; the file is fsynced, renamed
+//!   over the target, and the directory is fsynced (unix). A crash leaves either the old file or
+//!   the new one, never half of either.
+//! * **Private files.** The resulting file always has mode `0600`, even if the previous one was
+//!   `0644`; [`StoreReport::mode`] says what it ended up as. Parent directories that do not exist
+//!   are created with mode `0700`; existing directories (such as `$HOME`) are never chmodded.
+//! * **Never clobber what we do not understand.** A JSON file that does not parse as a JSON
+//!   object is left byte-identical and reported as [`StoreError::Unparseable`] /
+//!   [`StoreError::NotAnObject`]. Everything we do not own (other providers, unknown fields,
+//!   other dotenv lines) is kept, in order.
+//! * **Symbolic links are refused for writing.** If the target path is a symlink (common with
+//!   dotfile managers), `store` and `remove` fail with [`StoreError::Symlink`], naming the link
+//!   and its target, and touch nothing: replacing the link with a regular file would silently
+//!   detach it from the managed copy, and writing through it would put a secret wherever the link
+//!   points. The user can name the target directly (`file:TARGET`, `env-file:TARGET`).
+//!   Reading (`load`) follows symlinks.
+//! * **No secrets in errors or logs.** Errors name the path, the action and the OS error; never
+//!   the key, and never file contents (JSON syntax errors are reported by category, line and
+//!   column only). Buffers that hold the key are [`Zeroizing`](zeroize::Zeroizing).
+//! * No locking: if another program rewrites the same file at the same moment, the last rename
+//!   wins.
+
+mod dotenv;
+mod fsutil;
+mod json;
+mod stdout;
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::str::FromStr;
+
+use openrouter_auth_core::ApiKey;
+
+pub use dotenv::{DotenvStore, DOTENV_VAR};
+pub use json::{CredentialsFileStore, OpencodeStore};
+pub use stdout::StdoutStore;
+
+/// Which store, as the user names it on the command line (`--store KIND`).
+///
+/// Parsed by [`FromStr`] from `file`, `file:PATH`, `opencode`, `aider`, `env-file:PATH` or
+/// `stdout` (the kind is matched case-insensitively, the path is taken verbatim, everything after
+/// the first `:`). [`Display`](fmt::Display) writes the same forms back, so
+/// `spec.to_string().parse()` gives `spec` again for every path that is valid UTF-8.
+///
+/// A path that starts with `~/` is expanded against [`StoreEnv::home`] by [`open_store`] (shells
+/// do not expand `~` after `file:`); other relative paths are relative to the current directory.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum StoreSpec {
+    /// Our own JSON credentials file: the default location (`None`) or the given path.
+    File(Option<PathBuf>),
+    /// opencode's `auth.json`.
+    Opencode,
+    /// aider's `~/.aider/oauth-keys.env`.
+    Aider,
+    /// Any dotenv file: sets `OPENROUTER_API_KEY="…"`.
+    EnvFile(PathBuf),
+    /// Print the key on standard output; store nothing.
+    Stdout,
+}
+
+impl Default for StoreSpec {
+    /// `file`: the default credentials file.
+    fn default() -> Self {
+        StoreSpec::File(None)
+    }
+}
+
+/// The forms [`StoreSpec::from_str`] accepts, for error and help messages.
+pub const STORE_SPEC_FORMS: &str = "file, file:PATH, opencode, aider, env-file:PATH, stdout";
+
+impl FromStr for StoreSpec {
+    type Err = StoreError;
+
+    /// Errors: [`StoreError::BadSpec`] for an unknown kind, a missing `env-file` path, an empty
+    /// `file:` path or a path given to a kind that takes none.
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        let (kind, path) = match s.split_once(':') {
+            Some((k, p)) => (k, Some(p)),
+            None => (s, None),
+        };
+        let bad = |reason: &str| StoreError::BadSpec {
+            input: echo_spec(s),
+            reason: reason.to_string(),
+        };
+        match (kind.to_ascii_lowercase().as_str(), path) {
+            ("file", None) => Ok(StoreSpec::File(None)),
+            ("file", Some("")) => Err(bad("`file:` needs a path after the colon")),
+            ("file", Some(p)) => Ok(StoreSpec::File(Some(PathBuf::from(p)))),
+            ("env-file", None) | ("env-file", Some("")) => {
+                Err(bad("`env-file` needs a path: env-file:PATH"))
+            }
+            ("env-file", Some(p)) => Ok(StoreSpec::EnvFile(PathBuf::from(p))),
+            ("opencode", None) => Ok(StoreSpec::Opencode),
+            ("aider", None) => Ok(StoreSpec::Aider),
+            ("stdout", None) => Ok(StoreSpec::Stdout),
+            ("opencode" | "aider" | "stdout", Some(_)) => Err(bad(&format!(
+                "`{}` takes no path (its location is fixed)",
+                kind.to_ascii_lowercase()
+            ))),
+            _ => Err(bad("unknown store")),
+        }
+    }
+}
+
+/// The user's input for a bad-spec message; withheld if it looks like an API key was pasted
+/// into `--store` by mistake.
+fn echo_spec(s: &str) -> String {
+    if s.contains("sk-or-") {
+        "[input withheld: it looks like an API key]".to_string()
+    } else {
+        s.to_string()
+    }
+}
+
+impl fmt::Display for StoreSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            StoreSpec::File(None) => f.write_str("file"),
+            StoreSpec::File(Some(p)) => write!(f, "file:{}", p.display()),
+            StoreSpec::Opencode => f.write_str("opencode"),
+            StoreSpec::Aider => f.write_str("aider"),
+            StoreSpec::EnvFile(p) => write!(f, "env-file:{}", p.display()),
+            StoreSpec::Stdout => f.write_str("stdout"),
+        }
+    }
+}
+
+/// Where to look things up, so tests need not mutate the process environment.
+///
+/// Empty values count as unset; a relative `xdg_data_home` is ignored, as the XDG base
+/// directory specification requires.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct StoreEnv {
+    /// The home directory (`$HOME`): base of `~/.aider/…`, `~/.local/share/…` and `~/` paths.
+    pub home: Option<PathBuf>,
+    /// `$XDG_DATA_HOME`: where opencode keeps `opencode/auth.json`.
+    pub xdg_data_home: Option<PathBuf>,
+    /// The platform configuration directory: where the default credentials file lives
+    /// (`<config_dir>/openrouter-auth/credentials.json`).
+    pub config_dir: Option<PathBuf>,
+}
+
+impl StoreEnv {
+    /// Reads the process environment: `HOME` (falling back to the platform's notion of the home
+    /// directory via `etcetera::home_dir`), `XDG_DATA_HOME`, and the configuration directory from
+    /// `etcetera::choose_base_strategy().config_dir()` (`$XDG_CONFIG_HOME` or `~/.config` on
+    /// Linux and macOS, `%APPDATA%` on Windows).
+    pub fn from_process() -> Self {
+        use etcetera::BaseStrategy;
+        let var = |name: &str| {
+            std::env::var_os(name)
+                .filter(|v| !v.is_empty())
+                .map(PathBuf::from)
+        };
+        StoreEnv {
+            home: var("HOME").or_else(|| etcetera::home_dir().ok()),
+            xdg_data_home: var("XDG_DATA_HOME"),
+            config_dir: etcetera::choose_base_strategy()
+                .ok()
+                .map(|s| s.config_dir()),
+        }
+    }
+
+    fn home_dir(&self) -> Result<&Path, StoreError> {
+        self.home
+            .as_deref()
+            .filter(|p| !p.as_os_str().is_empty())
+            .ok_or(StoreError::NoHome)
+    }
+
+    /// `$XDG_DATA_HOME` if set and absolute, else `$HOME/.local/share`.
+    fn data_home(&self) -> Result<PathBuf, StoreError> {
+        match self.xdg_data_home.as_deref().filter(|p| p.is_absolute()) {
+            Some(p) => Ok(p.to_path_buf()),
+            None => Ok(self.home_dir()?.join(".local").join("share")),
+        }
+    }
+
+    /// Expands a leading `~/` (or a lone `~`) against the home directory.
+    fn expand(&self, p: &Path) -> Result<PathBuf, StoreError> {
+        let mut comps = p.components();
+        match comps.next() {
+            Some(std::path::Component::Normal(first)) if first == "~" => {
+                Ok(self.home_dir()?.join(comps.as_path()))
+            }
+            _ => Ok(p.to_path_buf()),
+        }
+    }
+}
+
+/// What we know about the key besides the key itself; stored where the format has room for it
+/// (only the `file` store does).
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct KeyMeta {
+    /// The label the key was created with (the OpenRouter key name), if known.
+    pub key_label: Option<String>,
+    /// The OpenRouter user id the key belongs to, if known.
+    pub user_id: Option<String>,
+}
+
+/// What [`KeyStore::store`] did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StoreReport {
+    /// Human description of the store, as [`KeyStore::describe`].
+    pub description: String,
+    /// The file written, if any.
+    pub path: Option<PathBuf>,
+    /// Unix permission bits of the file after writing (`0o600`); `None` for stdout and on
+    /// platforms without unix modes.
+    pub mode: Option<u32>,
+}
+
+/// A place that can keep one OpenRouter API key.
+pub trait KeyStore: Send {
+    /// Human description, e.g. `credentials file /home/u/.config/openrouter-auth/credentials.json`.
+    fn describe(&self) -> String;
+
+    /// The file this store reads and writes, if any.
+    fn location(&self) -> Option<&Path>;
+
+    /// Stores `key` (with `meta` where the format has room), replacing any key already there
+    /// and keeping everything else in the file.
+    ///
+    /// Errors: [`StoreError::Io`] (create directory, read, write, rename…),
+    /// [`StoreError::Unparseable`] / [`StoreError::NotAnObject`] (file left untouched),
+    /// [`StoreError::Symlink`], [`StoreError::NotAFile`], [`StoreError::UnsafeKey`] (dotenv),
+    /// [`StoreError::Output`] (stdout).
+    fn store(&mut self, key: &ApiKey, meta: &KeyMeta) -> Result<StoreReport, StoreError>;
+
+    /// The key currently stored, or `None` if there is no file or no key in it.
+    ///
+    /// Errors: [`StoreError::Io`] on read failures other than "not found",
+    /// [`StoreError::Unparseable`], [`StoreError::NotAnObject`], [`StoreError::Malformed`].
+    fn load(&self) -> Result<Option<ApiKey>, StoreError>;
+
+    /// Removes the key (and only the key's entry/lines). Returns `true` if a key was there.
+    /// Nothing is written when there was nothing to remove.
+    ///
+    /// Errors: as [`KeyStore::store`].
+    fn remove(&mut self) -> Result<bool, StoreError>;
+}
+
+/// Opens the store named by `spec`, resolving default locations through `env`.
+/// Nothing is read or written yet.
+///
+/// Errors: [`StoreError::NoHome`] when the location needs a home directory and there is none,
+/// [`StoreError::NoConfigDir`] for the default `file` store without a configuration directory.
+pub fn open_store(spec: &StoreSpec, env: &StoreEnv) -> Result<Box<dyn KeyStore>, StoreError> {
+    Ok(match spec {
+        StoreSpec::File(Some(p)) => Box::new(CredentialsFileStore::new(env.expand(p)?)),
+        StoreSpec::File(None) => {
+            let dir = env
+                .config_dir
+                .as_deref()
+                .filter(|p| !p.as_os_str().is_empty())
+                .ok_or(StoreError::NoConfigDir)?;
+            Box::new(CredentialsFileStore::new(
+                dir.join("openrouter-auth").join("credentials.json"),
+            ))
+        }
+        StoreSpec::Opencode => Box::new(OpencodeStore::new(
+            env.data_home()?.join("opencode").join("auth.json"),
+        )),
+        StoreSpec::Aider => Box::new(DotenvStore::aider(
+            env.home_dir()?.join(".aider").join("oauth-keys.env"),
+        )),
+        StoreSpec::EnvFile(p) => Box::new(DotenvStore::new(env.expand(p)?)),
+        StoreSpec::Stdout => Box::new(StdoutStore::new()),
+    })
+}
+
+/// Why a store could not be opened, read or written. Messages name the file and the OS error;
+/// they never contain the key or file contents.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum StoreError {
+    /// `--store` value not understood.
+    #[error("invalid store `{input}`: {reason}; accepted forms: {forms}", forms = STORE_SPEC_FORMS)]
+    BadSpec {
+        /// What the user typed (withheld if it looks like a key).
+        input: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// The location needs a home directory and none is known.
+    #[error("cannot locate the home directory (HOME is not set)")]
+    NoHome,
+    /// The default credentials file needs the platform configuration directory and none is known.
+    #[error("cannot locate the configuration directory for the default credentials file; use --store file:PATH")]
+    NoConfigDir,
+    /// An operating-system call failed.
+    #[error("could not {action} {}: {source} ({kind:?})", path.display(), kind = source.kind())]
+    Io {
+        /// The file or directory concerned.
+        path: PathBuf,
+        /// What we were doing: "read", "create directory", "write temporary file for"…
+        action: &'static str,
+        /// The OS error.
+        source: std::io::Error,
+    },
+    /// The file is not valid JSON; it was left untouched.
+    #[error("{} is not valid JSON ({reason}); left untouched", path.display())]
+    Unparseable {
+        /// The file.
+        path: PathBuf,
+        /// Error category, line and column (never file contents).
+        reason: String,
+    },
+    /// The file is valid JSON but not an object (or the `openrouter` entry of our credentials
+    /// file is not an object); it was left untouched.
+    #[error("{} holds a JSON {found} where an object was expected{}; left untouched",
+        path.display(), entry.map(|e| format!(" (entry `{e}`)")).unwrap_or_default())]
+    NotAnObject {
+        /// The file.
+        path: PathBuf,
+        /// The offending entry, or `None` for the top level.
+        entry: Option<&'static str>,
+        /// What was found instead: "array", "string", "number", "boolean", "null".
+        found: &'static str,
+    },
+    /// The key's entry is present but not in a form we can read (e.g. `"key": 42`, or an
+    /// unterminated quote in a dotenv line).
+    #[error("{} has a malformed key entry: {reason}", path.display())]
+    Malformed {
+        /// The file.
+        path: PathBuf,
+        /// What is wrong (never the value).
+        reason: String,
+    },
+    /// The target is a symbolic link; refused, nothing written.
+    #[error("{} is a symbolic link to {}; refusing to replace it. Name the target directly (file:PATH or env-file:PATH) or remove the link", path.display(), target.display())]
+    Symlink {
+        /// The link.
+        path: PathBuf,
+        /// Where it points (as stored in the link).
+        target: PathBuf,
+    },
+    /// The target exists but is not a regular file (a directory, a socket…).
+    #[error("{} exists and is not a regular file; left untouched", path.display())]
+    NotAFile {
+        /// The path.
+        path: PathBuf,
+    },
+    /// The key contains characters that cannot be written safely to a dotenv file
+    /// (quotes, backslashes, `$`, whitespace, control or non-ASCII characters).
+    #[error("the key contains characters that cannot be written safely to the dotenv file {}; nothing written", path.display())]
+    UnsafeKey {
+        /// The dotenv file.
+        path: PathBuf,
+    },
+    /// Writing to standard output (or the injected writer) failed.
+    #[error("could not write the key to standard output: {source}")]
+    Output {
+        /// The OS error.
+        source: std::io::Error,
+    },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tempfile::TempDir;
+
+    pub(crate) const KEY: &str =
+        "sk-or-v1-0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+    pub(crate) const KEY2: &str =
+        "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";
+
+    pub(crate) fn env_in(dir: &TempDir) -> StoreEnv {
+        StoreEnv {
+            home: Some(dir.path().join("home")),
+            xdg_data_home: None,
+            config_dir: Some(dir.path().join("home").join(".config")),
+        }
+    }
+
+    #[test]
+    fn spec_parse_display_round_trip() {
+        let specs = [
+            StoreSpec::File(None),
+            StoreSpec::File(Some(PathBuf::from("/tmp/x y/creds.json"))),
+            StoreSpec::File(Some(PathBuf::from("C:\\Users\\u\\creds.json"))),
+            StoreSpec::Opencode,
+            StoreSpec::Aider,
+            StoreSpec::EnvFile(PathBuf::from("./.env")),
+            StoreSpec::EnvFile(PathBuf::from("a:b")),
+            StoreSpec::Stdout,
+        ];
+        for spec in specs {
+            let text = spec.to_string();
+            assert_eq!(text.parse::<StoreSpec>().unwrap(), spec, "{text}");
+        }
+        assert_eq!("file".parse::<StoreSpec>().unwrap(), StoreSpec::default());
+        assert_eq!(
+            "OpenCode".parse::<StoreSpec>().unwrap(),
+            StoreSpec::Opencode
+        );
+        assert_eq!(
+            "env-file:~/.env".parse::<StoreSpec>().unwrap().to_string(),
+            "env-file:~/.env"
+        );
+    }
+
+    #[test]
+    fn spec_errors_list_accepted_forms() {
+        let err = "bogus".parse::<StoreSpec>().unwrap_err().to_string();
+        assert!(err.contains("`bogus`"), "{err}");
+        assert!(err.contains("unknown store"), "{err}");
+        for form in ["file:PATH", "opencode", "aider", "env-file:PATH", "stdout"] {
+            assert!(err.contains(form), "{err}");
+        }
+        for bad in ["env-file", "env-file:", "file:", "aider:/x", "stdout:x", ""] {
+            let err = bad.parse::<StoreSpec>().unwrap_err().to_string();
+            assert!(err.contains("accepted forms"), "{bad}: {err}");
+        }
+        let err = KEY.parse::<StoreSpec>().unwrap_err().to_string();
+        assert!(
+            !err.contains(KEY) && !err.contains("0123456789abcdef"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn open_store_resolves_locations() {
+        let dir = TempDir::new().unwrap();
+        let env = env_in(&dir);
+        let home = dir.path().join("home");
+        let s = open_store(&StoreSpec::File(None), &env).unwrap();
+        assert_eq!(
+            s.location().unwrap(),
+            home.join(".config/openrouter-auth/credentials.json")
+        );
+        assert!(s.describe().starts_with("credentials file "));
+        let s = open_store(&StoreSpec::Opencode, &env).unwrap();
+        assert_eq!(
+            s.location().unwrap(),
+            home.join(".local/share/opencode/auth.json")
+        );
+        let xdg = StoreEnv {
+            xdg_data_home: Some(dir.path().join("xdg")),
+            ..env.clone()
+        };
+        let s = open_store(&StoreSpec::Opencode, &xdg).unwrap();
+        assert_eq!(
+            s.location().unwrap(),
+            dir.path().join("xdg/opencode/auth.json")
+        );
+        let relative_xdg = StoreEnv {
+            xdg_data_home: Some(PathBuf::from("rel")),
+            ..env.clone()
+        };
+        let s = open_store(&StoreSpec::Opencode, &relative_xdg).unwrap();
+        assert_eq!(
+            s.location().unwrap(),
+            home.join(".local/share/opencode/auth.json")
+        );
+        let s = open_store(&StoreSpec::Aider, &env).unwrap();
+        assert_eq!(s.location().unwrap(), home.join(".aider/oauth-keys.env"));
+        let s = open_store(&"env-file:~/proj/.env".parse().unwrap(), &env).unwrap();
+        assert_eq!(s.location().unwrap(), home.join("proj/.env"));
+        let s = open_store(&"file:/abs/c.json".parse().unwrap(), &env).unwrap();
+        assert_eq!(s.location().unwrap(), Path::new("/abs/c.json"));
+        let s = open_store(&StoreSpec::Stdout, &env).unwrap();
+        assert_eq!(s.location(), None);
+        assert_eq!(s.describe(), "standard output");
+
+        let empty = StoreEnv::default();
+        assert!(matches!(
+            open_store(&StoreSpec::Aider, &empty),
+            Err(StoreError::NoHome)
+        ));
+        assert!(matches!(
+            open_store(&StoreSpec::Opencode, &empty),
+            Err(StoreError::NoHome)
+        ));
+        assert!(matches!(
+            open_store(&StoreSpec::File(None), &empty),
+            Err(StoreError::NoConfigDir)
+        ));
+        assert!(open_store(&StoreSpec::Stdout, &empty).is_ok());
+    }
+
+    #[test]
+    fn every_store_round_trips_through_open_store() {
+        let dir = TempDir::new().unwrap();
+        let env = env_in(&dir);
+        let meta = KeyMeta {
+            key_label: Some("laptop".into()),
+            user_id: Some("user_1".into()),
+        };
+        for spec in [
+            StoreSpec::File(None),
+            StoreSpec::Opencode,
+            StoreSpec::Aider,
+            StoreSpec::EnvFile(dir.path().join("proj/.env")),
+        ] {
+            let mut s = open_store(&spec, &env).unwrap();
+            assert!(s.load().unwrap().is_none(), "{spec}");
+            assert!(!s.remove().unwrap(), "{spec}");
+            let report = s.store(&ApiKey::new(KEY), &meta).unwrap();
+            assert_eq!(report.path.as_deref(), s.location(), "{spec}");
+            assert_eq!(report.description, s.describe());
+            #[cfg(unix)]
+            assert_eq!(report.mode, Some(0o600), "{spec}");
+            assert_eq!(s.load().unwrap().unwrap().expose_secret(), KEY, "{spec}");
+            s.store(&ApiKey::new(KEY2), &meta).unwrap();
+            assert_eq!(s.load().unwrap().unwrap().expose_secret(), KEY2, "{spec}");
+            assert!(s.remove().unwrap(), "{spec}");
+            assert!(s.load().unwrap().is_none(), "{spec}");
+            assert!(!s.remove().unwrap(), "{spec}");
+        }
+    }
+
+    #[test]
+    fn errors_do_not_leak_the_key() {
+        let e = StoreError::UnsafeKey {
+            path: PathBuf::from("/x/.env"),
+        };
+        assert!(e.to_string().contains("/x/.env"));
+        let e = StoreError::Io {
+            path: PathBuf::from("/x/y"),
+            action: "read",
+            source: std::io::Error::from(std::io::ErrorKind::PermissionDenied),
+        };
+        let msg = e.to_string();
+        assert!(msg.contains("could not read /x/y"), "{msg}");
+        assert!(msg.contains("PermissionDenied"), "{msg}");
+    }
+}

@@ -1,0 +1,251 @@
+//! File plumbing shared by the file stores: reading, the symlink policy, atomic private writes.
+
+use std::fs;
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+
+use zeroize::Zeroizing;
+
+use super::StoreError;
+
+pub(super) fn io_err(path: &Path, action: &'static str, source: io::Error) -> StoreError {
+    StoreError::Io {
+        path: path.to_path_buf(),
+        action,
+        source,
+    }
+}
+
+/// The file's bytes, or `None` if it does not exist. Follows symlinks.
+pub(super) fn read_existing(path: &Path) -> Result<Option<Zeroizing<Vec<u8>>>, StoreError> {
+    match fs::metadata(path) {
+        Ok(m) if !m.is_file() => {
+            return Err(StoreError::NotAFile {
+                path: path.to_path_buf(),
+            })
+        }
+        Ok(_) => {}
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(io_err(path, "inspect", e)),
+    }
+    match fs::read(path) {
+        Ok(bytes) => Ok(Some(Zeroizing::new(bytes))),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(io_err(path, "read", e)),
+    }
+}
+
+/// Refuses targets we will not replace: symbolic links and non-regular files (module docs).
+/// A missing file is fine.
+pub(super) fn check_replaceable(path: &Path) -> Result<(), StoreError> {
+    match fs::symlink_metadata(path) {
+        Ok(m) if m.file_type().is_symlink() => Err(StoreError::Symlink {
+            path: path.to_path_buf(),
+            target: fs::read_link(path).unwrap_or_else(|_| PathBuf::from("?")),
+        }),
+        Ok(m) if !m.is_file() => Err(StoreError::NotAFile {
+            path: path.to_path_buf(),
+        }),
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+        Err(e) => Err(io_err(path, "inspect", e)),
+    }
+}
+
+/// Reads the file for a read-modify-write: applies [`check_replaceable`] first.
+pub(super) fn read_for_update(path: &Path) -> Result<Option<Zeroizing<Vec<u8>>>, StoreError> {
+    check_replaceable(path)?;
+    read_existing(path)
+}
+
+/// The directory holding `path` (`.` for a bare file name).
+fn parent_dir(path: &Path) -> &Path {
+    match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    }
+}
+
+/// Creates the missing ancestors of `dir` with mode 0700 (unix); existing ones are not touched.
+fn create_private_dirs(dir: &Path) -> Result<(), StoreError> {
+    if dir.is_dir() {
+        return Ok(());
+    }
+    let mut builder = fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        builder.mode(0o700);
+    }
+    builder
+        .create(dir)
+        .map_err(|e| io_err(dir, "create directory", e))
+}
+
+/// Atomically replaces `path` with `contents`: temporary file in the same directory, mode 0600
+/// before writing (unix), write, fsync, rename over the target, fsync the directory (unix,
+/// best effort: the rename has already happened, so a failure there is only logged).
+///
+/// Returns the unix mode bits of the resulting file (`None` elsewhere).
+/// The caller must have applied [`check_replaceable`].
+pub(super) fn write_atomic(path: &Path, contents: &[u8]) -> Result<Option<u32>, StoreError> {
+    let dir = parent_dir(path);
+    create_private_dirs(dir)?;
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let mut tmp = tempfile::Builder::new()
+        .prefix(&format!(".{name}."))
+        .suffix(".tmp")
+        .tempfile_in(dir)
+        .map_err(|e| io_err(dir, "create a temporary file in", e))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        tmp.as_file()
+            .set_permissions(fs::Permissions::from_mode(0o600))
+            .map_err(|e| io_err(tmp.path(), "set permissions on", e))?;
+    }
+    tmp.as_file_mut()
+        .write_all(contents)
+        .map_err(|e| io_err(path, "write temporary file for", e))?;
+    tmp.as_file()
+        .sync_all()
+        .map_err(|e| io_err(path, "flush temporary file for", e))?;
+    tmp.persist(path)
+        .map_err(|e| io_err(path, "rename temporary file over", e.error))?;
+    sync_dir(dir);
+    tracing::debug!(path = %path.display(), "wrote key file");
+    file_mode(path)
+}
+
+/// Deletes `path` (used when our own credentials file becomes empty).
+pub(super) fn remove_file(path: &Path) -> Result<(), StoreError> {
+    fs::remove_file(path).map_err(|e| io_err(path, "delete", e))?;
+    sync_dir(parent_dir(path));
+    Ok(())
+}
+
+#[cfg(unix)]
+fn sync_dir(dir: &Path) {
+    if let Err(e) = fs::File::open(dir).and_then(|d| d.sync_all()) {
+        tracing::warn!(dir = %dir.display(), error = %e, "could not fsync directory");
+    }
+}
+
+#[cfg(not(unix))]
+fn sync_dir(_dir: &Path) {}
+
+#[cfg(unix)]
+fn file_mode(path: &Path) -> Result<Option<u32>, StoreError> {
+    use std::os::unix::fs::PermissionsExt;
+    let meta = fs::metadata(path).map_err(|e| io_err(path, "inspect", e))?;
+    Ok(Some(meta.permissions().mode() & 0o7777))
+}
+
+#[cfg(not(unix))]
+fn file_mode(_path: &Path) -> Result<Option<u32>, StoreError> {
+    Ok(None)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use tempfile::TempDir;
+
+    #[cfg(unix)]
+    fn mode(p: &Path) -> u32 {
+        use std::os::unix::fs::PermissionsExt;
+        fs::metadata(p).unwrap().permissions().mode() & 0o7777
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn new_file_is_0600_and_created_dirs_are_0700_existing_dirs_untouched() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = TempDir::new().unwrap();
+        let home = dir.path().join("home");
+        fs::create_dir(&home).unwrap();
+        fs::set_permissions(&home, fs::Permissions::from_mode(0o755)).unwrap();
+        let target = home.join("a/b/secret");
+        assert_eq!(write_atomic(&target, b"x").unwrap(), Some(0o600));
+        assert_eq!(mode(&target), 0o600);
+        assert_eq!(mode(&home.join("a")), 0o700);
+        assert_eq!(mode(&home.join("a/b")), 0o700);
+        assert_eq!(mode(&home), 0o755);
+        assert_eq!(fs::read(&target).unwrap(), b"x");
+        // no temporary files left behind
+        assert_eq!(fs::read_dir(home.join("a/b")).unwrap().count(), 1);
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn previously_0644_file_becomes_0600() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = TempDir::new().unwrap();
+        let target = dir.path().join("f");
+        fs::write(&target, b"old").unwrap();
+        fs::set_permissions(&target, fs::Permissions::from_mode(0o644)).unwrap();
+        assert_eq!(write_atomic(&target, b"new").unwrap(), Some(0o600));
+        assert_eq!(mode(&target), 0o600);
+        assert_eq!(fs::read(&target).unwrap(), b"new");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn symlinks_are_refused_and_left_alone() {
+        let dir = TempDir::new().unwrap();
+        let real = dir.path().join("real");
+        fs::write(&real, b"data").unwrap();
+        let link = dir.path().join("link");
+        std::os::unix::fs::symlink(&real, &link).unwrap();
+        let err = read_for_update(&link).unwrap_err();
+        let msg = err.to_string();
+        assert!(matches!(err, StoreError::Symlink { .. }), "{msg}");
+        assert!(msg.contains(&link.display().to_string()), "{msg}");
+        assert!(msg.contains(&real.display().to_string()), "{msg}");
+        assert!(fs::symlink_metadata(&link)
+            .unwrap()
+            .file_type()
+            .is_symlink());
+        // reading follows the link
+        assert_eq!(read_existing(&link).unwrap().unwrap().as_slice(), b"data");
+    }
+
+    #[test]
+    fn directories_are_not_files() {
+        let dir = TempDir::new().unwrap();
+        assert!(matches!(
+            read_for_update(dir.path()),
+            Err(StoreError::NotAFile { .. })
+        ));
+        assert!(matches!(
+            read_existing(dir.path()),
+            Err(StoreError::NotAFile { .. })
+        ));
+        assert!(read_existing(&dir.path().join("missing"))
+            .unwrap()
+            .is_none());
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn unwritable_directory_error_names_the_path() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = TempDir::new().unwrap();
+        let ro = dir.path().join("ro");
+        fs::create_dir(&ro).unwrap();
+        fs::set_permissions(&ro, fs::Permissions::from_mode(0o500)).unwrap();
+        let target = ro.join("f");
+        let res = write_atomic(&target, b"x");
+        fs::set_permissions(&ro, fs::Permissions::from_mode(0o700)).unwrap();
+        // root can write anywhere; only assert when the OS refused
+        if let Err(e) = res {
+            let msg = e.to_string();
+            assert!(msg.contains(&ro.display().to_string()), "{msg}");
+            assert!(msg.contains("PermissionDenied"), "{msg}");
+        }
+    }
+}
