@@ -269,13 +269,21 @@ pub enum FlowError {
         waited: Duration,
     },
     /// The exchange could not reach OpenRouter (or its answer was lost).
-    #[error("could not reach OpenRouter: {reason}")]
+    #[error("could not reach OpenRouter: {reason}{}", maybe_sent_suffix(*.may_have_been_sent))]
     Network {
         /// What the transport said (no secrets).
         reason: String,
         /// Whether the request may have reached OpenRouter (then a key may exist).
         may_have_been_sent: bool,
     },
+}
+
+fn maybe_sent_suffix(may_have_been_sent: bool) -> &'static str {
+    if may_have_been_sent {
+        "; the request may have reached OpenRouter, so a key may have been created: check https://openrouter.ai/keys"
+    } else {
+        ""
+    }
 }
 
 fn denied_message(e: &CallbackError) -> String {
@@ -724,9 +732,14 @@ impl Flow {
                 }
                 match self.state {
                     State::Init | State::AwaitingCallback => {
-                        self.fail(FlowError::Denied(err));
-                        let page = self.result_page().expect("terminal");
+                        // Answer before failing: `fail` may emit `Finished`, after which a
+                        // shell stops serving, and the Denied page must still go out.
+                        let page = Page::Denied {
+                            error: err.error.clone(),
+                            description: err.error_description.clone(),
+                        };
                         self.respond(conn, page, false);
+                        self.fail(FlowError::Denied(err));
                     }
                     State::Exchanging { .. } | State::Storing { .. } => self.hold(conn),
                     State::Stored | State::Failed => {
@@ -990,6 +1003,9 @@ pub fn host_is_ours(host: Option<&[u8]>, port: Option<u16>) -> bool {
     };
     let host = host.trim();
     let (name, host_port) = if let Some(rest) = host.strip_prefix("[::1]") {
+        if !rest.is_empty() && !rest.starts_with(':') {
+            return false; // `[::1]evil`: not a port
+        }
         ("[::1]", rest.strip_prefix(':'))
     } else {
         match host.rsplit_once(':') {
@@ -1002,6 +1018,8 @@ pub fn host_is_ours(host: Option<&[u8]>, port: Option<u16>) -> bool {
         return false;
     }
     let given: Option<u16> = match host_port {
+        // A port is digits only (RFC 3986 section 3.2.3); `parse` would also take `+`.
+        Some(p) if !p.bytes().all(|b| b.is_ascii_digit()) => return false,
         Some(p) => match p.parse() {
             Ok(p) => Some(p),
             Err(_) => return false,

@@ -80,3 +80,105 @@ pub fn finished(outs: &[Output]) -> Option<Outcome> {
         _ => None,
     })
 }
+
+/// Every `SendExchange` id among outputs, in order.
+pub fn exchange_ids(outs: &[Output]) -> Vec<ExchangeId> {
+    outs.iter()
+        .filter_map(|o| match o {
+            Output::SendExchange { id, .. } => Some(*id),
+            _ => None,
+        })
+        .collect()
+}
+
+/// How many `SendExchange` outputs there are.
+pub fn sends(outs: &[Output]) -> usize {
+    exchange_ids(outs).len()
+}
+
+/// How many `StoreKey` outputs there are.
+pub fn store_keys(outs: &[Output]) -> usize {
+    outs.iter()
+        .filter(|o| matches!(o, Output::StoreKey { .. }))
+        .count()
+}
+
+/// The JSON body of the first `SendExchange` among outputs.
+pub fn exchange_body(outs: &[Output]) -> serde_json::Value {
+    outs.iter()
+        .find_map(|o| match o {
+            Output::SendExchange { request, .. } => {
+                Some(serde_json::from_slice(&request.body).unwrap())
+            }
+            _ => None,
+        })
+        .unwrap_or_else(|| panic!("no exchange in {outs:?}"))
+}
+
+/// The `<h1>` of an HTML page: what the user reads first.
+pub fn title(r: &BrowserResponse) -> &str {
+    let start = r.body.find("<h1>").map_or(0, |i| i + 4);
+    let end = r.body.find("</h1>").unwrap_or(start);
+    &r.body[start..end]
+}
+
+/// An error answer from OpenRouter in its documented shape.
+pub fn error_response(status: u16, message: &str) -> HttpResponse {
+    HttpResponse::new(
+        status,
+        serde_json::json!({"error": {"code": status, "message": message}}).to_string(),
+    )
+}
+
+/// Drives a waiting flow through a real callback on `conn` to `Stored`, fetching `/done`,
+/// and returns the outcome. Panics if any step does not behave like the happy path.
+pub fn complete_via_callback(f: &mut Flow, conn: u64, at: u64) -> Outcome {
+    assert!(
+        matches!(f.phase(), Phase::Init | Phase::AwaitingCallback),
+        "{:?}",
+        f.phase()
+    );
+    f.handle_input(get(conn, &own(f, "?code=the-real-code")), t(at));
+    let outs = drain(f);
+    assert_eq!(f.phase(), Phase::Exchanging, "{outs:?}");
+    assert_eq!(exchange_body(&outs)["code"], "the-real-code");
+    let id = exchange_id(&outs);
+    f.handle_input(
+        Input::ExchangeResponse {
+            id,
+            response: ok_response(),
+        },
+        t(at + 1),
+    );
+    assert_eq!(store_keys(&drain(f)), 1);
+    f.handle_input(
+        Input::KeyStored {
+            location: "credentials file /tmp/c.json".into(),
+        },
+        t(at + 2),
+    );
+    let outs = drain(f);
+    assert_eq!(f.phase(), Phase::Stored);
+    let r = response_for(&outs, conn);
+    assert_eq!(r.status, 303);
+    let done = r.header("location").unwrap().to_string();
+    f.handle_input(get(conn + 1_000_000, &done), t(at + 3));
+    let outs = drain(f);
+    assert_eq!(
+        title(&response_for(&outs, conn + 1_000_000)),
+        "Signed in to OpenRouter"
+    );
+    let outcome = finished(&outs).expect("finished after /done");
+    assert!(matches!(outcome, Outcome::Stored { .. }), "{outcome:?}");
+    outcome
+}
+
+/// A bound flow that accepted a callback on `conn` and sent its first exchange.
+pub fn exchanging_flow(seed: u64, conn: u64) -> (Flow, ExchangeId) {
+    let mut f = bound_flow(seed, FlowConfig::default());
+    drain(&mut f);
+    f.handle_input(get(conn, &own(&f, "?code=the-code")), t(1000));
+    let outs = drain(&mut f);
+    assert_eq!(f.phase(), Phase::Exchanging);
+    (f, exchange_id(&outs))
+}
