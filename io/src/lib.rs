@@ -24,6 +24,8 @@
 #![forbid(unsafe_code)]
 
 pub mod browser;
+#[cfg(feature = "fuzzing")]
+pub mod fuzzing;
 pub mod login;
 pub mod server;
 pub mod store;

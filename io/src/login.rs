@@ -265,8 +265,15 @@ pub(crate) enum Exchanger {
     Tokio(tokio::runtime::Handle, reqwest::Client),
 }
 
+/// Extra time the HTTP client gets beyond the flow's exchange timeout. The flow's own deadline
+/// must decide: a client timer set to the same instant races it, and the two drivers then
+/// report the same stall differently (`ExchangeTimedOut` or a transport `Network` error).
+/// The client's timer only guards against a request that outlives the flow.
+const TRANSPORT_GRACE: Duration = Duration::from_secs(2);
+
 impl Exchanger {
     fn send(&self, id: ExchangeId, request: HttpRequest, timeout: Duration, inbox: Inbox) {
+        let timeout = timeout + TRANSPORT_GRACE;
         let deliver =
             move |inbox: Inbox, r: Result<openrouter_auth_core::HttpResponse, TransportError>| {
                 inbox.send(match r {

@@ -6,8 +6,12 @@
 //! - request head: at most [`MAX_HEAD_BYTES`] (8 KiB) and [`MAX_HEADERS`] (64) headers, else 431;
 //! - time: [`READ_DEADLINE`] (10 s) to send the head, else 408; [`WRITE_DEADLINE`] to take
 //!   the answer, else the connection is dropped;
-//! - connections: [`MAX_CONNECTIONS`] (512) open at once; the oldest idle one is dropped to
-//!   make room;
+//! - connections: [`MAX_CONNECTIONS`] (512) open at once, fewer if the process runs out of
+//!   file descriptors first (macOS starts programs with a soft limit of 256): then the limit
+//!   drops to what fitted minus [`FD_RESERVE`], kept free for the code exchange and the key
+//!   store. The oldest connection still reading its head is dropped to make room. The kernel
+//!   queues up to [`LISTEN_BACKLOG`] connections not yet accepted, so a burst does not make
+//!   it drop the browser's connection attempt;
 //! - one request per connection, `Connection: close`.
 //!
 //! Sources: RFC 8252 sections 7.3 and 8.3; PROTOCOL.md section 7.
@@ -32,6 +36,17 @@ pub const READ_DEADLINE: Duration = Duration::from_secs(10);
 pub const WRITE_DEADLINE: Duration = Duration::from_secs(10);
 /// Most connections open at once.
 pub const MAX_CONNECTIONS: usize = 512;
+/// The `listen(2)` backlog: connections the kernel queues before we accept them (capped by
+/// the OS, e.g. `net.core.somaxconn`). The usual 128 overflows under a burst of preconnects
+/// while the loop is busy, and Linux then drops the browser's SYN: a retry 1 s later, then 3 s.
+pub const LISTEN_BACKLOG: i32 = 1024;
+/// File descriptors left to the rest of the login once `accept` ran out of them: the code
+/// exchange needs a socket (and DNS), the key store a few files.
+pub const FD_RESERVE: usize = 32;
+/// The connection limit never drops below this, however few descriptors there are.
+const MIN_CONNECTIONS: usize = 4;
+/// How soon to try accepting again after `accept` failed with nothing to make room with.
+const ACCEPT_RETRY: Duration = Duration::from_millis(50);
 
 const LISTENER_V4: Token = Token(0);
 const LISTENER_V6: Token = Token(1);
@@ -86,6 +101,11 @@ pub struct LoopbackServer {
     next_token: usize,
     waker: Arc<Waker>,
     events: Events,
+    /// Set when `accept` failed (out of descriptors) and connections may still be queued: the
+    /// listener will not signal again for them, so try again at this time.
+    accept_retry_at: Option<Instant>,
+    /// The connection limit: [`MAX_CONNECTIONS`], lowered if descriptors ran out first.
+    max_conns: usize,
 }
 
 /// What one turn of [`LoopbackServer::poll`] produced.
@@ -104,7 +124,7 @@ impl LoopbackServer {
     pub fn bind(port: u16) -> Result<Self, BindError> {
         let poll = Poll::new().map_err(|source| BindError::Io { port, source })?;
         let v4_addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
-        let mut v4 = TcpListener::bind(v4_addr).map_err(|source| {
+        let mut v4 = listen(v4_addr).map_err(|source| {
             if source.kind() == io::ErrorKind::AddrInUse {
                 BindError::PortInUse { port }
             } else {
@@ -115,7 +135,7 @@ impl LoopbackServer {
             .local_addr()
             .map_err(|source| BindError::Io { port, source })?
             .port();
-        let mut v6 = match TcpListener::bind(SocketAddr::from((Ipv6Addr::LOCALHOST, actual))) {
+        let mut v6 = match listen(SocketAddr::from((Ipv6Addr::LOCALHOST, actual))) {
             Ok(l) => Some(l),
             Err(e) => {
                 tracing::debug!(port = actual, error = %e, "::1 unavailable; serving on 127.0.0.1 only");
@@ -148,6 +168,8 @@ impl LoopbackServer {
             next_token: FIRST_CONN,
             waker,
             events: Events::with_capacity(256),
+            accept_retry_at: None,
+            max_conns: MAX_CONNECTIONS,
         })
     }
 
@@ -186,10 +208,10 @@ impl LoopbackServer {
     /// and returns the inputs for the flow.
     pub(crate) fn poll(&mut self, until: Option<Instant>) -> io::Result<Turn> {
         let now = Instant::now();
-        let wake_at = match (until, self.next_deadline()) {
-            (Some(a), Some(b)) => Some(a.min(b)),
-            (a, b) => a.or(b),
-        };
+        let wake_at = [until, self.next_deadline(), self.accept_retry_at]
+            .into_iter()
+            .flatten()
+            .min();
         let timeout = wake_at.map(|t| t.saturating_duration_since(now));
         match self.poll.poll(&mut self.events, timeout) {
             Ok(()) => {}
@@ -222,7 +244,13 @@ impl LoopbackServer {
                 }
             }
         }
-        self.expire(Instant::now());
+        let now = Instant::now();
+        self.expire(now);
+        if self.accept_retry_at.is_some_and(|t| now >= t) {
+            self.accept_retry_at = None;
+            self.accept_all(LISTENER_V4);
+            self.accept_all(LISTENER_V6);
+        }
         Ok(turn)
     }
 
@@ -243,28 +271,67 @@ impl LoopbackServer {
                     self.admit(stream);
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
-                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::Interrupted
+                            | io::ErrorKind::ConnectionAborted
+                            | io::ErrorKind::ConnectionReset
+                    ) =>
+                {
+                    continue
+                }
+                Err(e) if out_of_descriptors(&e) => {
+                    // The listener signals only for new arrivals: without making room now, the
+                    // connections already queued (the browser's among them) would wait until
+                    // the login times out. Lower the limit so the exchange and the store keep
+                    // descriptors to work with, drop the oldest idle connections down to it,
+                    // and go on accepting; with nothing to drop, try again shortly.
+                    let budget = self
+                        .conns
+                        .len()
+                        .saturating_sub(FD_RESERVE)
+                        .max(MIN_CONNECTIONS);
+                    if budget < self.max_conns {
+                        tracing::debug!(error = %e, limit = budget, "out of file descriptors; lowering the connection limit");
+                        self.max_conns = budget;
+                    }
+                    let mut dropped = false;
+                    while let Some(t) = self.oldest_reading() {
+                        self.drop_conn(t);
+                        dropped = true;
+                        if self.conns.len() < self.max_conns {
+                            break;
+                        }
+                    }
+                    if !dropped {
+                        self.accept_retry_at = Some(Instant::now() + ACCEPT_RETRY);
+                        return;
+                    }
+                }
                 Err(e) => {
-                    // EMFILE and friends: stop accepting for this turn; connections will
-                    // close and make room.
-                    tracing::debug!(error = %e, "accept failed");
+                    tracing::debug!(error = %e, "accept failed; retrying shortly");
+                    self.accept_retry_at = Some(Instant::now() + ACCEPT_RETRY);
                     return;
                 }
             }
         }
     }
 
+    /// The oldest connection still reading its head (an idle preconnect or a slowloris):
+    /// the one to drop when room is needed. Never one the flow is holding or answering.
+    fn oldest_reading(&self) -> Option<Token> {
+        self.conns
+            .iter()
+            .filter(|(_, c)| matches!(c.state, ConnState::Reading { .. }))
+            .min_by_key(|(_, c)| c.opened)
+            .map(|(t, _)| *t)
+    }
+
     fn admit(&mut self, mut stream: TcpStream) {
-        if self.conns.len() >= MAX_CONNECTIONS {
-            // Make room by dropping the oldest connection still reading its head (an idle
-            // preconnect or a slowloris); never one the flow is holding.
-            let oldest = self
-                .conns
-                .iter()
-                .filter(|(_, c)| matches!(c.state, ConnState::Reading { .. }))
-                .min_by_key(|(_, c)| c.opened)
-                .map(|(t, _)| *t);
-            match oldest {
+        if self.conns.len() >= self.max_conns {
+            // Make room by dropping the oldest connection still reading its head.
+            match self.oldest_reading() {
                 Some(t) => self.drop_conn(t),
                 None => {
                     let _ = stream.write(&Page::Busy.render().encode(false));
@@ -460,14 +527,48 @@ impl LoopbackServer {
     }
 }
 
-enum Head {
+/// Whether `accept` failed for want of file descriptors (EMFILE, ENFILE) or memory.
+fn out_of_descriptors(e: &io::Error) -> bool {
+    if e.kind() == io::ErrorKind::OutOfMemory {
+        return true;
+    }
+    // ENFILE and EMFILE are 23 and 24 on Linux, macOS and the BSDs; WSAEMFILE and
+    // WSAENOBUFS on Windows.
+    #[cfg(unix)]
+    const CODES: [i32; 2] = [23, 24];
+    #[cfg(windows)]
+    const CODES: [i32; 2] = [10024, 10055];
+    #[cfg(not(any(unix, windows)))]
+    const CODES: [i32; 0] = [];
+    e.raw_os_error().is_some_and(|c| CODES.contains(&c))
+}
+
+/// A non-blocking listener on `addr` with a [`LISTEN_BACKLOG`] backlog. Like
+/// `mio::net::TcpListener::bind`, it sets `SO_REUSEADDR` on unix only (quick rebinding of a
+/// fixed port after a previous run; on Windows the option would allow port hijacking), and
+/// `SO_REUSEADDR` on Linux never lets two listeners share a port.
+fn listen(addr: SocketAddr) -> io::Result<TcpListener> {
+    use socket2::{Domain, Protocol, Socket, Type};
+    let socket = Socket::new(Domain::for_address(addr), Type::STREAM, Some(Protocol::TCP))?;
+    #[cfg(unix)]
+    socket.set_reuse_address(true)?;
+    if addr.is_ipv6() {
+        socket.set_only_v6(true)?;
+    }
+    socket.set_nonblocking(true)?;
+    socket.bind(&addr.into())?;
+    socket.listen(LISTEN_BACKLOG)?;
+    Ok(TcpListener::from_std(socket.into()))
+}
+
+pub(crate) enum Head {
     Partial,
     Complete(BrowserRequest),
     /// Answer at once with this page (`bool`: the request was HEAD).
     Reject(Page, bool),
 }
 
-fn parse_head(buf: &[u8], id: ConnectionId) -> Head {
+pub(crate) fn parse_head(buf: &[u8], id: ConnectionId) -> Head {
     let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
     let mut req = httparse::Request::new(&mut headers);
     match req.parse(buf) {

@@ -1,0 +1,1632 @@
+//! Fuzz target bodies and the flow invariant checker (feature `fuzzing`).
+//!
+//! The `fuzz/` cargo-fuzz workspace calls these functions from one-line `fuzz_target!`s, and
+//! `cargo test` runs them over the committed seed corpus (`fuzz/corpus/<target>/`), so the
+//! bodies are compiled and exercised by every normal build of the workspace.
+//!
+//! - [`callback_target`]: [`parse_callback`] on raw request-target bytes.
+//! - [`exchange_response`]: [`parse_exchange_response`] on a status, a `Retry-After` and a body.
+//! - [`key_info`]: [`parse_key_info`] on a status and a body.
+//! - [`flow_inputs`]: a byte-coded sequence of [`FuzzOp`]s (inputs and time steps) driven
+//!   through a [`CheckedFlow`], which checks the flow's invariants after every step.
+//!
+//! [`CheckedFlow`] is also what the simulator (`openrouter-auth-sim`) drives, so the fuzzer
+//! and the simulator check the same rules. Each body panics (and so crashes the fuzzer) on
+//! the first broken rule, with the rule's name in the message.
+//!
+//! Nothing here is meant for production: [`FuzzRng`] is a deterministic, *non*-cryptographic
+//! generator that only claims `CryptoRng` so it can stand in for the OS RNG in tests.
+
+use crate::callback::{parse_callback, CallbackTarget, NotOurs, MAX_CODE_BYTES, MAX_TARGET_BYTES};
+use crate::exchange::{parse_exchange_response, ExchangeError};
+use crate::flow::{
+    BrowserRequest, ConnectionId, ExchangeId, Flow, FlowConfig, Input, Outcome, Output, Phase,
+};
+use crate::http::HttpResponse;
+use crate::key_info::{parse_key_info, KeyCheckError};
+use crate::pkce::{CodeChallengeMethod, CodeVerifier};
+use crate::secret::FlowNonce;
+use crate::time::Time;
+use crate::CallbackHost;
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+use zeroize::Zeroizing;
+
+// ---------------------------------------------------------------------------------------------
+// A deterministic RNG
+// ---------------------------------------------------------------------------------------------
+
+/// SplitMix64: a tiny deterministic generator for fuzz harnesses. **Not** a CSPRNG; it claims
+/// [`rand_core::CryptoRng`] only so [`Flow::new`] accepts it in tests.
+#[derive(Debug, Clone)]
+pub struct FuzzRng(u64);
+
+impl FuzzRng {
+    /// A generator whose whole output is fixed by `seed`.
+    pub fn new(seed: u64) -> Self {
+        FuzzRng(seed)
+    }
+}
+
+impl rand_core::RngCore for FuzzRng {
+    fn next_u32(&mut self) -> u32 {
+        (self.next_u64() >> 32) as u32
+    }
+
+    fn next_u64(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+
+    fn fill_bytes(&mut self, dst: &mut [u8]) {
+        for chunk in dst.chunks_mut(8) {
+            let v = self.next_u64().to_le_bytes();
+            chunk.copy_from_slice(&v[..chunk.len()]);
+        }
+    }
+}
+
+impl rand_core::CryptoRng for FuzzRng {}
+
+/// The nonce [`callback_target`] parses against: the one a flow drawn from `FuzzRng::new(0)`
+/// would get, so corpus files can carry it.
+pub fn fixed_nonce() -> FlowNonce {
+    FlowNonce::generate(&mut FuzzRng::new(0))
+}
+
+// ---------------------------------------------------------------------------------------------
+// The checker
+// ---------------------------------------------------------------------------------------------
+
+/// A broken invariant: its stable name and what happened.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Violation {
+    /// The rule, e.g. `one-exchange-in-flight`. See [`CheckedFlow`] for the list.
+    pub invariant: &'static str,
+    /// What happened, without secrets.
+    pub detail: String,
+}
+
+impl std::fmt::Display for Violation {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "invariant `{}` broken: {}", self.invariant, self.detail)
+    }
+}
+
+impl std::error::Error for Violation {}
+
+fn violation(invariant: &'static str, detail: impl Into<String>) -> Result<(), Violation> {
+    Err(Violation {
+        invariant,
+        detail: detail.into(),
+    })
+}
+
+#[derive(Debug, Clone, Copy, Default)]
+struct RequestState {
+    responses: u32,
+    closed: bool,
+}
+
+/// A [`Flow`] plus the rules it must keep, checked after every step.
+///
+/// Drive it like a flow ([`CheckedFlow::handle_input`], [`CheckedFlow::handle_timeout`]); each
+/// call drains and returns the outputs, or the first broken rule:
+///
+/// - `stored-needs-own-callback-code`: no `StoreKey` (so no `Stored`) unless the exchange that
+///   produced the key carried a code that reached the flow on its own nonce path (a GET
+///   callback or a pasted URL/code) and that OpenRouter issued for this flow's
+///   `code_challenge` (the driver says which codes it issued: [`CheckedFlow::note_code_issued`]);
+///   `Stored` holds the key `StoreKey` carried.
+/// - `exchange-carries-own-code`: every `SendExchange` carries such a code, this flow's
+///   verifier and its configured `code_challenge_method`.
+/// - `one-exchange-in-flight`: no `SendExchange` while another has had no answer; ids are fresh.
+/// - `no-resend-after-maybe-sent`: a code is never sent again once an exchange carrying it got
+///   any answer or failed with `may_have_been_sent: true`.
+/// - `verifier-only-in-exchange-body`: the `code_verifier` appears in no output (URL, page,
+///   message, `Debug` or serde form) but the exchange body (the `plain` method's challenge in
+///   the authorization URL excepted), nor in the flow's `Debug`.
+/// - `secrets-stay-out-of-pages`: no browser response holds an issued code or the key.
+/// - `terminal-is-sticky`: once `Stored` or `Failed`, phase and outcome never change; phases
+///   only move forward.
+/// - `one-response-per-request`: every request gets at most one response, only requests get
+///   responses, and when `Finished` comes every request whose connection is still open has
+///   had its response.
+/// - `finished-once-and-last`: `Finished` at most once, carrying the flow's outcome; nothing
+///   but browser responses after it; no timeout afterwards.
+/// - `timer-makes-progress`: after a due timeout fired, the next one is later (no busy loop).
+/// - `pages-tell-the-truth`: "Signed in" only once the phase is `Stored`.
+/// - `store-key-once`: at most one `StoreKey`.
+#[derive(Debug)]
+pub struct CheckedFlow {
+    flow: Flow,
+    verifier: Zeroizing<String>,
+    challenge: String,
+    nonce: Zeroizing<String>,
+    method: CodeChallengeMethod,
+    own_codes: BTreeSet<String>,
+    own_error_delivered: bool,
+    issued: BTreeMap<String, String>,
+    requests: BTreeMap<ConnectionId, RequestState>,
+    in_flight: Option<(ExchangeId, String)>,
+    used_ids: BTreeSet<u64>,
+    maybe_reached: BTreeSet<String>,
+    last_answered_code: Option<String>,
+    store_key: Option<Zeroizing<String>>,
+    terminal: Option<(Phase, Option<Outcome>)>,
+    last_phase: Phase,
+    finished: bool,
+    steps: u64,
+}
+
+fn phase_rank(p: Phase) -> u8 {
+    match p {
+        Phase::Init => 0,
+        Phase::AwaitingCallback => 1,
+        Phase::Exchanging => 2,
+        Phase::Storing => 3,
+        Phase::Stored | Phase::Failed => 4,
+    }
+}
+
+impl CheckedFlow {
+    /// Starts a flow like [`Flow::new`] and learns its verifier by drawing it from a clone of
+    /// `rng` first (the flow draws the verifier before anything else). Returns the flow and
+    /// its first outputs (headless: `PromptForCode`). Errors: a [`Violation`] if the learnt
+    /// verifier does not give the flow's challenge, or the first outputs break a rule.
+    pub fn new<R>(
+        config: FlowConfig,
+        rng: &mut R,
+        now: Time,
+    ) -> Result<(CheckedFlow, Vec<Output>), Violation>
+    where
+        R: rand_core::CryptoRng + rand_core::RngCore + Clone,
+    {
+        let verifier = CodeVerifier::generate(&mut rng.clone());
+        let method = config.code_challenge_method;
+        let flow = Flow::new(config, rng, now);
+        let challenge = flow.code_challenge().as_str().to_owned();
+        if verifier.challenge(method).as_str() != challenge {
+            return Err(Violation {
+                invariant: "checker-setup",
+                detail: "the verifier drawn from a clone of the RNG does not give the flow's \
+                         challenge: Flow::new changed the order of its draws"
+                    .into(),
+            });
+        }
+        let mut checked = CheckedFlow {
+            verifier: Zeroizing::new(verifier.expose_secret().to_owned()),
+            nonce: Zeroizing::new(flow.nonce().expose_secret().to_owned()),
+            challenge,
+            method,
+            flow,
+            own_codes: BTreeSet::new(),
+            own_error_delivered: false,
+            issued: BTreeMap::new(),
+            requests: BTreeMap::new(),
+            in_flight: None,
+            used_ids: BTreeSet::new(),
+            maybe_reached: BTreeSet::new(),
+            last_answered_code: None,
+            store_key: None,
+            terminal: None,
+            last_phase: Phase::Init,
+            finished: false,
+            steps: 0,
+        };
+        let outs = checked.drain_and_check()?;
+        Ok((checked, outs))
+    }
+
+    /// The flow (read only: drive it through the checker).
+    pub fn flow(&self) -> &Flow {
+        &self.flow
+    }
+
+    /// The flow's verifier, as learnt at start (for drivers that play OpenRouter).
+    pub fn verifier(&self) -> &str {
+        &self.verifier
+    }
+
+    /// The exchange in flight and its code, if any.
+    pub fn in_flight(&self) -> Option<(ExchangeId, &str)> {
+        self.in_flight.as_ref().map(|(id, c)| (*id, c.as_str()))
+    }
+
+    /// Whether `Finished` was emitted.
+    pub fn is_finished(&self) -> bool {
+        self.finished
+    }
+
+    /// Whether an `error=` callback on the flow's own path (or a pasted own URL with
+    /// `error=`) reached the flow.
+    pub fn own_error_delivered(&self) -> bool {
+        self.own_error_delivered
+    }
+
+    /// The codes that reached the flow on its own nonce path or by paste.
+    pub fn own_codes(&self) -> impl Iterator<Item = &str> {
+        self.own_codes.iter().map(|c| c.as_str())
+    }
+
+    /// How many steps (inputs and timeouts) were checked.
+    pub fn steps(&self) -> u64 {
+        self.steps
+    }
+
+    /// The driver (playing OpenRouter) issued `code` for `challenge`.
+    pub fn note_code_issued(&mut self, code: &str, challenge: &str) {
+        self.issued.insert(code.to_owned(), challenge.to_owned());
+    }
+
+    /// Feeds one input, drains the outputs and checks every rule.
+    pub fn handle_input(&mut self, input: Input, now: Time) -> Result<Vec<Output>, Violation> {
+        self.before(&input)?;
+        self.flow.handle_input(input, now);
+        self.drain_and_check()
+    }
+
+    /// Fires the flow's timeout at `now`, drains the outputs and checks every rule.
+    pub fn handle_timeout(&mut self, now: Time) -> Result<Vec<Output>, Violation> {
+        let due = self.flow.poll_timeout().filter(|t| *t <= now);
+        self.flow.handle_timeout(now);
+        let outs = self.drain_and_check()?;
+        if let (Some(_), Some(next)) = (due, self.flow.poll_timeout()) {
+            if next <= now {
+                violation(
+                    "timer-makes-progress",
+                    format!(
+                        "after the timeout due at or before {} ms fired at {} ms the next one is still at {} ms (phase {:?})",
+                        due.map_or(0, |t| t.as_millis()),
+                        now.as_millis(),
+                        next.as_millis(),
+                        self.flow.phase()
+                    ),
+                )?;
+            }
+        }
+        Ok(outs)
+    }
+
+    /// The rules that hold only at the end of a run: if `Finished` was emitted, every request
+    /// whose connection stayed open had exactly one response.
+    pub fn check_end(&self) -> Result<(), Violation> {
+        if self.finished {
+            self.all_open_requests_answered()?;
+        }
+        Ok(())
+    }
+
+    fn all_open_requests_answered(&self) -> Result<(), Violation> {
+        for (conn, st) in &self.requests {
+            if !st.closed && st.responses == 0 {
+                violation(
+                    "one-response-per-request",
+                    format!(
+                        "the flow finished but request on connection {} got no response",
+                        conn.0
+                    ),
+                )?;
+            }
+        }
+        Ok(())
+    }
+
+    fn note_own_target(&mut self, target: &[u8], method: &str) {
+        let target = match target.iter().position(|&b| b == b'#') {
+            Some(i) => &target[..i],
+            None => target,
+        };
+        let (path, query) = match target.iter().position(|&b| b == b'?') {
+            Some(i) => (&target[..i], &target[i + 1..]),
+            None => (target, &[][..]),
+        };
+        let own = format!("{}{}", crate::callback::CALLBACK_PREFIX, self.nonce.as_str());
+        if path != own.as_bytes() || method != "GET" {
+            return;
+        }
+        for (k, v) in url::form_urlencoded::parse(query) {
+            match &*k {
+                "code" => {
+                    self.own_codes.insert(v.into_owned());
+                }
+                "error" => self.own_error_delivered = true,
+                _ => {}
+            }
+        }
+    }
+
+    fn before(&mut self, input: &Input) -> Result<(), Violation> {
+        match input {
+            Input::Request(BrowserRequest {
+                conn,
+                method,
+                target,
+                ..
+            }) => {
+                if let Some(st) = self.requests.get(conn) {
+                    if !st.closed && st.responses == 0 {
+                        return violation(
+                            "checker-setup",
+                            format!("connection id {} reused while open", conn.0),
+                        );
+                    }
+                }
+                self.requests.insert(*conn, RequestState::default());
+                self.note_own_target(target, method);
+            }
+            Input::ConnectionClosed(conn) => {
+                if let Some(st) = self.requests.get_mut(conn) {
+                    st.closed = true;
+                }
+            }
+            Input::ExchangeResponse { id, .. } => {
+                if let Some((cur, code)) = self.in_flight.take() {
+                    if cur == *id {
+                        self.maybe_reached.insert(code.clone());
+                        self.last_answered_code = Some(code);
+                    } else {
+                        self.in_flight = Some((cur, code));
+                    }
+                }
+            }
+            Input::ExchangeFailed {
+                id,
+                may_have_been_sent,
+                ..
+            } => {
+                if let Some((cur, code)) = self.in_flight.take() {
+                    if cur == *id {
+                        if *may_have_been_sent {
+                            self.maybe_reached.insert(code);
+                        }
+                    } else {
+                        self.in_flight = Some((cur, code));
+                    }
+                }
+            }
+            Input::Pasted(text) => {
+                let text = text.trim();
+                if text.starts_with("http://") || text.starts_with("https://") {
+                    if let Ok(url) = url::Url::parse(text) {
+                        let mut target = url.path().to_owned();
+                        if let Some(q) = url.query() {
+                            target.push('?');
+                            target.push_str(q);
+                        }
+                        self.note_own_target(target.as_bytes(), "GET");
+                    }
+                } else if !text.is_empty() {
+                    self.own_codes.insert(text.to_owned());
+                }
+            }
+            Input::ListenerBound { .. }
+            | Input::KeyStored { .. }
+            | Input::KeyNotStored { .. }
+            | Input::Cancel => {}
+        }
+        Ok(())
+    }
+
+    fn drain_and_check(&mut self) -> Result<Vec<Output>, Violation> {
+        self.steps += 1;
+        let outs: Vec<Output> = std::iter::from_fn(|| self.flow.poll_output()).collect();
+        let finished_before = self.finished;
+        let mut finished_at: Option<usize> = None;
+        for (i, out) in outs.iter().enumerate() {
+            if (finished_before || finished_at.is_some())
+                && !matches!(out, Output::Respond { .. })
+            {
+                violation(
+                    "finished-once-and-last",
+                    format!("{} after Finished", output_name(out)),
+                )?;
+            }
+            self.check_secrets(out)?;
+            match out {
+                Output::SendExchange { id, request, .. } => self.on_send_exchange(*id, request)?,
+                Output::StoreKey { key, .. } => {
+                    if self.store_key.is_some() {
+                        violation("store-key-once", "a second StoreKey")?;
+                    }
+                    let code = self.last_answered_code.clone().unwrap_or_default();
+                    if !self.own_codes.contains(&code) {
+                        violation(
+                            "stored-needs-own-callback-code",
+                            "StoreKey after an exchange whose code never reached the flow on its own path",
+                        )?;
+                    }
+                    match self.issued.get(&code) {
+                        Some(ch) if *ch == self.challenge => {}
+                        Some(_) => violation(
+                            "stored-needs-own-callback-code",
+                            "StoreKey for a code OpenRouter issued for another code_challenge",
+                        )?,
+                        None => violation(
+                            "stored-needs-own-callback-code",
+                            "StoreKey for a code OpenRouter never issued",
+                        )?,
+                    }
+                    self.store_key = Some(Zeroizing::new(key.expose_secret().to_owned()));
+                }
+                Output::Respond { conn, response, .. } => {
+                    match self.requests.get_mut(conn) {
+                        None => violation(
+                            "one-response-per-request",
+                            format!("a response on connection {} that sent no request", conn.0),
+                        )?,
+                        Some(st) => {
+                            st.responses += 1;
+                            if st.responses > 1 {
+                                violation(
+                                    "one-response-per-request",
+                                    format!("{} responses on connection {}", st.responses, conn.0),
+                                )?;
+                            }
+                        }
+                    }
+                    if response.body.contains("<h1>Signed in to OpenRouter</h1>")
+                        && self.flow.phase() != Phase::Stored
+                    {
+                        violation(
+                            "pages-tell-the-truth",
+                            format!("a signed-in page in phase {:?}", self.flow.phase()),
+                        )?;
+                    }
+                }
+                Output::Finished(outcome) => {
+                    if finished_before || finished_at.is_some() {
+                        violation("finished-once-and-last", "a second Finished")?;
+                    }
+                    if Some(outcome) != self.flow.outcome() {
+                        violation(
+                            "finished-once-and-last",
+                            "Finished carries another outcome than the flow's",
+                        )?;
+                    }
+                    finished_at = Some(i);
+                }
+                Output::OpenBrowser { .. }
+                | Output::PromptForCode { .. }
+                | Output::PasteRejected { .. } => {}
+            }
+        }
+        if finished_at.is_some() {
+            self.finished = true;
+            self.all_open_requests_answered()?;
+        }
+        if self.finished && self.flow.poll_timeout().is_some() {
+            violation(
+                "finished-once-and-last",
+                "a timeout is still asked for after Finished",
+            )?;
+        }
+        self.check_phase()?;
+        let dbg = format!("{:?}", self.flow);
+        if dbg.contains(self.verifier.as_str()) {
+            violation(
+                "verifier-only-in-exchange-body",
+                "the flow's Debug output",
+            )?;
+        }
+        Ok(outs)
+    }
+
+    fn check_phase(&mut self) -> Result<(), Violation> {
+        let phase = self.flow.phase();
+        let outcome = self.flow.outcome().cloned();
+        if phase_rank(phase) < phase_rank(self.last_phase) {
+            return violation(
+                "terminal-is-sticky",
+                format!("the phase went back from {:?} to {phase:?}", self.last_phase),
+            );
+        }
+        self.last_phase = phase;
+        if let Some((p, o)) = &self.terminal {
+            if *p != phase || *o != outcome {
+                return violation(
+                    "terminal-is-sticky",
+                    format!("{p:?} became {phase:?}"),
+                );
+            }
+            return Ok(());
+        }
+        if matches!(phase, Phase::Stored | Phase::Failed) {
+            if outcome.is_none() {
+                return violation("terminal-is-sticky", format!("{phase:?} without an outcome"));
+            }
+            if phase == Phase::Stored {
+                match (&outcome, &self.store_key) {
+                    (Some(Outcome::Stored { key, .. }), Some(k))
+                        if key.expose_secret() == k.as_str() => {}
+                    _ => {
+                        return violation(
+                            "stored-needs-own-callback-code",
+                            "Stored without the key StoreKey carried",
+                        )
+                    }
+                }
+            }
+            self.terminal = Some((phase, outcome));
+        }
+        Ok(())
+    }
+
+    fn on_send_exchange(
+        &mut self,
+        id: ExchangeId,
+        request: &crate::http::HttpRequest,
+    ) -> Result<(), Violation> {
+        if let Some((cur, _)) = &self.in_flight {
+            violation(
+                "one-exchange-in-flight",
+                format!(
+                    "exchange {} sent while exchange {} had no answer",
+                    id.0, cur.0
+                ),
+            )?;
+        }
+        if !self.used_ids.insert(id.0) {
+            violation(
+                "one-exchange-in-flight",
+                format!("exchange id {} used twice", id.0),
+            )?;
+        }
+        if request.url.as_str().contains(self.verifier.as_str())
+            || request
+                .headers
+                .iter()
+                .any(|(n, v)| n.contains(self.verifier.as_str()) || v.contains(self.verifier.as_str()))
+        {
+            violation(
+                "verifier-only-in-exchange-body",
+                "the verifier is in the exchange URL or headers",
+            )?;
+        }
+        let body: serde_json::Value = match serde_json::from_slice(&request.body) {
+            Ok(v) => v,
+            Err(_) => {
+                return violation(
+                    "exchange-carries-own-code",
+                    "the exchange body is not JSON",
+                )
+            }
+        };
+        let field = |name: &str| body.get(name).and_then(|v| v.as_str()).map(str::to_owned);
+        let code = field("code").unwrap_or_default();
+        if field("code_verifier").as_deref() != Some(self.verifier.as_str()) {
+            violation(
+                "exchange-carries-own-code",
+                "the exchange does not carry this flow's verifier",
+            )?;
+        }
+        if field("code_challenge_method").as_deref() != Some(self.method.as_str()) {
+            violation(
+                "exchange-carries-own-code",
+                "the exchange carries another code_challenge_method",
+            )?;
+        }
+        if !self.own_codes.contains(&code) {
+            violation(
+                "exchange-carries-own-code",
+                "the exchange carries a code that never reached the flow on its own path",
+            )?;
+        }
+        if self.maybe_reached.contains(&code) {
+            violation(
+                "no-resend-after-maybe-sent",
+                format!(
+                    "exchange {} resends a code an earlier exchange may have delivered",
+                    id.0
+                ),
+            )?;
+        }
+        self.in_flight = Some((id, code));
+        Ok(())
+    }
+
+    fn check_secrets(&self, out: &Output) -> Result<(), Violation> {
+        let v = self.verifier.as_str();
+        let leaks = |s: &str| s.contains(v);
+        match out {
+            Output::SendExchange { .. } => return Ok(()), // checked in on_send_exchange
+            Output::OpenBrowser { url } | Output::PromptForCode { url } => {
+                let mut u = url.clone();
+                if self.method == CodeChallengeMethod::Plain {
+                    // `plain`: the challenge *is* the verifier, by the caller's explicit choice.
+                    let kept: Vec<(String, String)> = url
+                        .query_pairs()
+                        .filter(|(k, _)| k != "code_challenge")
+                        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+                        .collect();
+                    u.query_pairs_mut().clear().extend_pairs(kept);
+                }
+                if leaks(u.as_str()) {
+                    violation("verifier-only-in-exchange-body", "the authorization URL")?;
+                }
+                if self.method == CodeChallengeMethod::Plain {
+                    return Ok(());
+                }
+            }
+            Output::Respond { response, .. } => {
+                let head: String = response
+                    .headers
+                    .iter()
+                    .map(|(n, v)| format!("{n}: {v}\n"))
+                    .collect();
+                for s in [&response.body, &head, &response.reason] {
+                    if leaks(s) {
+                        violation("verifier-only-in-exchange-body", "a browser response")?;
+                    }
+                    if let Some(k) = &self.store_key {
+                        if s.contains(k.as_str()) {
+                            violation("secrets-stay-out-of-pages", "the key in a browser response")?;
+                        }
+                    }
+                    if self
+                        .issued
+                        .keys()
+                        .any(|c| !c.is_empty() && s.contains(c.as_str()))
+                    {
+                        violation(
+                            "secrets-stay-out-of-pages",
+                            "an authorization code in a browser response",
+                        )?;
+                    }
+                }
+            }
+            _ => {}
+        }
+        let dbg = format!("{out:?}");
+        if leaks(&dbg) {
+            violation(
+                "verifier-only-in-exchange-body",
+                format!("the Debug form of {}", output_name(out)),
+            )?;
+        }
+        if let Ok(json) = serde_json::to_string(out) {
+            if leaks(&json) {
+                violation(
+                    "verifier-only-in-exchange-body",
+                    format!("the serialised form of {}", output_name(out)),
+                )?;
+            }
+        }
+        Ok(())
+    }
+}
+
+fn output_name(out: &Output) -> &'static str {
+    match out {
+        Output::OpenBrowser { .. } => "OpenBrowser",
+        Output::PromptForCode { .. } => "PromptForCode",
+        Output::Respond { .. } => "Respond",
+        Output::SendExchange { .. } => "SendExchange",
+        Output::StoreKey { .. } => "StoreKey",
+        Output::PasteRejected { .. } => "PasteRejected",
+        Output::Finished(_) => "Finished",
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Parser bodies
+// ---------------------------------------------------------------------------------------------
+
+/// Whether `s` holds something shaped like an API key: `sk-or-` and 8 more key characters.
+pub fn contains_key_like(s: &str) -> bool {
+    let b = s.as_bytes();
+    let mut from = 0;
+    while let Some(i) = s[from..].find("sk-or-") {
+        let start = from + i + "sk-or-".len();
+        let run = b[start..]
+            .iter()
+            .take_while(|c| c.is_ascii_alphanumeric() || **c == b'-' || **c == b'_')
+            .count();
+        if run >= 8 {
+            return true;
+        }
+        from = start;
+    }
+    false
+}
+
+/// Body of the `callback_target` fuzz target: classifies `data` as a request target for the
+/// flow whose nonce is [`fixed_nonce`], and checks the answer against an independent
+/// reading of the target. Panics on a broken rule.
+pub fn callback_target(data: &[u8]) {
+    let nonce = fixed_nonce();
+    let got = parse_callback(data, &nonce);
+    assert_eq!(got, parse_callback(data, &nonce), "parse_callback is not deterministic");
+    if data.len() > MAX_TARGET_BYTES {
+        assert_eq!(
+            got,
+            CallbackTarget::Malformed(crate::callback::Malformed::TooLong)
+        );
+        return;
+    }
+    let cut = match data.iter().position(|&b| b == b'#') {
+        Some(i) => &data[..i],
+        None => data,
+    };
+    let (path, query) = match cut.iter().position(|&b| b == b'?') {
+        Some(i) => (&cut[..i], &cut[i + 1..]),
+        None => (cut, &[][..]),
+    };
+    let own = format!("/callback/{}", nonce.expose_secret());
+    let own_done = format!("{own}/done");
+    match &got {
+        CallbackTarget::Code(code) => {
+            assert_eq!(path, own.as_bytes(), "a code accepted off our path");
+            let c = code.expose_secret();
+            assert!(!c.is_empty() && c.len() <= MAX_CODE_BYTES && !c.chars().any(char::is_control));
+            let oracle: Vec<String> = url::form_urlencoded::parse(query)
+                .filter(|(k, _)| k == "code")
+                .map(|(_, v)| v.into_owned())
+                .collect();
+            assert_eq!(oracle.len(), 1, "a code accepted with {} `code`s", oracle.len());
+            assert_eq!(oracle[0], c, "the code differs from an independent decoding");
+            let states: Vec<String> = url::form_urlencoded::parse(query)
+                .filter(|(k, _)| k == "state")
+                .map(|(_, v)| v.into_owned())
+                .collect();
+            assert!(
+                states.is_empty() || states == [nonce.expose_secret()],
+                "a code accepted with a foreign state"
+            );
+            let errors = url::form_urlencoded::parse(query)
+                .filter(|(k, _)| k == "error")
+                .count();
+            assert_eq!(errors, 0, "a code accepted alongside an error");
+        }
+        CallbackTarget::Error(e) => {
+            assert_eq!(path, own.as_bytes(), "an error accepted off our path");
+            let oracle: Vec<String> = url::form_urlencoded::parse(query)
+                .filter(|(k, _)| k == "error")
+                .map(|(_, v)| v.into_owned())
+                .collect();
+            assert_eq!(oracle, [e.error.clone()]);
+        }
+        CallbackTarget::Done => assert_eq!(path, own_done.as_bytes()),
+        CallbackTarget::NotOurs(NotOurs::WrongPath) => {
+            assert!(!path.starts_with(b"/callback/"))
+        }
+        CallbackTarget::NotOurs(NotOurs::WrongNonce) => {
+            assert!(path != own.as_bytes() && path != own_done.as_bytes())
+        }
+        CallbackTarget::NotOurs(_) | CallbackTarget::Malformed(_) => {
+            assert_eq!(path, own.as_bytes())
+        }
+    }
+}
+
+/// Builds the response the `exchange_response` and `key_info` bodies parse: two bytes of
+/// status (big endian), one length byte and that many bytes of `Retry-After`, then the body.
+pub fn encode_response(status: u16, retry_after: Option<&[u8]>, body: &[u8]) -> Vec<u8> {
+    let mut out = status.to_be_bytes().to_vec();
+    let ra = retry_after.unwrap_or_default();
+    let ra = &ra[..ra.len().min(255)];
+    out.push(ra.len() as u8);
+    out.extend_from_slice(ra);
+    out.extend_from_slice(body);
+    out
+}
+
+fn decode_response(data: &[u8]) -> Option<HttpResponse> {
+    let (status, rest) = data.split_first_chunk::<2>()?;
+    let (&ra_len, rest) = rest.split_first()?;
+    let ra_len = usize::from(ra_len).min(rest.len());
+    let (ra, body) = rest.split_at(ra_len);
+    let mut resp = HttpResponse::new(u16::from_be_bytes(*status), body.to_vec());
+    if !ra.is_empty() {
+        resp = resp.with_header("Retry-After", String::from_utf8_lossy(ra).into_owned());
+    }
+    Some(resp)
+}
+
+fn check_message(m: &str) {
+    assert!(!contains_key_like(m), "a key-shaped secret in a message");
+    assert!(!m.chars().any(|c| c.is_control()), "a control character in a message");
+    assert!(m.len() <= 2048, "a message of {} bytes", m.len());
+}
+
+/// Body of the `exchange_response` fuzz target (input: see [`encode_response`]): every answer
+/// maps to the key or to the error its status documents, and no message carries a key-shaped
+/// string. Panics on a broken rule.
+pub fn exchange_response(data: &[u8]) {
+    let Some(resp) = decode_response(data) else {
+        return;
+    };
+    match parse_exchange_response(&resp) {
+        Ok(ok) => {
+            assert!(matches!(resp.status, 200 | 201), "a key from status {}", resp.status);
+            let k = ok.key.expose_secret();
+            assert!(k.starts_with("sk-or-") && (14..=262).contains(&k.len()));
+            if let Some(u) = &ok.user_id {
+                check_message(u);
+            }
+        }
+        Err(e) => {
+            let want_ok = matches!(resp.status, 200 | 201);
+            match (&e, resp.status) {
+                (ExchangeError::MissingKey { .. }, _) => assert!(want_ok),
+                (ExchangeError::Server { status }, s) => {
+                    assert_eq!(*status, s);
+                    assert!((500..=599).contains(&s))
+                }
+                (ExchangeError::RateLimited { .. }, s) => assert_eq!(s, 429),
+                (ExchangeError::MethodNotAllowed, s) => assert_eq!(s, 405),
+                (ExchangeError::Conflict { .. }, s) => assert_eq!(s, 409),
+                (ExchangeError::InvalidCode | ExchangeError::CodeExpired, s) => {
+                    assert!(s == 401 || s == 403)
+                }
+                (ExchangeError::InvalidCodeChallengeMethod, s) => assert_eq!(s, 400),
+                (ExchangeError::Unexpected { status, .. }, s) => {
+                    assert_eq!(*status, s);
+                    assert!(!want_ok && !(500..=599).contains(&s));
+                }
+            }
+            check_message(&e.to_string());
+            check_message(&crate::FlowError::Exchange(e).to_string());
+        }
+    }
+}
+
+/// Body of the `key_info` fuzz target (input: see [`encode_response`]; `Retry-After` is
+/// ignored): only a 200 gives a [`crate::KeyInfo`], errors follow the status, and no message
+/// carries a key-shaped string. Panics on a broken rule.
+pub fn key_info(data: &[u8]) {
+    let Some(resp) = decode_response(data) else {
+        return;
+    };
+    match parse_key_info(&resp) {
+        Ok(info) => {
+            assert_eq!(resp.status, 200);
+            let _ = serde_json::to_string(&info).expect("KeyInfo serialises");
+        }
+        Err(e) => {
+            match (&e, resp.status) {
+                (KeyCheckError::BadBody, s) => assert_eq!(s, 200),
+                (KeyCheckError::KeyNotValid, s) => assert_eq!(s, 401),
+                (KeyCheckError::RateLimited, s) => assert_eq!(s, 429),
+                (KeyCheckError::Server { status }, s) => {
+                    assert_eq!(*status, s);
+                    assert!((500..=599).contains(&s))
+                }
+                (KeyCheckError::Unexpected { status, .. }, s) => {
+                    assert_eq!(*status, s);
+                    assert!(!matches!(s, 200 | 401 | 429 | 500..=599));
+                }
+            }
+            check_message(&e.to_string());
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The structured flow target
+// ---------------------------------------------------------------------------------------------
+
+/// The port [`flow_inputs`] binds its flow to.
+pub const FUZZ_PORT: u16 = 53682;
+
+/// Codes the harness's OpenRouter issued for the flow's challenge ([`FuzzTarget::OwnCode`]).
+pub const OWN_CODES: usize = 4;
+
+/// Most ops one [`flow_inputs`] run executes.
+pub const MAX_OPS: usize = 2048;
+
+/// One step of a [`flow_inputs`] run. See [`encode_ops`] for the byte form.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FuzzOp {
+    /// `ListenerBound` on [`FUZZ_PORT`].
+    Bind,
+    /// A request on a new connection.
+    Request {
+        /// The method.
+        method: FuzzMethod,
+        /// The `Host` header.
+        host: FuzzHost,
+        /// The request target.
+        target: FuzzTarget,
+    },
+    /// The `nth` request's connection closes (modulo the number of requests so far).
+    Close {
+        /// Which request.
+        nth: u8,
+    },
+    /// OpenRouter answers the exchange in flight (an unsolicited id when none is). The
+    /// harness's OpenRouter is honest: a 2xx for a code it did not issue for this flow's
+    /// challenge, or one already used, becomes a 403.
+    Answer {
+        /// The status.
+        status: u16,
+        /// The body.
+        body: FuzzBody,
+        /// A `Retry-After` header (seconds), if any.
+        retry_after: Option<u16>,
+    },
+    /// The exchange in flight fails without an answer (nothing happens when none is).
+    Fail {
+        /// `may_have_been_sent`.
+        may_have_been_sent: bool,
+    },
+    /// The key store answers.
+    Store {
+        /// `KeyStored` (else `KeyNotStored`).
+        ok: bool,
+    },
+    /// The user pastes something.
+    Paste(FuzzPaste),
+    /// `Cancel`.
+    Cancel,
+    /// Time passes; deadlines that fall due on the way fire on time.
+    Tick {
+        /// How long.
+        millis: u32,
+    },
+    /// A late shell: `handle_timeout` now, whatever is due.
+    Fire,
+}
+
+/// The method of a [`FuzzOp::Request`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FuzzMethod {
+    /// `GET`
+    Get,
+    /// `HEAD`
+    Head,
+    /// `POST`
+    Post,
+    /// `OPTIONS`
+    Options,
+}
+
+/// The `Host` of a [`FuzzOp::Request`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FuzzHost {
+    /// `localhost:PORT`
+    Ours,
+    /// `127.0.0.1:PORT`
+    Ipv4,
+    /// `[::1]:PORT`
+    Ipv6,
+    /// `localhost` (no port)
+    NoPort,
+    /// `localhost:PORT+1`
+    WrongPort,
+    /// `evil.example:PORT` (DNS rebinding)
+    Evil,
+    /// No `Host` (or several).
+    Missing,
+    /// Raw bytes.
+    Raw(Vec<u8>),
+}
+
+/// The target of a [`FuzzOp::Request`]; "own" means the flow's `/callback/<nonce>`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FuzzTarget {
+    /// Own path, `?code=` one of the codes issued for this flow.
+    OwnCode(u8),
+    /// Own path, `?code=…&state=<nonce>`.
+    OwnCodeWithState(u8),
+    /// Own path, a code issued for another flow's challenge.
+    ForeignCode(u8),
+    /// Own path, `?error=access_denied` (with a description if `true`).
+    OwnError(bool),
+    /// `/callback/<nonce>/done`.
+    OwnDone,
+    /// Own path, no query.
+    OwnBare,
+    /// Own path, a code with a `state` that is not ours.
+    OwnStateMismatch,
+    /// `/callback/<another nonce>?code=…`.
+    OtherNonce,
+    /// `/favicon.ico`.
+    Favicon,
+    /// Own path, then `?` and these raw bytes.
+    OwnQuery(Vec<u8>),
+    /// Raw target bytes.
+    Raw(Vec<u8>),
+}
+
+/// The body of a [`FuzzOp::Answer`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FuzzBody {
+    /// `{"key": <a fresh key>, "user_id": "user_fuzz"}`.
+    Key,
+    /// Empty.
+    Empty,
+    /// `{"error": {"code": status, "message": …}}` with one of OpenRouter's messages.
+    ErrorMessage(u8),
+    /// Raw bytes.
+    Raw(Vec<u8>),
+}
+
+/// What a [`FuzzOp::Paste`] pastes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FuzzPaste {
+    /// The own redirect URL with one of this flow's codes.
+    OwnUrl(u8),
+    /// One of this flow's codes, padded with white space.
+    BareCode(u8),
+    /// A code issued for another flow.
+    ForeignCode(u8),
+    /// Raw text (lossy UTF-8).
+    Raw(Vec<u8>),
+}
+
+const ERROR_MESSAGES: [&str; 5] = [
+    "Invalid code or code_verifier",
+    "Authorization code expired",
+    "Invalid code_challenge_method",
+    "Failed to create or update app",
+    "Method Not Allowed",
+];
+
+/// The configuration byte that starts a [`flow_inputs`] input.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct FuzzConfig {
+    /// Headless mode.
+    pub headless: bool,
+    /// `127.0.0.1` instead of `localhost` in the `callback_url`.
+    pub ipv4_host: bool,
+    /// The `plain` method.
+    pub plain: bool,
+    /// Callback timeout: 0 → 600 s, 1 → 60 s, 2 → 5 s, 3 → 1200 s.
+    pub callback_timeout: u8,
+    /// Exchange timeout: 0 → 30 s, 1 → 5 s, 2 → 1 s, 3 → 120 s.
+    pub exchange_timeout: u8,
+}
+
+impl FuzzConfig {
+    fn to_byte(self) -> u8 {
+        u8::from(self.headless)
+            | u8::from(self.ipv4_host) << 1
+            | u8::from(self.plain) << 2
+            | (self.callback_timeout & 3) << 3
+            | (self.exchange_timeout & 3) << 5
+    }
+
+    fn from_byte(b: u8) -> Self {
+        FuzzConfig {
+            headless: b & 1 != 0,
+            ipv4_host: b & 2 != 0,
+            plain: b & 4 != 0,
+            callback_timeout: (b >> 3) & 3,
+            exchange_timeout: (b >> 5) & 3,
+        }
+    }
+
+    /// The [`FlowConfig`] this byte stands for.
+    pub fn flow_config(self) -> FlowConfig {
+        FlowConfig {
+            headless: self.headless,
+            callback_host: if self.ipv4_host {
+                CallbackHost::Ipv4Loopback
+            } else {
+                CallbackHost::Localhost
+            },
+            code_challenge_method: if self.plain {
+                CodeChallengeMethod::Plain
+            } else {
+                CodeChallengeMethod::S256
+            },
+            callback_timeout: Duration::from_secs([600, 60, 5, 1200][usize::from(self.callback_timeout & 3)]),
+            exchange_timeout: Duration::from_secs([30, 5, 1, 120][usize::from(self.exchange_timeout & 3)]),
+            ..FlowConfig::default()
+        }
+    }
+}
+
+struct Reader<'a>(&'a [u8]);
+
+impl Reader<'_> {
+    fn u8(&mut self) -> Option<u8> {
+        let (&b, rest) = self.0.split_first()?;
+        self.0 = rest;
+        Some(b)
+    }
+    fn u16(&mut self) -> Option<u16> {
+        Some(u16::from_be_bytes([self.u8()?, self.u8()?]))
+    }
+    fn u32(&mut self) -> Option<u32> {
+        Some(u32::from_be_bytes([self.u8()?, self.u8()?, self.u8()?, self.u8()?]))
+    }
+    fn bytes(&mut self) -> Option<Vec<u8>> {
+        let n = usize::from(self.u16()?).min(self.0.len());
+        let (b, rest) = self.0.split_at(n);
+        self.0 = rest;
+        Some(b.to_vec())
+    }
+}
+
+fn put_bytes(out: &mut Vec<u8>, b: &[u8]) {
+    let b = &b[..b.len().min(usize::from(u16::MAX))];
+    out.extend_from_slice(&(b.len() as u16).to_be_bytes());
+    out.extend_from_slice(b);
+}
+
+/// The byte form of a [`flow_inputs`] input: the [`FuzzConfig`] byte, then each op as a tag
+/// byte and its arguments (big-endian integers, byte strings as a `u16` length and bytes).
+pub fn encode_ops(config: FuzzConfig, ops: &[FuzzOp]) -> Vec<u8> {
+    let mut out = vec![config.to_byte()];
+    for op in ops {
+        match op {
+            FuzzOp::Bind => out.push(0),
+            FuzzOp::Request {
+                method,
+                host,
+                target,
+            } => {
+                out.push(1);
+                out.push(*method as u8);
+                match host {
+                    FuzzHost::Ours => out.push(0),
+                    FuzzHost::Ipv4 => out.push(1),
+                    FuzzHost::Ipv6 => out.push(2),
+                    FuzzHost::NoPort => out.push(3),
+                    FuzzHost::WrongPort => out.push(4),
+                    FuzzHost::Evil => out.push(5),
+                    FuzzHost::Missing => out.push(6),
+                    FuzzHost::Raw(b) => {
+                        out.push(7);
+                        put_bytes(&mut out, b);
+                    }
+                }
+                match target {
+                    FuzzTarget::OwnCode(i) => out.extend_from_slice(&[0, *i]),
+                    FuzzTarget::OwnCodeWithState(i) => out.extend_from_slice(&[1, *i]),
+                    FuzzTarget::ForeignCode(i) => out.extend_from_slice(&[2, *i]),
+                    FuzzTarget::OwnError(d) => out.extend_from_slice(&[3, u8::from(*d)]),
+                    FuzzTarget::OwnDone => out.push(4),
+                    FuzzTarget::OwnBare => out.push(5),
+                    FuzzTarget::OwnStateMismatch => out.push(6),
+                    FuzzTarget::OtherNonce => out.push(7),
+                    FuzzTarget::Favicon => out.push(8),
+                    FuzzTarget::OwnQuery(b) => {
+                        out.push(9);
+                        put_bytes(&mut out, b);
+                    }
+                    FuzzTarget::Raw(b) => {
+                        out.push(10);
+                        put_bytes(&mut out, b);
+                    }
+                }
+            }
+            FuzzOp::Close { nth } => out.extend_from_slice(&[2, *nth]),
+            FuzzOp::Answer {
+                status,
+                body,
+                retry_after,
+            } => {
+                out.push(3);
+                out.extend_from_slice(&status.to_be_bytes());
+                match retry_after {
+                    None => out.push(0),
+                    Some(s) => {
+                        out.push(1);
+                        out.extend_from_slice(&s.to_be_bytes());
+                    }
+                }
+                match body {
+                    FuzzBody::Key => out.push(0),
+                    FuzzBody::Empty => out.push(1),
+                    FuzzBody::ErrorMessage(i) => out.extend_from_slice(&[2, *i]),
+                    FuzzBody::Raw(b) => {
+                        out.push(3);
+                        put_bytes(&mut out, b);
+                    }
+                }
+            }
+            FuzzOp::Fail { may_have_been_sent } => {
+                out.extend_from_slice(&[4, u8::from(*may_have_been_sent)])
+            }
+            FuzzOp::Store { ok } => out.extend_from_slice(&[5, u8::from(*ok)]),
+            FuzzOp::Paste(p) => {
+                out.push(6);
+                match p {
+                    FuzzPaste::OwnUrl(i) => out.extend_from_slice(&[0, *i]),
+                    FuzzPaste::BareCode(i) => out.extend_from_slice(&[1, *i]),
+                    FuzzPaste::ForeignCode(i) => out.extend_from_slice(&[2, *i]),
+                    FuzzPaste::Raw(b) => {
+                        out.push(3);
+                        put_bytes(&mut out, b);
+                    }
+                }
+            }
+            FuzzOp::Cancel => out.push(7),
+            FuzzOp::Tick { millis } => {
+                out.push(8);
+                out.extend_from_slice(&millis.to_be_bytes());
+            }
+            FuzzOp::Fire => out.push(9),
+        }
+    }
+    out
+}
+
+/// Reads what [`encode_ops`] writes; any byte string decodes (tags are taken modulo their
+/// count, a short tail ends the list). At most [`MAX_OPS`] ops.
+pub fn decode_ops(data: &[u8]) -> (FuzzConfig, Vec<FuzzOp>) {
+    let mut r = Reader(data);
+    let config = FuzzConfig::from_byte(r.u8().unwrap_or(0));
+    let mut ops = Vec::new();
+    while ops.len() < MAX_OPS {
+        match decode_op(&mut r) {
+            Some(op) => ops.push(op),
+            None => break,
+        }
+    }
+    (config, ops)
+}
+
+fn decode_op(r: &mut Reader<'_>) -> Option<FuzzOp> {
+    Some(match r.u8()? % 10 {
+        0 => FuzzOp::Bind,
+        1 => {
+            let method = match r.u8()? % 4 {
+                0 => FuzzMethod::Get,
+                1 => FuzzMethod::Head,
+                2 => FuzzMethod::Post,
+                _ => FuzzMethod::Options,
+            };
+            let host = match r.u8()? % 8 {
+                0 => FuzzHost::Ours,
+                1 => FuzzHost::Ipv4,
+                2 => FuzzHost::Ipv6,
+                3 => FuzzHost::NoPort,
+                4 => FuzzHost::WrongPort,
+                5 => FuzzHost::Evil,
+                6 => FuzzHost::Missing,
+                _ => FuzzHost::Raw(r.bytes()?),
+            };
+            let target = match r.u8()? % 11 {
+                0 => FuzzTarget::OwnCode(r.u8()?),
+                1 => FuzzTarget::OwnCodeWithState(r.u8()?),
+                2 => FuzzTarget::ForeignCode(r.u8()?),
+                3 => FuzzTarget::OwnError(r.u8()? & 1 == 1),
+                4 => FuzzTarget::OwnDone,
+                5 => FuzzTarget::OwnBare,
+                6 => FuzzTarget::OwnStateMismatch,
+                7 => FuzzTarget::OtherNonce,
+                8 => FuzzTarget::Favicon,
+                9 => FuzzTarget::OwnQuery(r.bytes()?),
+                _ => FuzzTarget::Raw(r.bytes()?),
+            };
+            FuzzOp::Request {
+                method,
+                host,
+                target,
+            }
+        }
+        2 => FuzzOp::Close { nth: r.u8()? },
+        3 => {
+            let status = r.u16()?;
+            let retry_after = match r.u8()? & 1 {
+                0 => None,
+                _ => Some(r.u16()?),
+            };
+            let body = match r.u8()? % 4 {
+                0 => FuzzBody::Key,
+                1 => FuzzBody::Empty,
+                2 => FuzzBody::ErrorMessage(r.u8()?),
+                _ => FuzzBody::Raw(r.bytes()?),
+            };
+            FuzzOp::Answer {
+                status,
+                body,
+                retry_after,
+            }
+        }
+        4 => FuzzOp::Fail {
+            may_have_been_sent: r.u8()? & 1 == 1,
+        },
+        5 => FuzzOp::Store { ok: r.u8()? & 1 == 1 },
+        6 => FuzzOp::Paste(match r.u8()? % 4 {
+            0 => FuzzPaste::OwnUrl(r.u8()?),
+            1 => FuzzPaste::BareCode(r.u8()?),
+            2 => FuzzPaste::ForeignCode(r.u8()?),
+            _ => FuzzPaste::Raw(r.bytes()?),
+        }),
+        7 => FuzzOp::Cancel,
+        8 => FuzzOp::Tick { millis: r.u32()? },
+        _ => FuzzOp::Fire,
+    })
+}
+
+fn random_token(rng: &mut FuzzRng, prefix: &str) -> String {
+    use rand_core::RngCore;
+    let mut b = [0u8; 18];
+    rng.fill_bytes(&mut b);
+    format!("{prefix}{}", crate::b64url(&b))
+}
+
+/// Runs `ops` against a fresh [`CheckedFlow`] configured by `config`, playing the browser,
+/// an attacker, the network, an honest OpenRouter and the key store as the ops say. Errors:
+/// the first broken rule.
+pub fn run_ops(config: FuzzConfig, ops: &[FuzzOp]) -> Result<(), Violation> {
+    let mut rng = FuzzRng::new(0);
+    let (mut cf, _) = CheckedFlow::new(config.flow_config(), &mut rng, Time::ZERO)?;
+    let mut world = FuzzRng::new(1);
+    let own: Vec<String> = (0..OWN_CODES)
+        .map(|_| random_token(&mut world, "c-"))
+        .collect();
+    let foreign: Vec<String> = (0..2).map(|_| random_token(&mut world, "f-")).collect();
+    let other_nonce = random_token(&mut world, "");
+    let challenge = cf.flow().code_challenge().as_str().to_owned();
+    for c in &own {
+        cf.note_code_issued(c, &challenge);
+    }
+    for c in &foreign {
+        cf.note_code_issued(c, "another-flows-challenge");
+    }
+    let nonce = cf.flow().nonce().expose_secret().to_owned();
+    let own_path = format!("/callback/{nonce}");
+    let mut used: BTreeSet<String> = BTreeSet::new();
+    let mut now = Time::ZERO;
+    let mut conns: Vec<ConnectionId> = Vec::new();
+    let mut last_id = 0u64;
+    let port = FUZZ_PORT;
+    for op in ops {
+        match op {
+            FuzzOp::Bind => {
+                cf.handle_input(Input::ListenerBound { port }, now)?;
+            }
+            FuzzOp::Request {
+                method,
+                host,
+                target,
+            } => {
+                let pick = |i: &u8, list: &[String]| list[usize::from(*i) % list.len()].clone();
+                let target: Vec<u8> = match target {
+                    FuzzTarget::OwnCode(i) => format!("{own_path}?code={}", pick(i, &own)).into(),
+                    FuzzTarget::OwnCodeWithState(i) => {
+                        format!("{own_path}?code={}&state={nonce}", pick(i, &own)).into()
+                    }
+                    FuzzTarget::ForeignCode(i) => {
+                        format!("{own_path}?code={}", pick(i, &foreign)).into()
+                    }
+                    FuzzTarget::OwnError(false) => format!("{own_path}?error=access_denied").into(),
+                    FuzzTarget::OwnError(true) => format!(
+                        "{own_path}?error=access_denied&error_description=The+user+said+%3Cno%3E"
+                    )
+                    .into(),
+                    FuzzTarget::OwnDone => format!("{own_path}/done").into(),
+                    FuzzTarget::OwnBare => own_path.clone().into(),
+                    FuzzTarget::OwnStateMismatch => {
+                        format!("{own_path}?code={}&state=nope", own[0]).into()
+                    }
+                    FuzzTarget::OtherNonce => {
+                        format!("/callback/{other_nonce}?code={}", own[0]).into()
+                    }
+                    FuzzTarget::Favicon => b"/favicon.ico".to_vec(),
+                    FuzzTarget::OwnQuery(q) => {
+                        let mut t = format!("{own_path}?").into_bytes();
+                        t.extend_from_slice(q);
+                        t
+                    }
+                    FuzzTarget::Raw(b) => b.clone(),
+                };
+                let host: Option<Vec<u8>> = match host {
+                    FuzzHost::Ours => Some(format!("localhost:{port}").into()),
+                    FuzzHost::Ipv4 => Some(format!("127.0.0.1:{port}").into()),
+                    FuzzHost::Ipv6 => Some(format!("[::1]:{port}").into()),
+                    FuzzHost::NoPort => Some(b"localhost".to_vec()),
+                    FuzzHost::WrongPort => Some(format!("localhost:{}", port + 1).into()),
+                    FuzzHost::Evil => Some(format!("evil.example:{port}").into()),
+                    FuzzHost::Missing => None,
+                    FuzzHost::Raw(b) => Some(b.clone()),
+                };
+                let method = match method {
+                    FuzzMethod::Get => "GET",
+                    FuzzMethod::Head => "HEAD",
+                    FuzzMethod::Post => "POST",
+                    FuzzMethod::Options => "OPTIONS",
+                };
+                let conn = ConnectionId(conns.len() as u64 + 1);
+                conns.push(conn);
+                cf.handle_input(
+                    Input::Request(BrowserRequest {
+                        conn,
+                        method: method.into(),
+                        target: Zeroizing::new(target),
+                        host,
+                    }),
+                    now,
+                )?;
+            }
+            FuzzOp::Close { nth } => {
+                if !conns.is_empty() {
+                    let c = conns[usize::from(*nth) % conns.len()];
+                    cf.handle_input(Input::ConnectionClosed(c), now)?;
+                }
+            }
+            FuzzOp::Answer {
+                status,
+                body,
+                retry_after,
+            } => {
+                let (id, status, mut body) = match cf.in_flight() {
+                    Some((id, code)) => {
+                        last_id = last_id.max(id.0);
+                        let valid = own.iter().any(|c| c == code) && !used.contains(code);
+                        let code = code.to_owned();
+                        let mut status = *status;
+                        let mut body = body.clone();
+                        if (200..300).contains(&status) {
+                            if valid {
+                                used.insert(code);
+                            } else {
+                                status = 403;
+                                body = FuzzBody::ErrorMessage(0);
+                            }
+                        } else if valid && status != 429 && !(500..600).contains(&status) {
+                            used.insert(code);
+                        }
+                        (id, status, body)
+                    }
+                    None => (ExchangeId(last_id + 1000), *status, body.clone()),
+                };
+                let bytes: Vec<u8> = match &mut body {
+                    FuzzBody::Key => {
+                        use rand_core::RngCore;
+                        let mut k = [0u8; 32];
+                        world.fill_bytes(&mut k);
+                        let hex: String = k.iter().map(|b| format!("{b:02x}")).collect();
+                        format!(r#"{{"key":"sk-or-v1-{hex}","user_id":"user_fuzz"}}"#).into()
+                    }
+                    FuzzBody::Empty => Vec::new(),
+                    FuzzBody::ErrorMessage(i) => serde_json::json!({"error": {"code": status, "message": ERROR_MESSAGES[usize::from(*i) % ERROR_MESSAGES.len()]}}).to_string().into(),
+                    FuzzBody::Raw(b) => std::mem::take(b),
+                };
+                let mut response = HttpResponse::new(status, bytes);
+                if let Some(s) = retry_after {
+                    response = response.with_header("Retry-After", s.to_string());
+                }
+                cf.handle_input(Input::ExchangeResponse { id, response }, now)?;
+            }
+            FuzzOp::Fail { may_have_been_sent } => {
+                if let Some((id, code)) = cf.in_flight() {
+                    if *may_have_been_sent && own.iter().any(|c| c == code) {
+                        used.insert(code.to_owned());
+                    }
+                    cf.handle_input(
+                        Input::ExchangeFailed {
+                            id,
+                            may_have_been_sent: *may_have_been_sent,
+                            reason: "fuzzed failure".into(),
+                        },
+                        now,
+                    )?;
+                }
+            }
+            FuzzOp::Store { ok } => {
+                let input = if *ok {
+                    Input::KeyStored {
+                        location: "the fuzz store".into(),
+                    }
+                } else {
+                    Input::KeyNotStored {
+                        reason: "the fuzz store failed".into(),
+                    }
+                };
+                cf.handle_input(input, now)?;
+            }
+            FuzzOp::Paste(p) => {
+                let pick = |i: &u8, list: &[String]| list[usize::from(*i) % list.len()].clone();
+                let text = match p {
+                    FuzzPaste::OwnUrl(i) => format!(
+                        "http://localhost:{port}{own_path}?code={}",
+                        pick(i, &own)
+                    ),
+                    FuzzPaste::BareCode(i) => format!("  {}\n", pick(i, &own)),
+                    FuzzPaste::ForeignCode(i) => pick(i, &foreign),
+                    FuzzPaste::Raw(b) => String::from_utf8_lossy(b).into_owned(),
+                };
+                cf.handle_input(Input::Pasted(Zeroizing::new(text)), now)?;
+            }
+            FuzzOp::Cancel => {
+                cf.handle_input(Input::Cancel, now)?;
+            }
+            FuzzOp::Tick { millis } => {
+                let target = Time::from_millis(now.as_millis().saturating_add(u64::from(*millis)));
+                for _ in 0..64 {
+                    match cf.flow().poll_timeout() {
+                        Some(t) if t <= target => {
+                            now = now.max(t);
+                            cf.handle_timeout(now)?;
+                        }
+                        _ => break,
+                    }
+                }
+                now = target;
+            }
+            FuzzOp::Fire => {
+                cf.handle_timeout(now)?;
+            }
+        }
+    }
+    cf.check_end()
+}
+
+/// Body of the `flow_inputs` fuzz target: decodes `data` ([`decode_ops`]) and runs it
+/// ([`run_ops`]). Panics with the broken rule.
+pub fn flow_inputs(data: &[u8]) {
+    let (config, ops) = decode_ops(data);
+    if let Err(v) = run_ops(config, &ops) {
+        panic!("{v}");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ops_round_trip() {
+        let ops = vec![
+            FuzzOp::Bind,
+            FuzzOp::Request {
+                method: FuzzMethod::Get,
+                host: FuzzHost::Raw(b"x".to_vec()),
+                target: FuzzTarget::OwnQuery(b"code=1".to_vec()),
+            },
+            FuzzOp::Answer {
+                status: 200,
+                body: FuzzBody::Key,
+                retry_after: Some(3),
+            },
+            FuzzOp::Paste(FuzzPaste::Raw(b"abc".to_vec())),
+            FuzzOp::Tick { millis: 70_000 },
+            FuzzOp::Store { ok: true },
+            FuzzOp::Fire,
+        ];
+        let cfg = FuzzConfig {
+            headless: false,
+            ipv4_host: true,
+            plain: false,
+            callback_timeout: 2,
+            exchange_timeout: 1,
+        };
+        assert_eq!(decode_ops(&encode_ops(cfg, &ops)), (cfg, ops));
+    }
+
+    #[test]
+    fn happy_path_runs_clean() {
+        let ops = vec![
+            FuzzOp::Bind,
+            FuzzOp::Request {
+                method: FuzzMethod::Get,
+                host: FuzzHost::Ours,
+                target: FuzzTarget::OwnCode(0),
+            },
+            FuzzOp::Answer {
+                status: 200,
+                body: FuzzBody::Key,
+                retry_after: None,
+            },
+            FuzzOp::Store { ok: true },
+            FuzzOp::Tick { millis: 10_000 },
+        ];
+        run_ops(FuzzConfig::default(), &ops).unwrap();
+    }
+
+    #[test]
+    fn bodies_take_anything() {
+        for data in [&b""[..], b"\x00", b"\xff\xff\xff", b"/callback/x?code=1"] {
+            callback_target(data);
+            exchange_response(data);
+            key_info(data);
+            flow_inputs(data);
+        }
+    }
+
+    #[test]
+    fn key_like_detection() {
+        assert!(contains_key_like("x sk-or-v1-abcdef12 y"));
+        assert!(!contains_key_like("sk-or-[redacted] sk-or-v1"));
+    }
+}

@@ -1,0 +1,160 @@
+//! The `openrouter-auth login` command tells scripts what happened through its exit code
+//! (documented in `--help`), and tells people on stderr; a key that could not be stored is
+//! printed once on stdout so it is not lost.
+
+mod common;
+
+use common::*;
+use std::time::{Duration, Instant};
+
+#[test]
+fn busy_port_exits_1_at_once_naming_the_port() {
+    let stand_in = StandIn::new();
+    let dir = tempdir();
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port().to_string();
+    let started = Instant::now();
+    let cli = Cli::login(&stand_in, dir.path(), &["--port", &port], "warn", None);
+    let exit = cli.wait_within(Duration::from_secs(5));
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(exit.status.code(), Some(1), "{}", exit.stderr);
+    assert!(exit.stderr.contains(&port), "{}", exit.stderr);
+    assert!(exit.stderr.contains("already in use"), "{}", exit.stderr);
+}
+
+#[test]
+fn signed_in_exits_0_and_says_where() {
+    let stand_in = StandIn::new();
+    let dir = tempdir();
+    let mut cli = Cli::login(&stand_in, dir.path(), &[], "warn", None);
+    let visit = come_back(&cli.callback_url(), CODE);
+    assert!(visit.page.body.contains("Signed in to OpenRouter"));
+    let exit = cli.wait_within(PATIENCE);
+    assert_eq!(exit.status.code(), Some(0), "{}", exit.stderr);
+    let path = credentials(dir.path());
+    assert!(
+        exit.stderr.contains(&path.display().to_string()),
+        "{}",
+        exit.stderr
+    );
+    assert!(exit.stderr.contains("mode 0600"), "{}", exit.stderr);
+    assert!(exit.stdout.is_empty(), "{}", exit.stdout);
+    assert_mode_0600(&path);
+}
+
+#[test]
+fn denied_exits_3() {
+    let stand_in = StandIn::new();
+    let dir = tempdir();
+    let mut cli = Cli::login(&stand_in, dir.path(), &[], "warn", None);
+    let callback_url = cli.callback_url();
+    let mut denied = callback_url.clone();
+    denied
+        .query_pairs_mut()
+        .append_pair("error", "access_denied");
+    let page = get(addr_of(&callback_url), &target_of(&denied));
+    assert!(page.body.contains("Access was denied"), "{}", page.body);
+    let exit = cli.wait_within(PATIENCE);
+    assert_eq!(exit.status.code(), Some(3), "{}", exit.stderr);
+    assert!(exit.stderr.contains("access was denied"), "{}", exit.stderr);
+    assert!(stand_in.exchanges().is_empty());
+}
+
+#[test]
+fn key_not_stored_exits_6_and_prints_the_key_once() {
+    let stand_in = StandIn::new();
+    let dir = tempdir();
+    let auth = dir.path().join("data/opencode/auth.json");
+    std::fs::create_dir_all(auth.parent().unwrap()).unwrap();
+    std::fs::write(&auth, b"not json\n").unwrap();
+    let mut cli = Cli::login(
+        &stand_in,
+        dir.path(),
+        &["--store", "opencode"],
+        "warn",
+        None,
+    );
+    let visit = come_back(&cli.callback_url(), CODE);
+    assert!(
+        visit.page.body.contains("the key was not stored"),
+        "{}",
+        visit.page.body
+    );
+    let exit = cli.wait_within(PATIENCE);
+    assert_eq!(exit.status.code(), Some(6), "{}", exit.stderr);
+    assert_eq!(exit.stdout, format!("{KEY}\n"), "the key, alone, on stdout");
+    assert!(!exit.stderr.contains(KEY), "{}", exit.stderr);
+    assert!(exit.stderr.contains("auth.json"), "{}", exit.stderr);
+    assert_eq!(std::fs::read(&auth).unwrap(), b"not json\n");
+}
+
+#[test]
+fn key_not_stored_with_json_puts_the_key_in_the_failed_event() {
+    let stand_in = StandIn::new();
+    let dir = tempdir();
+    let auth = dir.path().join("data/opencode/auth.json");
+    std::fs::create_dir_all(auth.parent().unwrap()).unwrap();
+    std::fs::write(&auth, b"[]").unwrap();
+    let mut cli = Cli::login(
+        &stand_in,
+        dir.path(),
+        &["--store", "opencode", "--json"],
+        "warn",
+        None,
+    );
+    come_back(&cli.callback_url(), CODE);
+    let exit = cli.wait_within(PATIENCE);
+    assert_eq!(exit.status.code(), Some(6), "{}", exit.stderr);
+    let events: Vec<serde_json::Value> = exit
+        .stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect();
+    let failed = events.last().unwrap();
+    assert_eq!(failed["event"], "failed", "{failed}");
+    assert_eq!(failed["error"]["kind"], "key_not_stored", "{failed}");
+    assert_eq!(failed["key"], KEY, "{failed}");
+    assert_eq!(exit.stdout.matches(KEY).count(), 1, "{}", exit.stdout);
+    assert!(!exit.stderr.contains(KEY), "{}", exit.stderr);
+}
+
+#[test]
+fn stdout_store_prints_only_the_key() {
+    let stand_in = StandIn::new();
+    let dir = tempdir();
+    let mut cli = Cli::login(&stand_in, dir.path(), &["--store", "stdout"], "warn", None);
+    let visit = come_back(&cli.callback_url(), CODE);
+    assert!(visit.page.body.contains("Signed in to OpenRouter"));
+    let exit = cli.wait_within(PATIENCE);
+    assert_eq!(exit.status.code(), Some(0), "{}", exit.stderr);
+    assert_eq!(exit.stdout, format!("{KEY}\n"));
+    assert!(!exit.stderr.contains(KEY), "{}", exit.stderr);
+}
+
+#[cfg(unix)]
+#[test]
+fn ctrl_c_while_waiting_exits_130_and_frees_the_port() {
+    let stand_in = StandIn::new();
+    let dir = tempdir();
+    let mut cli = Cli::login(&stand_in, dir.path(), &[], "warn", None);
+    let callback_url = cli.callback_url();
+    let status = std::process::Command::new("kill")
+        .args(["-INT", &cli.pid().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let started = Instant::now();
+    let exit = cli.wait_within(Duration::from_secs(5));
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(exit.status.code(), Some(130), "{}", exit.stderr);
+    assert!(exit.stderr.contains("cancelled"), "{}", exit.stderr);
+    assert!(std::net::TcpStream::connect(addr_of(&callback_url)).is_err());
+}

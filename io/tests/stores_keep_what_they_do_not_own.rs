@@ -1,0 +1,148 @@
+//! Where the key lands after a real login: other opencode providers and other dotenv lines
+//! survive the merge, the file ends up mode 0600, and a file we cannot parse is left
+//! byte-identical while the key is still handed to the caller.
+
+#[macro_use]
+mod common;
+
+use common::*;
+use openrouter_auth::{LoginError, LoginOptions, StoreSpec};
+
+/// Runs a whole login with `store` and returns the result and the browser's final page.
+fn login_into(
+    driver: Driver,
+    stand_in: &StandIn,
+    dir: &std::path::Path,
+    store: StoreSpec,
+) -> (Result<openrouter_auth::LoginOutcome, LoginError>, Response) {
+    let mut login = Running::start(
+        driver,
+        LoginOptions {
+            store,
+            ..options(stand_in, dir)
+        },
+    );
+    let callback_url = login.callback_url();
+    let visit = come_back(&callback_url, CODE);
+    (login.finish(), visit.page)
+}
+
+fn opencode_keeps_other_providers(driver: Driver) {
+    let stand_in = StandIn::new();
+    let dir = tempdir();
+    let auth = dir.path().join("xdg/opencode/auth.json");
+    std::fs::create_dir_all(auth.parent().unwrap()).unwrap();
+    std::fs::write(
+        &auth,
+        r#"{
+  "anthropic": {"type": "oauth", "refresh": "r-token", "access": "a-token", "expires": 1767225600000},
+  "openrouter": {"type": "api", "key": "sk-or-v1-old"},
+  "openai": {"type": "api", "key": "sk-proj-other"}
+}"#,
+    )
+    .unwrap();
+    let (result, page) = login_into(driver, &stand_in, dir.path(), StoreSpec::Opencode);
+    let done = result.unwrap_or_else(|e| panic!("{e}"));
+    assert_eq!(done.stored.path.as_deref(), Some(auth.as_path()));
+    assert!(
+        page.body.contains("Signed in to OpenRouter"),
+        "{}",
+        page.body
+    );
+    let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&auth).unwrap()).unwrap();
+    assert_eq!(
+        v["openrouter"],
+        serde_json::json!({"type": "api", "key": KEY})
+    );
+    assert_eq!(
+        v["anthropic"],
+        serde_json::json!({"type": "oauth", "refresh": "r-token", "access": "a-token", "expires": 1767225600000u64})
+    );
+    assert_eq!(
+        v["openai"],
+        serde_json::json!({"type": "api", "key": "sk-proj-other"})
+    );
+    let order: Vec<&String> = v.as_object().unwrap().keys().collect();
+    assert_eq!(order, ["anthropic", "openrouter", "openai"]);
+    assert_mode_0600(&auth);
+}
+
+fn dotenv_keeps_other_lines(driver: Driver) {
+    let stand_in = StandIn::new();
+    let dir = tempdir();
+    let env = dir.path().join("project/.env");
+    std::fs::create_dir_all(env.parent().unwrap()).unwrap();
+    std::fs::write(
+        &env,
+        "# local settings\nDATABASE_URL=postgres://localhost/app\nOPENROUTER_API_KEY=\"sk-or-v1-old\"\n\nexport EDITOR=vim\n",
+    )
+    .unwrap();
+    let (result, page) = login_into(
+        driver,
+        &stand_in,
+        dir.path(),
+        StoreSpec::EnvFile(env.clone()),
+    );
+    result.unwrap_or_else(|e| panic!("{e}"));
+    assert!(
+        page.body.contains("Signed in to OpenRouter"),
+        "{}",
+        page.body
+    );
+    assert_eq!(
+        std::fs::read_to_string(&env).unwrap(),
+        format!(
+            "# local settings\nDATABASE_URL=postgres://localhost/app\nOPENROUTER_API_KEY=\"{KEY}\"\n\nexport EDITOR=vim\n"
+        )
+    );
+    assert_mode_0600(&env);
+}
+
+fn unparseable_auth_json_is_left_alone_and_the_key_handed_out(driver: Driver) {
+    let stand_in = StandIn::new();
+    let dir = tempdir();
+    let auth = dir.path().join("xdg/opencode/auth.json");
+    std::fs::create_dir_all(auth.parent().unwrap()).unwrap();
+    // Hand-edited and broken: a trailing comma and a comment.
+    let original =
+        b"{\n  // my keys\n  \"anthropic\": {\"type\": \"api\", \"key\": \"sk-ant-x\"},\n}\n";
+    std::fs::write(&auth, original).unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&auth, std::fs::Permissions::from_mode(0o640)).unwrap();
+    }
+    let (result, page) = login_into(driver, &stand_in, dir.path(), StoreSpec::Opencode);
+    match result {
+        Err(LoginError::KeyNotStored { key, reason, .. }) => {
+            assert_eq!(key.expose_secret(), KEY, "the key must still be handed out");
+            assert!(reason.contains("auth.json"), "{reason}");
+            assert!(!reason.contains("sk-ant-x"), "{reason}");
+        }
+        other => panic!("expected KeyNotStored, got {other:?}"),
+    }
+    assert_eq!(std::fs::read(&auth).unwrap(), original);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(&auth).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o640, "the file we did not write keeps its mode");
+    }
+    assert!(
+        page.body.contains("the key was not stored"),
+        "the browser must not claim success: {}",
+        page.body
+    );
+    // No temporary file was left beside it.
+    let names: Vec<_> = std::fs::read_dir(auth.parent().unwrap())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(names, ["auth.json"]);
+}
+
+both_drivers!(
+    opencode_keeps_other_providers,
+    dotenv_keeps_other_lines,
+    unparseable_auth_json_is_left_alone_and_the_key_handed_out,
+);
