@@ -75,23 +75,45 @@ pub fn blocking_client(base_url: &url::Url) -> reqwest::blocking::Client {
         .expect("a rustls client with these options always builds")
 }
 
+/// The method and headers of `req` for reqwest. Header values are marked sensitive (so
+/// `Authorization` stays out of reqwest's own `Debug`). A header the core built that HTTP
+/// cannot carry is a bug; it is reported as "never sent".
+fn parts(
+    req: &HttpRequest,
+) -> Result<(reqwest::Method, reqwest::header::HeaderMap), TransportError> {
+    use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
+    let method = match req.method {
+        HttpMethod::Get => reqwest::Method::GET,
+        HttpMethod::Post => reqwest::Method::POST,
+    };
+    let mut headers = HeaderMap::with_capacity(req.headers.len());
+    for (n, v) in &req.headers {
+        let bad = || TransportError {
+            may_have_been_sent: false,
+            reason: format!("the request header `{n}` is not valid HTTP"),
+        };
+        let name = HeaderName::from_bytes(n.as_bytes()).map_err(|_| bad())?;
+        let mut value = HeaderValue::from_str(v.as_str()).map_err(|_| bad())?;
+        value.set_sensitive(true);
+        headers.append(name, value);
+    }
+    Ok((method, headers))
+}
+
 /// Sends `req` and waits at most `timeout` for the whole answer.
 pub fn send_blocking(
     client: &reqwest::blocking::Client,
     req: &HttpRequest,
     timeout: Duration,
 ) -> Result<HttpResponse, TransportError> {
-    let mut rb = match req.method {
-        HttpMethod::Get => client.get(req.url.clone()),
-        HttpMethod::Post => client.post(req.url.clone()),
-    };
-    for (n, v) in &req.headers {
-        rb = rb.header(n.as_str(), v.as_str());
-    }
-    if !req.body.is_empty() {
-        rb = rb.body(req.body.to_vec());
-    }
-    let resp = rb.timeout(timeout).send().map_err(|e| classify(&e))?;
+    let (method, headers) = parts(req)?;
+    let resp = client
+        .request(method, req.url.clone())
+        .headers(headers)
+        .body(req.body.to_vec())
+        .timeout(timeout)
+        .send()
+        .map_err(|e| classify(&e))?;
     let status = resp.status().as_u16();
     let headers = header_list(resp.headers());
     let mut body = Zeroizing::new(Vec::new());
@@ -141,17 +163,15 @@ pub async fn send_async(
     req: &HttpRequest,
     timeout: Duration,
 ) -> Result<HttpResponse, TransportError> {
-    let mut rb = match req.method {
-        HttpMethod::Get => client.get(req.url.clone()),
-        HttpMethod::Post => client.post(req.url.clone()),
-    };
-    for (n, v) in &req.headers {
-        rb = rb.header(n.as_str(), v.as_str());
-    }
-    if !req.body.is_empty() {
-        rb = rb.body(req.body.to_vec());
-    }
-    let mut resp = rb.timeout(timeout).send().await.map_err(|e| classify(&e))?;
+    let (method, headers) = parts(req)?;
+    let mut resp = client
+        .request(method, req.url.clone())
+        .headers(headers)
+        .body(req.body.to_vec())
+        .timeout(timeout)
+        .send()
+        .await
+        .map_err(|e| classify(&e))?;
     let status = resp.status().as_u16();
     let headers = header_list(resp.headers());
     let mut body = Zeroizing::new(Vec::new());

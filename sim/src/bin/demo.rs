@@ -279,6 +279,16 @@ fn title(body: &str) -> String {
         .map_or_else(|| "(no title)".into(), |(t, _)| t.to_string())
 }
 
+/// The consent page's Deny link (the emulator's `/auth/deny?request=…`).
+fn deny_link(consent_page: &str) -> Result<String, String> {
+    consent_page
+        .split("href=\"")
+        .filter_map(|s| s.split('"').next())
+        .find(|h| h.contains("/auth/deny"))
+        .map(|h| h.replace("&amp;", "&"))
+        .ok_or_else(|| "no Deny link on the consent page".to_string())
+}
+
 fn target_of(url: &url::Url) -> String {
     match url.query() {
         Some(q) => format!("{}?{q}", url.path()),
@@ -300,12 +310,7 @@ fn scripted_browser(
             "browser",
             format!("GET /auth → {status}, the consent page; the user clicks Deny"),
         );
-        let deny = body
-            .split("href=\"")
-            .filter_map(|s| s.split('"').next())
-            .find(|h| h.contains("/auth/deny"))
-            .ok_or("no Deny link on the consent page")?
-            .replace("&amp;", "&");
+        let deny = deny_link(&body)?;
         let (status, head, _) = http_get(&emu_addr, &emu_addr, &deny).map_err(|e| e.to_string())?;
         let loc = header(&head, "location")
             .ok_or("no redirect after Deny")?
@@ -402,12 +407,7 @@ fn chromium_browser(
         // Consent mode: load the consent page here to mint a request id; Chromium goes to Deny.
         let emu = emulator.address().to_string();
         let (_, _, body) = http_get(&emu, &emu, &target_of(auth_url)).map_err(|e| e.to_string())?;
-        let deny = body
-            .split("href=\"")
-            .filter_map(|s| s.split('"').next())
-            .find(|h| h.contains("/auth/deny"))
-            .ok_or("no Deny link on the consent page")?
-            .replace("&amp;", "&");
+        let deny = deny_link(&body)?;
         url = emulator.base_url().join(&deny).map_err(|e| e.to_string())?;
     }
     let profile = tempfile::tempdir().map_err(|e| e.to_string())?;
