@@ -324,7 +324,11 @@ impl CheckedFlow {
             Some(i) => (&target[..i], &target[i + 1..]),
             None => (target, &[][..]),
         };
-        let own = format!("{}{}", crate::callback::CALLBACK_PREFIX, self.nonce.as_str());
+        let own = format!(
+            "{}{}",
+            crate::callback::CALLBACK_PREFIX,
+            self.nonce.as_str()
+        );
         if path != own.as_bytes() || method != "GET" {
             return;
         }
@@ -417,8 +421,7 @@ impl CheckedFlow {
         let finished_before = self.finished;
         let mut finished_at: Option<usize> = None;
         for (i, out) in outs.iter().enumerate() {
-            if (finished_before || finished_at.is_some())
-                && !matches!(out, Output::Respond { .. })
+            if (finished_before || finished_at.is_some()) && !matches!(out, Output::Respond { .. })
             {
                 violation(
                     "finished-once-and-last",
@@ -507,10 +510,7 @@ impl CheckedFlow {
         self.check_phase()?;
         let dbg = format!("{:?}", self.flow);
         if dbg.contains(self.verifier.as_str()) {
-            violation(
-                "verifier-only-in-exchange-body",
-                "the flow's Debug output",
-            )?;
+            violation("verifier-only-in-exchange-body", "the flow's Debug output")?;
         }
         Ok(outs)
     }
@@ -521,22 +521,25 @@ impl CheckedFlow {
         if phase_rank(phase) < phase_rank(self.last_phase) {
             return violation(
                 "terminal-is-sticky",
-                format!("the phase went back from {:?} to {phase:?}", self.last_phase),
+                format!(
+                    "the phase went back from {:?} to {phase:?}",
+                    self.last_phase
+                ),
             );
         }
         self.last_phase = phase;
         if let Some((p, o)) = &self.terminal {
             if *p != phase || *o != outcome {
-                return violation(
-                    "terminal-is-sticky",
-                    format!("{p:?} became {phase:?}"),
-                );
+                return violation("terminal-is-sticky", format!("{p:?} became {phase:?}"));
             }
             return Ok(());
         }
         if matches!(phase, Phase::Stored | Phase::Failed) {
             if outcome.is_none() {
-                return violation("terminal-is-sticky", format!("{phase:?} without an outcome"));
+                return violation(
+                    "terminal-is-sticky",
+                    format!("{phase:?} without an outcome"),
+                );
             }
             if phase == Phase::Stored {
                 match (&outcome, &self.store_key) {
@@ -576,10 +579,9 @@ impl CheckedFlow {
             )?;
         }
         if request.url.as_str().contains(self.verifier.as_str())
-            || request
-                .headers
-                .iter()
-                .any(|(n, v)| n.contains(self.verifier.as_str()) || v.contains(self.verifier.as_str()))
+            || request.headers.iter().any(|(n, v)| {
+                n.contains(self.verifier.as_str()) || v.contains(self.verifier.as_str())
+            })
         {
             violation(
                 "verifier-only-in-exchange-body",
@@ -589,10 +591,7 @@ impl CheckedFlow {
         let body: serde_json::Value = match serde_json::from_slice(&request.body) {
             Ok(v) => v,
             Err(_) => {
-                return violation(
-                    "exchange-carries-own-code",
-                    "the exchange body is not JSON",
-                )
+                return violation("exchange-carries-own-code", "the exchange body is not JSON")
             }
         };
         let field = |name: &str| body.get(name).and_then(|v| v.as_str()).map(str::to_owned);
@@ -663,7 +662,10 @@ impl CheckedFlow {
                     }
                     if let Some(k) = &self.store_key {
                         if s.contains(k.as_str()) {
-                            violation("secrets-stay-out-of-pages", "the key in a browser response")?;
+                            violation(
+                                "secrets-stay-out-of-pages",
+                                "the key in a browser response",
+                            )?;
                         }
                     }
                     if self
@@ -739,7 +741,11 @@ pub fn contains_key_like(s: &str) -> bool {
 pub fn callback_target(data: &[u8]) {
     let nonce = fixed_nonce();
     let got = parse_callback(data, &nonce);
-    assert_eq!(got, parse_callback(data, &nonce), "parse_callback is not deterministic");
+    assert_eq!(
+        got,
+        parse_callback(data, &nonce),
+        "parse_callback is not deterministic"
+    );
     if data.len() > MAX_TARGET_BYTES {
         assert_eq!(
             got,
@@ -766,8 +772,16 @@ pub fn callback_target(data: &[u8]) {
                 .filter(|(k, _)| k == "code")
                 .map(|(_, v)| v.into_owned())
                 .collect();
-            assert_eq!(oracle.len(), 1, "a code accepted with {} `code`s", oracle.len());
-            assert_eq!(oracle[0], c, "the code differs from an independent decoding");
+            assert_eq!(
+                oracle.len(),
+                1,
+                "a code accepted with {} `code`s",
+                oracle.len()
+            );
+            assert_eq!(
+                oracle[0], c,
+                "the code differs from an independent decoding"
+            );
             let states: Vec<String> = url::form_urlencoded::parse(query)
                 .filter(|(k, _)| k == "state")
                 .map(|(_, v)| v.into_owned())
@@ -828,7 +842,10 @@ fn decode_response(data: &[u8]) -> Option<HttpResponse> {
 
 fn check_message(m: &str) {
     assert!(!contains_key_like(m), "a key-shaped secret in a message");
-    assert!(!m.chars().any(|c| c.is_control()), "a control character in a message");
+    assert!(
+        !m.chars().any(|c| c.is_control()),
+        "a control character in a message"
+    );
     assert!(m.len() <= 2048, "a message of {} bytes", m.len());
 }
 
@@ -841,7 +858,11 @@ pub fn exchange_response(data: &[u8]) {
     };
     match parse_exchange_response(&resp) {
         Ok(ok) => {
-            assert!(matches!(resp.status, 200 | 201), "a key from status {}", resp.status);
+            assert!(
+                matches!(resp.status, 200 | 201),
+                "a key from status {}",
+                resp.status
+            );
             let k = ok.key.expose_secret();
             assert!(k.starts_with("sk-or-") && (14..=262).contains(&k.len()));
             if let Some(u) = &ok.user_id {
@@ -1114,8 +1135,12 @@ impl FuzzConfig {
             } else {
                 CodeChallengeMethod::S256
             },
-            callback_timeout: Duration::from_secs([600, 60, 5, 1200][usize::from(self.callback_timeout & 3)]),
-            exchange_timeout: Duration::from_secs([30, 5, 1, 120][usize::from(self.exchange_timeout & 3)]),
+            callback_timeout: Duration::from_secs(
+                [600, 60, 5, 1200][usize::from(self.callback_timeout & 3)],
+            ),
+            exchange_timeout: Duration::from_secs(
+                [30, 5, 1, 120][usize::from(self.exchange_timeout & 3)],
+            ),
             ..FlowConfig::default()
         }
     }
@@ -1133,7 +1158,12 @@ impl Reader<'_> {
         Some(u16::from_be_bytes([self.u8()?, self.u8()?]))
     }
     fn u32(&mut self) -> Option<u32> {
-        Some(u32::from_be_bytes([self.u8()?, self.u8()?, self.u8()?, self.u8()?]))
+        Some(u32::from_be_bytes([
+            self.u8()?,
+            self.u8()?,
+            self.u8()?,
+            self.u8()?,
+        ]))
     }
     fn bytes(&mut self) -> Option<Vec<u8>> {
         let n = usize::from(self.u16()?).min(self.0.len());
@@ -1324,7 +1354,9 @@ fn decode_op(r: &mut Reader<'_>) -> Option<FuzzOp> {
         4 => FuzzOp::Fail {
             may_have_been_sent: r.u8()? & 1 == 1,
         },
-        5 => FuzzOp::Store { ok: r.u8()? & 1 == 1 },
+        5 => FuzzOp::Store {
+            ok: r.u8()? & 1 == 1,
+        },
         6 => FuzzOp::Paste(match r.u8()? % 4 {
             0 => FuzzPaste::OwnUrl(r.u8()?),
             1 => FuzzPaste::BareCode(r.u8()?),
@@ -1518,10 +1550,9 @@ pub fn run_ops(config: FuzzConfig, ops: &[FuzzOp]) -> Result<(), Violation> {
             FuzzOp::Paste(p) => {
                 let pick = |i: &u8, list: &[String]| list[usize::from(*i) % list.len()].clone();
                 let text = match p {
-                    FuzzPaste::OwnUrl(i) => format!(
-                        "http://localhost:{port}{own_path}?code={}",
-                        pick(i, &own)
-                    ),
+                    FuzzPaste::OwnUrl(i) => {
+                        format!("http://localhost:{port}{own_path}?code={}", pick(i, &own))
+                    }
                     FuzzPaste::BareCode(i) => format!("  {}\n", pick(i, &own)),
                     FuzzPaste::ForeignCode(i) => pick(i, &foreign),
                     FuzzPaste::Raw(b) => String::from_utf8_lossy(b).into_owned(),

@@ -72,7 +72,10 @@ pub fn http_head(data: &[u8]) {
         Verdict::More => {}
         Verdict::Answer(page, head_only) => {
             let bytes = page.render().encode(head_only);
-            assert!(bytes.starts_with(b"HTTP/1.1 4"), "an immediate answer that is not 4xx");
+            assert!(
+                bytes.starts_with(b"HTTP/1.1 4"),
+                "an immediate answer that is not 4xx"
+            );
         }
         Verdict::Request {
             method,
