@@ -3,7 +3,7 @@
 //!
 //! [`login`] blocks the calling thread; [`login_async`] (feature `tokio`) is the same loop on
 //! a blocking thread with the HTTP requests on the caller's tokio runtime. Both run the same
-//! core and the same loop ([`run`]): only where the code exchange runs differs. No sign-in
+//! core and the same loop (`run`): only where the code exchange runs differs. No sign-in
 //! decision is made here.
 
 use crate::server::{BindError, LoopbackServer};
@@ -85,7 +85,7 @@ pub enum LoginEvent {
     Listening {
         /// Its port.
         port: u16,
-        /// Whether [::1] is served too.
+        /// Whether `[::1]` is served too.
         ipv6: bool,
     },
     /// Show this URL to the user (always, before any browser is launched).
