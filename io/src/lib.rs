@@ -24,17 +24,24 @@
 #![forbid(unsafe_code)]
 
 pub mod browser;
+pub mod detect;
 #[cfg(feature = "fuzzing")]
 pub mod fuzzing;
+pub mod key_check;
+pub mod label;
 pub mod login;
 pub mod server;
 pub mod store;
 pub mod transport;
 
+pub use detect::{headless_reason, EnvSnapshot, HeadlessReason};
+pub use key_check::{check_key, KeyCheckFailure};
+pub use label::default_key_label;
 #[cfg(feature = "tokio")]
 pub use login::login_async;
 pub use login::{
-    login, CancelHandle, LoginError, LoginEvent, LoginObserver, LoginOptions, LoginOutcome,
+    login, CancelHandle, LoginError, LoginEvent, LoginHandle, LoginObserver, LoginOptions,
+    LoginOutcome,
 };
 pub use openrouter_auth_core as core;
 pub use server::{BindError, LoopbackServer};

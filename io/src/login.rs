@@ -12,12 +12,13 @@ use crate::transport::{self, TransportError};
 use mio::Waker;
 use openrouter_auth_core::{
     ApiKey, CallbackHost, ExchangeId, Flow, FlowConfig, FlowError, HttpRequest, Input, KeyLabel,
-    Outcome, Output, Time,
+    Outcome, Output, Phase, Time,
 };
 use rand_chacha::rand_core::SeedableRng;
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
+use zeroize::Zeroizing;
 
 /// Everything `login` needs to know. `LoginOptions::default()` signs in to OpenRouter
 /// production, any free port, `localhost`, 10 minutes, the default credentials file, and
@@ -42,7 +43,10 @@ pub struct LoginOptions {
     pub store_env: StoreEnv,
     /// Launch the system browser (the URL is reported to the observer either way).
     pub open_browser: bool,
-    /// Headless mode (PROTOCOL.md section 5): no listener; the code is pasted.
+    /// Headless mode (PROTOCOL.md section 5): no listener is opened and the authorization URL
+    /// has no `callback_url`; the code OpenRouter shows reaches the login through
+    /// [`CancelHandle::paste`]. In loopback mode (the default) pasting works too, racing the
+    /// browser's callback.
     pub headless: bool,
 }
 
@@ -163,6 +167,10 @@ pub enum LoginError {
         /// Why storing failed.
         reason: String,
     },
+    /// Headless: the paste source closed ([`CancelHandle::close_pastes`], e.g. standard input
+    /// reached its end) before a usable code arrived, so nothing is left to wait for.
+    #[error("no authorization code was pasted and no more input can come (standard input is closed); run the sign-in in a terminal, or pipe the code in")]
+    NoCodeSource,
     /// The event loop failed (an OS error from `poll`).
     #[error("the loopback server failed: {0}")]
     Io(#[from] std::io::Error),
@@ -177,37 +185,64 @@ impl LoginError {
             LoginError::Store(_) => "store_unavailable",
             LoginError::Flow(e) => e.kind(),
             LoginError::KeyNotStored { .. } => "key_not_stored",
+            LoginError::NoCodeSource => "no_code_source",
             LoginError::Io(_) => "io",
         }
     }
 }
 
-/// Sends inputs into a running loop from other threads.
+/// What other threads send into a running loop.
+pub(crate) enum Control {
+    /// An input for the flow.
+    Input(Input),
+    /// The source of pasted text is closed: nothing more will be pasted.
+    PastesClosed,
+}
+
+/// Sends inputs into a running loop from other threads. In loopback mode the loop sleeps in
+/// `mio::Poll`, so a send also wakes it; in headless mode it sleeps on the channel itself.
 #[derive(Clone)]
 pub(crate) struct Inbox {
-    tx: mpsc::Sender<Input>,
-    waker: Arc<Waker>,
+    tx: mpsc::Sender<Control>,
+    waker: Option<Arc<Waker>>,
 }
 
 impl Inbox {
     pub(crate) fn send(&self, input: Input) {
-        if self.tx.send(input).is_ok() {
-            let _ = self.waker.wake();
+        self.control(Control::Input(input));
+    }
+
+    fn control(&self, c: Control) {
+        if self.tx.send(c).is_ok() {
+            if let Some(w) = &self.waker {
+                let _ = w.wake();
+            }
         }
     }
 }
 
-/// Cancels a running `login` from any thread (Ctrl-C, a UI button). Cloneable; cancelling
-/// before the login starts makes it end at once. The listener's port is freed when `login`
-/// returns.
+/// Talks to a running `login` from any thread: [`cancel`](CancelHandle::cancel) it (Ctrl-C, a
+/// UI button) or [`paste`](CancelHandle::paste) what the user typed (a code, or the address the
+/// browser ended on). Cloneable. Cancelling before the login starts makes it end at once;
+/// text pasted before it starts is kept and handed over when it does. The listener's port is
+/// freed when `login` returns.
 #[derive(Clone, Default)]
 pub struct CancelHandle {
     inner: Arc<Mutex<CancelInner>>,
 }
 
+/// The same handle under the name that says what else it does.
+pub type LoginHandle = CancelHandle;
+
+/// Most pasted texts kept while no login is attached (more are dropped).
+const MAX_QUEUED_PASTES: usize = 16;
+
 #[derive(Default)]
 struct CancelInner {
     cancelled: bool,
+    pastes_closed: bool,
+    ended: bool,
+    queued: Vec<Zeroizing<String>>,
     inbox: Option<Inbox>,
 }
 
@@ -243,16 +278,52 @@ impl CancelHandle {
             .cancelled
     }
 
+    /// Hands text the user pasted to the login: a redirect URL
+    /// (`http://localhost:PORT/callback/<nonce>?code=…`, checked against this flow's nonce) or
+    /// a bare authorization code (PROTOCOL.md section 5). Works in both modes: in loopback mode
+    /// it races the browser's callback, and whichever valid one comes first wins. Text that is
+    /// not accepted is reported as [`LoginEvent::PasteRejected`] and the login keeps waiting;
+    /// text pasted after the login ended is ignored.
+    pub fn paste(&self, text: &str) {
+        let text = Zeroizing::new(text.to_owned());
+        let mut g = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        match &g.inbox {
+            Some(inbox) => inbox.send(Input::Pasted(text)),
+            None if !g.ended && g.queued.len() < MAX_QUEUED_PASTES => g.queued.push(text),
+            None => {}
+        }
+    }
+
+    /// Says that nothing more will be pasted (standard input reached its end). A headless
+    /// login that is still waiting for a code then ends with [`LoginError::NoCodeSource`]
+    /// instead of waiting for its timeout; a loopback login keeps waiting for the browser.
+    pub fn close_pastes(&self) {
+        let mut g = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        g.pastes_closed = true;
+        if let Some(inbox) = &g.inbox {
+            inbox.control(Control::PastesClosed);
+        }
+    }
+
     fn attach(&self, inbox: Inbox) {
         let mut g = self.inner.lock().unwrap_or_else(|p| p.into_inner());
         if g.cancelled {
             inbox.send(Input::Cancel);
         }
+        for text in std::mem::take(&mut g.queued) {
+            inbox.send(Input::Pasted(text));
+        }
+        if g.pastes_closed {
+            inbox.control(Control::PastesClosed);
+        }
         g.inbox = Some(inbox);
     }
 
     fn detach(&self) {
-        self.inner.lock().unwrap_or_else(|p| p.into_inner()).inbox = None;
+        let mut g = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        g.inbox = None;
+        g.ended = true;
+        g.queued.clear();
     }
 }
 
@@ -378,18 +449,22 @@ pub(crate) fn run(
     let mut store = open_store(&options.store, &options.store_env).map_err(LoginError::Store)?;
     let epoch = Instant::now();
     let mut rng = rand_chacha::ChaCha20Rng::from_os_rng();
-    let mut flow = Flow::new(options.flow_config(), &mut rng, now_since(epoch));
 
-    // Headless flows need no listener, but the loop still needs a waker: bind anyway only in
-    // loopback mode; in headless mode use a listener-less poll.
-    let mut server = LoopbackServer::bind(if options.headless { 0 } else { options.port })?;
+    // Where the loop sleeps between events: the loopback server's `mio::Poll` (loopback
+    // mode), or the inbox channel alone (headless mode: no listener is opened at all, so
+    // headless sign-in works where loopback sockets cannot be bound).
+    let mut server = if options.headless {
+        None
+    } else {
+        Some(LoopbackServer::bind(options.port)?)
+    };
+    let mut flow = Flow::new(options.flow_config(), &mut rng, now_since(epoch));
     let (tx, rx) = mpsc::channel();
     let inbox = Inbox {
         tx,
-        waker: server.waker(),
+        waker: server.as_ref().map(LoopbackServer::waker),
     };
-    cancel.attach(inbox.clone());
-    if !options.headless {
+    if let Some(server) = &server {
         observer.event(LoginEvent::Listening {
             port: server.port(),
             ipv6: server.has_ipv6(),
@@ -401,8 +476,13 @@ pub(crate) fn run(
             now_since(epoch),
         );
     }
+    // Attach after `ListenerBound`, so text pasted before the login started meets a flow
+    // that knows its callback URL.
+    cancel.attach(inbox.clone());
     let report: Arc<Mutex<Option<StoreReport>>> = Arc::new(Mutex::new(None));
     let mut attempts = 0;
+    let mut pastes_closed = false;
+    let mut gave_up_waiting = false;
     let result = loop {
         let mut finished = None;
         while let Some(out) = flow.poll_output() {
@@ -429,7 +509,11 @@ pub(crate) fn run(
                     conn,
                     response,
                     head_only,
-                } => server.respond(conn, response.encode(head_only)),
+                } => {
+                    if let Some(server) = &mut server {
+                        server.respond(conn, response.encode(head_only));
+                    }
+                }
                 Output::SendExchange {
                     id,
                     request,
@@ -458,13 +542,44 @@ pub(crate) fn run(
         if let Some(outcome) = finished {
             break outcome;
         }
-        let until = flow.poll_timeout().map(|t| instant_of(epoch, t));
-        let turn = server.poll(until)?;
-        let now = now_since(epoch);
-        for input in turn.inputs {
-            flow.handle_input(input, now);
+        // Headless with the paste source closed and nothing in flight: no code can ever come,
+        // so stop now rather than at the timeout. (Every paste sent before the close was fed
+        // in first: they travel on the same channel, in order.)
+        if options.headless
+            && pastes_closed
+            && !gave_up_waiting
+            && flow.phase() == Phase::AwaitingCallback
+        {
+            gave_up_waiting = true;
+            flow.handle_input(Input::Cancel, now_since(epoch));
+            continue;
         }
-        while let Ok(input) = rx.try_recv() {
+        let until = flow.poll_timeout().map(|t| instant_of(epoch, t));
+        let mut inputs = match &mut server {
+            Some(server) => server.poll(until)?.inputs,
+            None => {
+                let got = match until {
+                    Some(t) => rx.recv_timeout(t.saturating_duration_since(Instant::now())),
+                    None => rx.recv().map_err(|_| mpsc::RecvTimeoutError::Disconnected),
+                };
+                match got {
+                    Ok(Control::Input(input)) => vec![input],
+                    Ok(Control::PastesClosed) => {
+                        pastes_closed = true;
+                        Vec::new()
+                    }
+                    Err(_) => Vec::new(),
+                }
+            }
+        };
+        while let Ok(c) = rx.try_recv() {
+            match c {
+                Control::Input(input) => inputs.push(input),
+                Control::PastesClosed => pastes_closed = true,
+            }
+        }
+        let now = now_since(epoch);
+        for input in inputs {
             flow.handle_input(input, now);
         }
         if flow.poll_timeout().is_some_and(|t| t <= now) {
@@ -472,12 +587,13 @@ pub(crate) fn run(
         }
     };
     cancel.detach();
-    // Let the last answers (the result page) reach the browser.
-    let flush_until = Instant::now() + FLUSH_GRACE;
-    while server.has_pending_writes() && Instant::now() < flush_until {
-        server.poll(Some(flush_until))?;
+    if let Some(mut server) = server {
+        // Let the last answers (the result page) reach the browser.
+        let flush_until = Instant::now() + FLUSH_GRACE;
+        while server.has_pending_writes() && Instant::now() < flush_until {
+            server.poll(Some(flush_until))?;
+        }
     }
-    drop(server);
     match result {
         Outcome::Stored { key, user_id, .. } => {
             let stored = report
@@ -500,6 +616,9 @@ pub(crate) fn run(
             user_id,
             reason,
         }),
+        Outcome::Failed(FlowError::Cancelled) if gave_up_waiting && !cancel.is_cancelled() => {
+            Err(LoginError::NoCodeSource)
+        }
         Outcome::Failed(e) => Err(LoginError::Flow(e)),
     }
 }

@@ -6,7 +6,8 @@ use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 use openrouter_auth::core::{self, CallbackHost, FlowError, KeyLabel};
 use openrouter_auth::{
-    login, CancelHandle, LoginError, LoginEvent, LoginOptions, StoreEnv, StoreSpec,
+    default_key_label, headless_reason, login, EnvSnapshot, LoginError, LoginEvent, LoginHandle,
+    LoginOptions, StoreEnv, StoreError, StoreSpec,
 };
 use std::io::{IsTerminal, Write};
 use std::process::ExitCode;
@@ -17,6 +18,7 @@ use std::time::{Duration, Instant};
 mod exit {
     pub const OK: u8 = 0;
     pub const ERROR: u8 = 1;
+    pub const USAGE: u8 = 2;
     pub const DENIED: u8 = 3;
     pub const TIMED_OUT: u8 = 4;
     pub const EXCHANGE_FAILED: u8 = 5;
@@ -28,10 +30,10 @@ mod exit {
 
 const EXIT_CODES: &str = "Exit codes:
   0    signed in (login), key valid (status), done (logout)
-  1    other error (port busy, unreadable store, …)
+  1    other error (port busy, unreadable store, a key already stored and no --force, …)
   2    usage error
   3    access denied in the browser
-  4    timed out waiting for the browser
+  4    timed out waiting for the browser or a pasted code
   5    the code exchange failed (OpenRouter or network)
   6    signed in but the key could not be stored (the key is printed once)
   7    the stored key is not valid (status)
@@ -47,19 +49,26 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
-    /// Sign in in the browser (OAuth PKCE) and store a new API key.
+    /// Sign in (OAuth PKCE) and store a new API key.
+    ///
+    /// By default the browser on this machine is used and, at the same time, a code or the
+    /// address the browser ended on can be pasted into the terminal: the first valid one wins.
+    /// Over SSH, in a container or without a display, headless sign-in is chosen instead (open
+    /// the URL on any device, paste the code OpenRouter shows); --headless / --no-headless
+    /// decide it yourself.
     Login(LoginArgs),
-    /// Show the stored key and check it with OpenRouter.
+    /// Find the stored key and check it with OpenRouter.
+    ///
+    /// Without --store, looks in the credentials file, opencode, aider and the keyring, in
+    /// that order; the first key found decides the exit code (0 valid, 7 not valid, 8 none).
     Status(StatusArgs),
-    /// Remove the stored key from this machine (it is not revoked).
+    /// Remove the stored key from this machine. This does not revoke it: delete it on its
+    /// OpenRouter page, which is printed.
     Logout(LogoutArgs),
 }
 
 #[derive(clap::Args)]
 struct Common {
-    /// Where the key is kept: file, file:PATH, opencode, aider, env-file:PATH, stdout.
-    #[arg(long, default_value = "file", value_name = "KIND")]
-    store: StoreSpec,
     /// OpenRouter's address (an emulator for testing).
     #[arg(long, env = "OPENROUTER_AUTH_BASE_URL", default_value = core::DEFAULT_BASE_URL, value_name = "URL")]
     base_url: url::Url,
@@ -70,21 +79,38 @@ struct Common {
 
 #[derive(clap::Args)]
 struct LoginArgs {
+    /// Where the key is kept: file, file:PATH, opencode, aider, env-file:PATH, stdout, keyring.
+    #[arg(long, default_value = "file", value_name = "KIND")]
+    store: StoreSpec,
     #[command(flatten)]
     common: Common,
-    /// Print the URL but do not launch a browser.
+    /// Print the URL but do not launch a browser (the callback is still awaited, and a code
+    /// or the browser's address can be pasted).
     #[arg(long)]
     no_browser: bool,
+    /// Sign in without a browser on this machine: open the URL on any device and paste the
+    /// code OpenRouter shows. No loopback listener is opened.
+    #[arg(long, conflicts_with_all = ["no_headless", "port"])]
+    headless: bool,
+    /// Never choose headless sign-in by itself (over SSH, in containers, without a display):
+    /// wait for the browser's callback (pasting still works).
+    #[arg(long)]
+    no_headless: bool,
+    /// Sign in even if the store already holds an OpenRouter key. The old key is replaced
+    /// here but keeps working until you revoke it on its OpenRouter page.
+    #[arg(long)]
+    force: bool,
     /// Loopback port for the callback (default: any free port).
     #[arg(long, default_value_t = 0, value_name = "N")]
     port: u16,
     /// Host name in the callback URL.
     #[arg(long, default_value = "localhost", value_name = "localhost|127.0.0.1")]
     callback_host: CallbackHost,
-    /// Seconds to wait for the browser.
+    /// Seconds to wait for the browser or a pasted code.
     #[arg(long, default_value_t = 600, value_name = "SECS")]
     timeout: u64,
-    /// Name of the new key in your OpenRouter key list (at most 100 characters).
+    /// Name of the new key in your OpenRouter key list (at most 100 characters). Default:
+    /// "openrouter-auth on <hostname> <YYYY-MM-DD>".
     #[arg(long, value_name = "TEXT", value_parser = parse_label)]
     key_label: Option<KeyLabel>,
 }
@@ -95,12 +121,21 @@ fn parse_label(s: &str) -> Result<KeyLabel, String> {
 
 #[derive(clap::Args)]
 struct StatusArgs {
+    /// Which store to check (default: look in file, opencode, aider and keyring).
+    #[arg(long, value_name = "KIND")]
+    store: Option<StoreSpec>,
     #[command(flatten)]
     common: Common,
 }
 
 #[derive(clap::Args)]
 struct LogoutArgs {
+    /// Which store to remove the key from (default: file).
+    #[arg(long, value_name = "KIND", conflicts_with = "all")]
+    store: Option<StoreSpec>,
+    /// Remove the key from every store that holds one (file, opencode, aider, keyring).
+    #[arg(long)]
+    all: bool,
     #[command(flatten)]
     common: Common,
 }
@@ -157,8 +192,11 @@ impl Ui {
         }
     }
 
-    fn start_waiting(&self, deadline: Instant) {
-        if !self.fancy {
+    /// "Waiting for the browser": a spinner with the time left when stderr is a terminal and
+    /// `spinner` allows it (not while the user may be typing a paste: the spinner would
+    /// redraw over the input), else one line.
+    fn start_waiting(&self, deadline: Instant, spinner: bool) {
+        if !self.fancy || !spinner {
             if !self.json {
                 eprintln!("Waiting for the browser (Ctrl-C to cancel)…");
             }
@@ -195,21 +233,207 @@ impl Ui {
     }
 }
 
+/// Whether standard input, output and error are terminals, read once.
+#[derive(Clone, Copy)]
+struct Ttys {
+    stdin: bool,
+    stdout: bool,
+    stderr: bool,
+}
+
+impl Ttys {
+    fn detect() -> Self {
+        Ttys {
+            stdin: std::io::stdin().is_terminal(),
+            stdout: std::io::stdout().is_terminal(),
+            stderr: std::io::stderr().is_terminal(),
+        }
+    }
+}
+
+/// Reads standard input line by line on its own thread and hands each non-empty line to the
+/// login as pasted text. Never blocks the login: at end of input (a closed stdin, a pipe
+/// whose writer is gone) or on a read error the thread tells the login and ends quietly.
+fn spawn_paste_reader(handle: LoginHandle) {
+    /// Longest line read at once; anything longer arrives in pieces, which the flow refuses.
+    const MAX_LINE: usize = 8 * 1024;
+    std::thread::spawn(move || {
+        use std::io::{BufRead, Read};
+        let stdin = std::io::stdin();
+        let mut lock = stdin.lock();
+        // Sized once so reading never reallocates (a reallocation would leave an unzeroized
+        // copy of a pasted code behind).
+        let mut buf = zeroize::Zeroizing::new(Vec::with_capacity(MAX_LINE + 1));
+        loop {
+            buf.clear();
+            match (&mut lock)
+                .take(MAX_LINE as u64)
+                .read_until(b'\n', &mut buf)
+            {
+                Ok(0) | Err(_) => {
+                    handle.close_pastes();
+                    return;
+                }
+                Ok(_) => {
+                    let text = String::from_utf8_lossy(&buf);
+                    let text = zeroize::Zeroizing::new(text.trim().to_owned());
+                    if !text.is_empty() {
+                        handle.paste(&text);
+                    }
+                }
+            }
+        }
+    });
+}
+
+/// The authorization URL as a QR code for the terminal (two modules per character cell).
+fn qr_code(url: &url::Url) -> Option<String> {
+    use qrcode::render::unicode::Dense1x2;
+    let code =
+        qrcode::QrCode::with_error_correction_level(url.as_str(), qrcode::EcLevel::L).ok()?;
+    Some(
+        code.render::<Dense1x2>()
+            .dark_color(Dense1x2::Light)
+            .light_color(Dense1x2::Dark)
+            .quiet_zone(true)
+            .build(),
+    )
+}
+
+fn money(v: Option<f64>) -> String {
+    v.map_or("none".to_string(), |v| format!("${v:.2}"))
+}
+
+fn yes_no(v: Option<bool>) -> &'static str {
+    v.map_or("unknown", |f| if f { "yes" } else { "no" })
+}
+
+/// The indented description of a checked key (status and after login).
+fn key_info_lines(info: &core::KeyInfo, page: &url::Url) -> String {
+    format!(
+        "  label:     {}\n  usage:     {}\n  limit:     {}\n  free tier: {}\n  key page:  {page}\n             (see usage there, or revoke the key)",
+        info.label.as_deref().unwrap_or("-"),
+        money(info.usage),
+        money(info.limit),
+        yes_no(info.is_free_tier),
+    )
+}
+
+fn key_info_json(info: &core::KeyInfo) -> serde_json::Value {
+    serde_json::json!({
+        "label": info.label, "usage": info.usage, "limit": info.limit,
+        "limit_remaining": info.limit_remaining, "is_free_tier": info.is_free_tier,
+    })
+}
+
+/// Asks a yes/no question on stderr and reads the answer from stdin (a terminal).
+fn ask_yes_no(question: &str) -> bool {
+    use std::io::BufRead;
+    eprint!("{question} [y/N] ");
+    let _ = std::io::stderr().flush();
+    let mut answer = String::new();
+    if std::io::stdin().lock().read_line(&mut answer).is_err() {
+        return false;
+    }
+    matches!(answer.trim().to_ascii_lowercase().as_str(), "y" | "yes")
+}
+
+/// Point 7 of issue 6: a store that already holds an OpenRouter key is not overwritten
+/// unseen. `Ok(())` to go on, `Err(exit code)` to stop.
+fn confirm_replacing(args: &LoginArgs, ui: &Ui, ttys: Ttys, env: &StoreEnv) -> Result<(), u8> {
+    if matches!(args.store, StoreSpec::Stdout) {
+        return Ok(());
+    }
+    let fail = |kind: &str, message: String| {
+        ui.json(serde_json::json!({
+            "event": "failed", "error": {"kind": kind, "message": message},
+        }));
+        ui.line(&format!("error: {message}"));
+        exit::ERROR
+    };
+    let store = openrouter_auth::open_store(&args.store, env)
+        .map_err(|e| fail("store_unavailable", format!("{e}; nothing was signed in")))?;
+    // A store that cannot be read now cannot be written after signing in either (a file that
+    // is not JSON is never clobbered; no keychain is no keychain): mint nothing.
+    let existing = store.load().map_err(|e| match e {
+        StoreError::KeyringUnavailable { .. } => fail("store_unavailable", e.to_string()),
+        e => fail(
+            "store_unavailable",
+            format!("{e}; nothing was signed in (a new key could not be stored there)"),
+        ),
+    })?;
+    let Some(old) = existing else {
+        return Ok(());
+    };
+    let page = old.key_page_url(&args.common.base_url);
+    if args.force {
+        ui.line(&format!(
+            "Replacing the OpenRouter key {} in {} (--force). The old key keeps working until you revoke it at:\n  {page}",
+            old.hint(),
+            store.describe()
+        ));
+        return Ok(());
+    }
+    if !ui.json && ttys.stdin && ttys.stderr {
+        eprintln!(
+            "{} already holds an OpenRouter key ({}).\nSigning in creates another key; the old one keeps working until you revoke it at:\n  {page}",
+            store.describe(),
+            old.hint()
+        );
+        if ask_yes_no("Sign in and replace it here?") {
+            return Ok(());
+        }
+        ui.line("Kept the existing key; nothing was signed in.");
+        return Err(exit::ERROR);
+    }
+    Err(fail(
+        "key_exists",
+        format!(
+            "{} already holds an OpenRouter key ({}); signing in would mint another. Pass --force to replace it (revoke the old one at {page}), or run `openrouter-auth logout` first",
+            store.describe(),
+            old.hint()
+        ),
+    ))
+}
+
 fn run_login(args: LoginArgs) -> u8 {
     let ui = Ui::new(args.common.json);
-    let options = LoginOptions {
+    let ttys = Ttys::detect();
+    let store_env = StoreEnv::from_process();
+    if let Err(code) = confirm_replacing(&args, &ui, ttys, &store_env) {
+        return code;
+    }
+    // Headless or loopback: the flags decide; without any of them, the environment does.
+    let auto = !(args.headless || args.no_headless || args.no_browser);
+    let detected = if auto {
+        headless_reason(&EnvSnapshot::from_process())
+    } else {
+        None
+    };
+    if let Some(reason) = &detected {
+        ui.line(&format!(
+            "{reason}: using headless sign-in; --no-headless to wait for a browser callback instead."
+        ));
+    }
+    let headless = args.headless || detected.is_some();
+    let key_label = args
+        .key_label
+        .clone()
+        .unwrap_or_else(|| default_key_label("openrouter-auth"));
+    let mut options = LoginOptions {
         base_url: args.common.base_url.clone(),
         port: args.port,
         callback_host: args.callback_host,
-        key_label: args.key_label,
+        key_label: Some(key_label),
         timeout: Duration::from_secs(args.timeout),
-        store: args.common.store.clone(),
-        store_env: StoreEnv::from_process(),
-        open_browser: !args.no_browser,
+        store: args.store.clone(),
+        store_env,
+        open_browser: !args.no_browser && !headless,
+        headless,
         ..LoginOptions::default()
     };
-    let cancel = CancelHandle::new();
-    let ctrl_c = cancel.clone();
+    let handle = LoginHandle::new();
+    let ctrl_c = handle.clone();
     let presses = std::sync::atomic::AtomicU32::new(0);
     let _ = ctrlc::set_handler(move || {
         if presses.fetch_add(1, std::sync::atomic::Ordering::SeqCst) > 0 {
@@ -217,9 +441,80 @@ fn run_login(args: LoginArgs) -> u8 {
         }
         ctrl_c.cancel();
     });
+    spawn_paste_reader(handle.clone());
     let deadline = Instant::now() + options.timeout;
+    let mut result = login_once(&options, &ui, ttys, deadline, detected.as_ref(), &handle);
+    if let Err(LoginError::Bind(e)) = &result {
+        // Point 2 of issue 6: race both paths "when a loopback listener can be opened";
+        // when it cannot, headless sign-in still works.
+        if args.port == 0 && !args.no_headless {
+            ui.line(&format!(
+                "Could not open a loopback listener ({e}): using headless sign-in instead."
+            ));
+            options.headless = true;
+            options.open_browser = false;
+            result = login_once(&options, &ui, ttys, deadline, None, &handle);
+        }
+    }
+    ui.stop_spinner();
+    let stdout_store = matches!(options.store, StoreSpec::Stdout);
+    match result {
+        Ok(done) => {
+            let mode = done
+                .stored
+                .mode
+                .map(|m| format!(" (mode {m:04o})"))
+                .unwrap_or_default();
+            let page = done.key.key_page_url(&options.base_url);
+            let check = openrouter_auth::check_key(&options.base_url, &done.key);
+            let mut ev = serde_json::json!({
+                "event": "signed_in",
+                "store": options.store.to_string(),
+                "location": done.stored.path.as_ref().map(|p| p.display().to_string()),
+                "key_hint": done.key.hint(),
+                "user_id": done.user_id,
+                "key_label": options.key_label.as_ref().map(|l| l.as_str()),
+                "key_page": page.as_str(),
+            });
+            match &check {
+                Ok(info) => ev["key_check"] = key_info_json(info),
+                Err(e) => {
+                    ev["warning"] = serde_json::json!({"kind": e.kind(), "message": e.to_string()})
+                }
+            }
+            if stdout_store {
+                ev["key"] = serde_json::Value::String(done.key.expose_secret().to_owned());
+            }
+            ui.json(ev);
+            ui.line(&format!(
+                "Signed in. Key {} stored in {}{mode}.",
+                done.key.hint(),
+                done.stored.description
+            ));
+            match &check {
+                Ok(info) => ui.line(&key_info_lines(info, &page)),
+                Err(e) => ui.line(&format!(
+                    "warning: the key is stored, but checking it with OpenRouter failed: {e}.\n  key page:  {page}\n             (see usage there, or revoke the key)"
+                )),
+            }
+            exit::OK
+        }
+        Err(e) => report_login_error(&ui, e),
+    }
+}
+
+/// One `login` call with the CLI's observer.
+fn login_once(
+    options: &LoginOptions,
+    ui: &Ui,
+    ttys: Ttys,
+    deadline: Instant,
+    detected: Option<&openrouter_auth::HeadlessReason>,
+    handle: &LoginHandle,
+) -> Result<openrouter_auth::LoginOutcome, LoginError> {
     let open_browser = options.open_browser;
     let ui2 = ui.clone();
+    let reason = detected.map(|r| r.to_string());
     let mut observer = move |e: LoginEvent| match e {
         LoginEvent::Listening { port, ipv6 } => {
             tracing::debug!(port, ipv6, "listening");
@@ -233,67 +528,56 @@ fn run_login(args: LoginArgs) -> u8 {
                 "event": "authorization_url",
                 "url": url.as_str(),
                 "callback_url": callback_url.as_ref().map(|u| u.as_str()),
+                "headless": headless,
+                "headless_reason": reason,
             }));
             if headless {
                 ui2.line(&format!(
                     "Open this URL on any device to sign in to OpenRouter:\n\n  {url}\n"
                 ));
-            } else if open_browser {
+                if !ui2.json && ttys.stdout {
+                    if let Some(qr) = qr_code(&url) {
+                        let mut out = std::io::stdout().lock();
+                        let _ = writeln!(out, "{qr}");
+                        let _ = out.flush();
+                    }
+                }
+                ui2.line("After you approve, OpenRouter shows a code. Paste it here and press Enter (Ctrl-C to cancel):");
+                return;
+            }
+            if open_browser {
                 ui2.line(&format!("Opening your browser to sign in to OpenRouter. If it does not open, visit:\n\n  {url}\n"));
             } else {
                 ui2.line(&format!(
                     "Open this URL in a browser to sign in to OpenRouter:\n\n  {url}\n"
                 ));
             }
-            ui2.start_waiting(deadline);
+            if ttys.stdin {
+                ui2.line("Or paste the code or the address your browser ended on here:");
+            }
+            ui2.start_waiting(deadline, !ttys.stdin);
         }
         LoginEvent::BrowserOpened => {}
         LoginEvent::BrowserFailed { reason } => {
             ui2.line(&format!(
                 "Could not open a browser ({reason}); open the URL above by hand."
             ));
-            ui2.start_waiting(deadline);
+            ui2.start_waiting(deadline, !ttys.stdin);
         }
         LoginEvent::Exchanging { attempt } => {
             if attempt == 1 {
-                ui2.line("Browser answered. Exchanging the authorization code for a key…");
+                ui2.line("Got the authorization code. Exchanging it for a key…");
             } else {
                 ui2.line(&format!("Retrying the code exchange (attempt {attempt})…"));
             }
         }
         LoginEvent::Storing => {}
-        LoginEvent::PasteRejected { reason } => ui2.line(&format!("Not accepted: {reason}.")),
-    };
-    let result = login(&options, &mut observer, &cancel);
-    ui.stop_spinner();
-    let stdout_store = matches!(options.store, StoreSpec::Stdout);
-    match result {
-        Ok(done) => {
-            let mode = done
-                .stored
-                .mode
-                .map(|m| format!(" (mode {m:04o})"))
-                .unwrap_or_default();
-            let mut ev = serde_json::json!({
-                "event": "signed_in",
-                "store": options.store.to_string(),
-                "location": done.stored.path.as_ref().map(|p| p.display().to_string()),
-                "key_hint": done.key.hint(),
-                "user_id": done.user_id,
-            });
-            if stdout_store {
-                ev["key"] = serde_json::Value::String(done.key.expose_secret().to_owned());
-            }
-            ui.json(ev);
-            ui.line(&format!(
-                "Signed in. Key {} stored in {}{mode}.",
-                done.key.hint(),
-                done.stored.description
-            ));
-            exit::OK
+        LoginEvent::PasteRejected { reason } => {
+            ui2.json(serde_json::json!({"event": "paste_rejected", "reason": reason}));
+            ui2.line(&format!("Not accepted: {reason}. Still waiting."));
         }
-        Err(e) => report_login_error(&ui, e),
-    }
+    };
+    login(options, &mut observer, handle)
 }
 
 fn report_login_error(ui: &Ui, e: LoginError) -> u8 {
@@ -303,7 +587,10 @@ fn report_login_error(ui: &Ui, e: LoginError) -> u8 {
         LoginError::Flow(FlowError::Cancelled) => exit::CANCELLED,
         LoginError::Flow(_) => exit::EXCHANGE_FAILED,
         LoginError::KeyNotStored { .. } => exit::KEY_NOT_STORED,
-        LoginError::Bind(_) | LoginError::Store(_) | LoginError::Io(_) => exit::ERROR,
+        LoginError::Bind(_)
+        | LoginError::Store(_)
+        | LoginError::Io(_)
+        | LoginError::NoCodeSource => exit::ERROR,
     };
     let mut ev = serde_json::json!({
         "event": "failed",
@@ -325,127 +612,306 @@ fn report_login_error(ui: &Ui, e: LoginError) -> u8 {
     code
 }
 
-fn check_key(base_url: &url::Url, key: &core::ApiKey) -> Result<core::KeyInfo, String> {
-    let client = openrouter_auth::transport::blocking_client(base_url);
-    let req = core::key_check_request(base_url, key);
-    let resp = openrouter_auth::transport::send_blocking(&client, &req, Duration::from_secs(15))
-        .map_err(|e| format!("could not reach OpenRouter: {e}"))?;
-    core::parse_key_info(&resp).map_err(|e| e.to_string())
+/// The stores `status` looks through and `logout --all` clears, in order.
+fn known_stores() -> Vec<StoreSpec> {
+    let mut v = vec![StoreSpec::File(None), StoreSpec::Opencode, StoreSpec::Aider];
+    if openrouter_auth::store::KEYRING_SUPPORTED {
+        v.push(StoreSpec::Keyring);
+    }
+    v
+}
+
+/// A key found in a store.
+struct Found {
+    spec: StoreSpec,
+    description: String,
+    key: core::ApiKey,
+}
+
+/// Looks through `specs`; a store that cannot be opened (no home directory) or has no
+/// keychain is skipped quietly, one that cannot be read is reported and skipped.
+fn find_keys(specs: &[StoreSpec], env: &StoreEnv, ui: &Ui) -> (Vec<Found>, Vec<String>) {
+    let mut found = Vec::new();
+    let mut looked_in = Vec::new();
+    for spec in specs {
+        let Ok(store) = openrouter_auth::open_store(spec, env) else {
+            continue;
+        };
+        match store.load() {
+            Ok(Some(key)) => found.push(Found {
+                spec: spec.clone(),
+                description: store.describe(),
+                key,
+            }),
+            Ok(None) => {}
+            Err(StoreError::KeyringUnavailable { reason }) => {
+                tracing::debug!(%reason, "keyring skipped");
+                continue;
+            }
+            Err(e) => ui.line(&format!("warning: skipped {}: {e}", store.describe())),
+        }
+        looked_in.push(store.describe());
+    }
+    (found, looked_in)
+}
+
+fn refuse_stdout(ui: &Ui, spec: &StoreSpec, what: &str) -> Option<u8> {
+    if !matches!(spec, StoreSpec::Stdout) {
+        return None;
+    }
+    let message = format!("`--store stdout` keeps no key, so there is nothing to {what}");
+    ui.json(serde_json::json!({"event": "failed", "error": {"kind": "usage", "message": message}}));
+    ui.line(&format!("error: {message}"));
+    Some(exit::USAGE)
 }
 
 fn run_status(args: StatusArgs) -> u8 {
     let ui = Ui::new(args.common.json);
     let env = StoreEnv::from_process();
-    let store = match openrouter_auth::open_store(&args.common.store, &env) {
-        Ok(s) => s,
-        Err(e) => {
-            ui.json(
-                serde_json::json!({"event": "status", "state": "error", "message": e.to_string()}),
-            );
-            ui.line(&format!("error: {e}"));
-            return exit::ERROR;
-        }
-    };
-    let key = match store.load() {
-        Ok(Some(k)) => k,
-        Ok(None) => {
-            ui.json(serde_json::json!({"event": "status", "state": "missing", "store": store.describe()}));
-            ui.line(&format!(
-                "No OpenRouter key in {}. Run `openrouter-auth login`.",
-                store.describe()
-            ));
-            return exit::NO_KEY;
-        }
-        Err(e) => {
-            ui.json(
-                serde_json::json!({"event": "status", "state": "error", "message": e.to_string()}),
-            );
-            ui.line(&format!("error: {e}"));
-            return exit::ERROR;
-        }
-    };
-    let page = key.key_page_url(&args.common.base_url);
-    match check_key(&args.common.base_url, &key) {
-        Ok(info) => {
-            ui.json(serde_json::json!({
-                "event": "status", "state": "valid", "store": store.describe(),
-                "key_hint": key.hint(), "label": info.label, "usage": info.usage,
-                "limit": info.limit, "limit_remaining": info.limit_remaining,
-                "is_free_tier": info.is_free_tier, "key_page": page.as_str(),
-            }));
-            let money = |v: Option<f64>| v.map_or("none".to_string(), |v| format!("${v:.2}"));
-            ui.line(&format!(
-                "Key {} in {} is valid.\n  label:     {}\n  usage:     {}\n  limit:     {}\n  free tier: {}\n  manage:    {}",
-                key.hint(),
-                store.describe(),
-                info.label.as_deref().unwrap_or("-"),
-                money(info.usage),
-                money(info.limit),
-                info.is_free_tier.map_or("unknown", |f| if f { "yes" } else { "no" }),
-                page
-            ));
-            exit::OK
-        }
-        Err(msg) => {
-            let invalid = msg.contains("(401)");
-            ui.json(serde_json::json!({
-                "event": "status", "state": if invalid { "invalid" } else { "error" },
-                "store": store.describe(), "key_hint": key.hint(), "message": msg,
-            }));
-            ui.line(&format!(
-                "Key {} in {}: {msg}",
-                key.hint(),
-                store.describe()
-            ));
-            if invalid {
-                exit::KEY_NOT_VALID
-            } else {
-                exit::ERROR
+    let base = &args.common.base_url;
+    let found = match &args.store {
+        Some(spec) => {
+            if let Some(code) = refuse_stdout(&ui, spec, "check") {
+                return code;
+            }
+            let loaded = openrouter_auth::open_store(spec, &env)
+                .and_then(|store| Ok((store.describe(), store.load()?)));
+            match loaded {
+                Ok((description, Some(key))) => vec![Found {
+                    spec: spec.clone(),
+                    description,
+                    key,
+                }],
+                Ok((description, None)) => {
+                    ui.json(serde_json::json!({
+                        "event": "status", "state": "missing", "store": description,
+                        "looked_in": [description], "found": [],
+                    }));
+                    ui.line(&format!(
+                        "No OpenRouter key in {description}. Run `openrouter-auth login`."
+                    ));
+                    return exit::NO_KEY;
+                }
+                Err(e) => {
+                    ui.json(serde_json::json!({
+                        "event": "status", "state": "error", "message": e.to_string(),
+                    }));
+                    ui.line(&format!("error: {e}"));
+                    return exit::ERROR;
+                }
             }
         }
+        None => {
+            let (found, looked_in) = find_keys(&known_stores(), &env, &ui);
+            if found.is_empty() {
+                ui.json(serde_json::json!({
+                    "event": "status", "state": "missing", "store": null,
+                    "looked_in": looked_in, "found": [],
+                }));
+                ui.line(&format!(
+                    "No OpenRouter key found (looked in: {}). Run `openrouter-auth login`.",
+                    looked_in.join("; ")
+                ));
+                return exit::NO_KEY;
+            }
+            found
+        }
+    };
+    let mut reports = Vec::new();
+    let mut first_code = None;
+    for f in &found {
+        let page = f.key.key_page_url(base);
+        let mut report = serde_json::json!({
+            "event": "status", "store": f.description, "spec": f.spec.to_string(), "key_hint": f.key.hint(),
+            "key_page": page.as_str(),
+        });
+        let code = match openrouter_auth::check_key(base, &f.key) {
+            Ok(info) => {
+                report["state"] = "valid".into();
+                if let (serde_json::Value::Object(r), serde_json::Value::Object(i)) =
+                    (&mut report, key_info_json(&info))
+                {
+                    r.extend(i);
+                }
+                ui.line(&format!(
+                    "Key {} in {} is valid.\n{}",
+                    f.key.hint(),
+                    f.description,
+                    key_info_lines(&info, &page)
+                ));
+                exit::OK
+            }
+            Err(e) if e.key_is_invalid() => {
+                report["state"] = "invalid".into();
+                report["message"] = e.to_string().into();
+                ui.line(&format!(
+                    "Key {} in {} is NOT valid: {e}.\n  key page:  {page}\n  Sign in again with `openrouter-auth login --force`, or remove it with `openrouter-auth logout`.",
+                    f.key.hint(),
+                    f.description
+                ));
+                exit::KEY_NOT_VALID
+            }
+            Err(e) => {
+                report["state"] = "error".into();
+                report["message"] = e.to_string().into();
+                ui.line(&format!(
+                    "Key {} in {}: could not check it: {e}.\n  key page:  {page}",
+                    f.key.hint(),
+                    f.description
+                ));
+                exit::ERROR
+            }
+        };
+        first_code.get_or_insert(code);
+        reports.push(report);
     }
+    let mut ev = reports[0].clone();
+    for r in &mut reports {
+        if let serde_json::Value::Object(m) = r {
+            m.shift_remove("event");
+        }
+    }
+    ev["found"] = serde_json::Value::Array(reports);
+    ui.json(ev);
+    first_code.unwrap_or(exit::ERROR)
 }
 
 fn run_logout(args: LogoutArgs) -> u8 {
     let ui = Ui::new(args.common.json);
     let env = StoreEnv::from_process();
-    let mut store = match openrouter_auth::open_store(&args.common.store, &env) {
-        Ok(s) => s,
-        Err(e) => {
-            ui.line(&format!("error: {e}"));
-            return exit::ERROR;
+    let base = &args.common.base_url;
+    let specs = if args.all {
+        known_stores()
+    } else {
+        let spec = args.store.clone().unwrap_or_default();
+        if let Some(code) = refuse_stdout(&ui, &spec, "remove") {
+            return code;
         }
+        vec![spec]
     };
-    let key = store.load().ok().flatten();
-    match store.remove() {
-        Ok(true) => {
-            let page = key
-                .as_ref()
-                .map(|k| k.key_page_url(&args.common.base_url).to_string());
-            ui.json(serde_json::json!({"event": "logged_out", "store": store.describe(), "key_page": page}));
-            ui.line(&format!(
-                "Removed the OpenRouter key from {}.",
-                store.describe()
-            ));
-            ui.line(
-                "This does not revoke the key: it still works until you delete it on OpenRouter:",
-            );
-            if let Some(page) = page {
-                ui.line(&format!("  {page}"));
+    let mut removed = Vec::new();
+    let mut not_found = Vec::new();
+    let mut failed = false;
+    for spec in &specs {
+        let mut store = match openrouter_auth::open_store(spec, &env) {
+            Ok(s) => s,
+            Err(e) if args.all => {
+                tracing::debug!(%spec, error = %e, "store skipped");
+                continue;
             }
-            exit::OK
+            Err(e) => {
+                ui.line(&format!("error: {e}"));
+                failed = true;
+                continue;
+            }
+        };
+        let key = match store.load() {
+            Ok(k) => k,
+            Err(StoreError::KeyringUnavailable { .. }) if args.all => continue,
+            Err(e) => {
+                tracing::debug!(error = %e, "could not read the key before removing it");
+                None
+            }
+        };
+        match store.remove() {
+            Ok(true) => {
+                let page = key.as_ref().map(|k| k.key_page_url(base));
+                let hint = key.as_ref().map(|k| k.hint());
+                ui.line(&format!(
+                    "Removed the OpenRouter key {}from {}.",
+                    hint.as_deref().map(|h| format!("{h} ")).unwrap_or_default(),
+                    store.describe()
+                ));
+                removed.push(serde_json::json!({
+                    "store": store.describe(), "spec": spec.to_string(),
+                    "key_hint": hint, "key_page": page.as_ref().map(|p| p.as_str()),
+                }));
+                match page {
+                    Some(page) => ui.line(&format!(
+                        "Removing it here does not revoke it: the key keeps working until you delete it on OpenRouter:\n  {page}"
+                    )),
+                    None => ui.line(
+                        "Removing it here does not revoke it: the key keeps working until you delete it on OpenRouter (https://openrouter.ai/settings/keys).",
+                    ),
+                }
+            }
+            Ok(false) => not_found.push(store.describe()),
+            Err(e) => {
+                ui.line(&format!("error: {e}"));
+                failed = true;
+            }
         }
-        Ok(false) => {
-            ui.json(serde_json::json!({"event": "logged_out", "store": store.describe(), "key_page": null}));
+    }
+    if removed.is_empty() && !failed {
+        if args.all {
+            ui.line("No OpenRouter key found in any store; nothing removed.");
+        } else {
             ui.line(&format!(
-                "No OpenRouter key in {}; nothing to remove.",
-                store.describe()
+                "No OpenRouter key in {}; nothing removed.",
+                not_found.join("; ")
             ));
-            exit::OK
+            let others: Vec<StoreSpec> = known_stores()
+                .into_iter()
+                .filter(|s| !specs.contains(s))
+                .collect();
+            let (elsewhere, _) = find_keys(&others, &env, &Ui::new(true));
+            if !elsewhere.is_empty() {
+                let names: Vec<String> = elsewhere.iter().map(|f| f.spec.to_string()).collect();
+                ui.line(&format!(
+                    "A key is stored in: {}. Use --store {} or --all.",
+                    elsewhere
+                        .iter()
+                        .map(|f| f.description.as_str())
+                        .collect::<Vec<_>>()
+                        .join("; "),
+                    names[0]
+                ));
+            }
         }
-        Err(e) => {
-            ui.line(&format!("error: {e}"));
-            exit::ERROR
-        }
+    }
+    ui.json(serde_json::json!({
+        "event": "logged_out",
+        "removed": removed,
+        "not_found": not_found,
+        "revoked": false,
+        "note": "removing a key here does not revoke it; delete it on its key page",
+    }));
+    if failed {
+        exit::ERROR
+    } else {
+        exit::OK
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn qr_code_is_a_square_of_half_blocks() {
+        let url: url::Url = "https://openrouter.ai/auth?code_challenge=E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM&code_challenge_method=S256&key_label=openrouter-auth+on+host+2026-01-31".parse().unwrap();
+        let qr = qr_code(&url).expect("a URL this long fits in a QR code");
+        let lines: Vec<&str> = qr.lines().collect();
+        let width = lines[0].chars().count();
+        assert!(lines.iter().all(|l| l.chars().count() == width));
+        // Two modules per cell vertically, plus the quiet zone: rows = ceil(width / 2).
+        assert_eq!(lines.len(), width.div_ceil(2));
+        assert!(qr
+            .chars()
+            .all(|c| matches!(c, '█' | '▀' | '▄' | ' ' | '\n')));
+    }
+
+    #[test]
+    fn money_and_yes_no() {
+        assert_eq!(money(None), "none");
+        assert_eq!(money(Some(1.5)), "$1.50");
+        assert_eq!(yes_no(Some(true)), "yes");
+        assert_eq!(yes_no(None), "unknown");
+    }
+
+    #[test]
+    fn cli_definition_is_consistent() {
+        use clap::CommandFactory;
+        Cli::command().debug_assert();
     }
 }

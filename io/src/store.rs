@@ -9,6 +9,11 @@
 //! | `aider`          | [`DotenvStore`]          | `~/.aider/oauth-keys.env`                                  |
 //! | `env-file:PATH`  | [`DotenvStore`]          | `PATH`                                                     |
 //! | `stdout`         | [`StdoutStore`]          | none: the key and a newline on standard output             |
+//! | `keyring`        | [`KeyringStore`]         | none: the macOS Keychain, Windows Credential Manager or a Secret Service |
+//!
+//! The `keyring` store needs the `keyring` feature (on by default) and a keychain to talk to;
+//! on a Linux machine without a Secret Service it fails with
+//! [`StoreError::KeyringUnavailable`], which points to `--store file`.
 //!
 //! Rules shared by every file store:
 //!
@@ -38,6 +43,7 @@
 mod dotenv;
 mod fsutil;
 mod json;
+mod keyring;
 mod stdout;
 
 use std::fmt;
@@ -48,12 +54,16 @@ use openrouter_auth_core::ApiKey;
 
 pub use dotenv::{DotenvStore, DOTENV_VAR};
 pub use json::{CredentialsFileStore, OpencodeStore};
+pub use keyring::{
+    keyring_name, KeyringStore, KEYRING_ACCOUNT, KEYRING_SERVICE, KEYRING_SERVICE_VAR,
+    KEYRING_SUPPORTED,
+};
 pub use stdout::StdoutStore;
 
 /// Which store, as the user names it on the command line (`--store KIND`).
 ///
-/// Parsed by [`FromStr`] from `file`, `file:PATH`, `opencode`, `aider`, `env-file:PATH` or
-/// `stdout` (the kind is matched case-insensitively, the path is taken verbatim, everything after
+/// Parsed by [`FromStr`] from `file`, `file:PATH`, `opencode`, `aider`, `env-file:PATH`,
+/// `stdout` or `keyring` (the kind is matched case-insensitively, the path is taken verbatim, everything after
 /// the first `:`). [`Display`](fmt::Display) writes the same forms back, so
 /// `spec.to_string().parse()` gives `spec` again for every path that is valid UTF-8.
 ///
@@ -71,6 +81,8 @@ pub enum StoreSpec {
     EnvFile(PathBuf),
     /// Print the key on standard output; store nothing.
     Stdout,
+    /// The system keychain ([`KeyringStore`]).
+    Keyring,
 }
 
 impl Default for StoreSpec {
@@ -81,7 +93,8 @@ impl Default for StoreSpec {
 }
 
 /// The forms [`StoreSpec::from_str`] accepts, for error and help messages.
-pub const STORE_SPEC_FORMS: &str = "file, file:PATH, opencode, aider, env-file:PATH, stdout";
+pub const STORE_SPEC_FORMS: &str =
+    "file, file:PATH, opencode, aider, env-file:PATH, stdout, keyring";
 
 impl FromStr for StoreSpec {
     type Err = StoreError;
@@ -108,7 +121,8 @@ impl FromStr for StoreSpec {
             ("opencode", None) => Ok(StoreSpec::Opencode),
             ("aider", None) => Ok(StoreSpec::Aider),
             ("stdout", None) => Ok(StoreSpec::Stdout),
-            ("opencode" | "aider" | "stdout", Some(_)) => Err(bad(&format!(
+            ("keyring", None) => Ok(StoreSpec::Keyring),
+            ("opencode" | "aider" | "stdout" | "keyring", Some(_)) => Err(bad(&format!(
                 "`{}` takes no path (its location is fixed)",
                 kind.to_ascii_lowercase()
             ))),
@@ -136,6 +150,7 @@ impl fmt::Display for StoreSpec {
             StoreSpec::Aider => f.write_str("aider"),
             StoreSpec::EnvFile(p) => write!(f, "env-file:{}", p.display()),
             StoreSpec::Stdout => f.write_str("stdout"),
+            StoreSpec::Keyring => f.write_str("keyring"),
         }
     }
 }
@@ -281,6 +296,7 @@ pub fn open_store(spec: &StoreSpec, env: &StoreEnv) -> Result<Box<dyn KeyStore>,
         )),
         StoreSpec::EnvFile(p) => Box::new(DotenvStore::new(env.expand(p)?)),
         StoreSpec::Stdout => Box::new(StdoutStore::new()),
+        StoreSpec::Keyring => Box::new(KeyringStore::new()),
     })
 }
 
@@ -363,6 +379,24 @@ pub enum StoreError {
         /// The dotenv file.
         path: PathBuf,
     },
+    /// There is no keychain to talk to: on Linux no Secret Service is running (servers,
+    /// containers, SSH sessions without a desktop), or this build or platform has no keyring
+    /// support. Nothing was read or written.
+    #[error("{reason}; use --store file")]
+    KeyringUnavailable {
+        /// What is missing, e.g. `no secret service is running on this machine (…)`.
+        reason: String,
+    },
+    /// The keychain refused an operation.
+    #[error("could not {action} the {what}: {reason}")]
+    Keyring {
+        /// What we were doing: "read the key from", "write the key to", "remove the key from".
+        action: &'static str,
+        /// Which keychain (see [`keyring_name`]).
+        what: &'static str,
+        /// What it said (never the key).
+        reason: String,
+    },
     /// Writing to standard output (or the injected writer) failed.
     #[error("could not write the key to standard output: {source}")]
     Output {
@@ -400,6 +434,7 @@ mod tests {
             StoreSpec::EnvFile(PathBuf::from("./.env")),
             StoreSpec::EnvFile(PathBuf::from("a:b")),
             StoreSpec::Stdout,
+            StoreSpec::Keyring,
         ];
         for spec in specs {
             let text = spec.to_string();
@@ -421,10 +456,25 @@ mod tests {
         let err = "bogus".parse::<StoreSpec>().unwrap_err().to_string();
         assert!(err.contains("`bogus`"), "{err}");
         assert!(err.contains("unknown store"), "{err}");
-        for form in ["file:PATH", "opencode", "aider", "env-file:PATH", "stdout"] {
+        for form in [
+            "file:PATH",
+            "opencode",
+            "aider",
+            "env-file:PATH",
+            "stdout",
+            "keyring",
+        ] {
             assert!(err.contains(form), "{err}");
         }
-        for bad in ["env-file", "env-file:", "file:", "aider:/x", "stdout:x", ""] {
+        for bad in [
+            "env-file",
+            "env-file:",
+            "file:",
+            "aider:/x",
+            "stdout:x",
+            "keyring:x",
+            "",
+        ] {
             let err = bad.parse::<StoreSpec>().unwrap_err().to_string();
             assert!(err.contains("accepted forms"), "{bad}: {err}");
         }

@@ -7,6 +7,18 @@ mod common;
 use common::*;
 use std::time::{Duration, Instant};
 
+/// opencode's `auth.json` (under `dir/data`, the helpers' `XDG_DATA_HOME`) as a symbolic link
+/// to a file holding `contents`; returns the link.
+#[cfg(unix)]
+fn symlinked_auth_json(dir: &std::path::Path, contents: &[u8]) -> std::path::PathBuf {
+    let auth = dir.join("data/opencode/auth.json");
+    std::fs::create_dir_all(auth.parent().unwrap()).unwrap();
+    let target = dir.join("managed-auth.json");
+    std::fs::write(&target, contents).unwrap();
+    std::os::unix::fs::symlink(&target, &auth).unwrap();
+    auth
+}
+
 #[test]
 fn busy_port_exits_1_at_once_naming_the_port() {
     let stand_in = StandIn::new();
@@ -64,13 +76,14 @@ fn denied_exits_3() {
     assert!(stand_in.exchanges().is_empty());
 }
 
+#[cfg(unix)]
 #[test]
 fn key_not_stored_exits_6_and_prints_the_key_once() {
     let stand_in = StandIn::new();
     let dir = tempdir();
-    let auth = dir.path().join("data/opencode/auth.json");
-    std::fs::create_dir_all(auth.parent().unwrap()).unwrap();
-    std::fs::write(&auth, b"not json\n").unwrap();
+    // A store that reads fine but refuses to write: auth.json is a symbolic link (read
+    // through, never replaced). An unreadable store is refused before signing in instead.
+    let auth = symlinked_auth_json(dir.path(), b"{}\n");
     let mut cli = Cli::login(
         &stand_in,
         dir.path(),
@@ -89,16 +102,15 @@ fn key_not_stored_exits_6_and_prints_the_key_once() {
     assert_eq!(exit.stdout, format!("{KEY}\n"), "the key, alone, on stdout");
     assert!(!exit.stderr.contains(KEY), "{}", exit.stderr);
     assert!(exit.stderr.contains("auth.json"), "{}", exit.stderr);
-    assert_eq!(std::fs::read(&auth).unwrap(), b"not json\n");
+    assert_eq!(std::fs::read(&auth).unwrap(), b"{}\n");
 }
 
+#[cfg(unix)]
 #[test]
 fn key_not_stored_with_json_puts_the_key_in_the_failed_event() {
     let stand_in = StandIn::new();
     let dir = tempdir();
-    let auth = dir.path().join("data/opencode/auth.json");
-    std::fs::create_dir_all(auth.parent().unwrap()).unwrap();
-    std::fs::write(&auth, b"[]").unwrap();
+    symlinked_auth_json(dir.path(), b"{}");
     let mut cli = Cli::login(
         &stand_in,
         dir.path(),

@@ -196,6 +196,31 @@ impl Running {
         Self::start_with(driver, options, cancel)
     }
 
+    /// Starts a login driven through `handle` (which the test may already have used, e.g.
+    /// to paste before the login began).
+    pub fn start_with_handle(
+        driver: Driver,
+        options: LoginOptions,
+        handle: CancelHandle,
+    ) -> Running {
+        Self::start_with(driver, options, handle)
+    }
+
+    /// Waits for the next event that `pick` maps to `Some`, and returns it.
+    pub fn wait_for<T>(&mut self, what: &str, pick: impl Fn(&LoginEvent) -> Option<T>) -> T {
+        let deadline = Instant::now() + PATIENCE;
+        loop {
+            if let Some(found) = self.seen.iter().find_map(&pick) {
+                return found;
+            }
+            let left = deadline.saturating_duration_since(Instant::now());
+            match self.events.recv_timeout(left) {
+                Ok(e) => self.seen.push(e),
+                Err(_) => panic!("no {what} within {PATIENCE:?}: {:?}", self.seen),
+            }
+        }
+    }
+
     fn start_with(driver: Driver, options: LoginOptions, cancel: CancelHandle) -> Running {
         let (ev_tx, events) = mpsc::channel();
         let (res_tx, result) = mpsc::channel();

@@ -1,0 +1,220 @@
+//! Issue 6, point 7: when the target store already holds an OpenRouter key, `login` asks
+//! before minting another (on a terminal) or needs `--force` (without one), so keys do not
+//! pile up unseen. The terminal cases run the CLI on a pseudo-terminal through `script(1)`.
+#![cfg(unix)]
+
+mod support;
+
+use std::path::Path;
+
+use openrouter_auth_sim::emulator::Mode;
+use openrouter_auth_tests::{emulator, exit, stored_key, Browser, Stream};
+use support::*;
+
+fn with_old_key(home: &Path) -> (std::path::PathBuf, String) {
+    let store = home.join("c.json");
+    std::fs::write(
+        &store,
+        format!("{{\n  \"openrouter\": {{\n    \"api_key\": \"{FAKE_KEY}\"\n  }}\n}}\n"),
+    )
+    .unwrap();
+    let spec = format!("file:{}", store.display());
+    (store, spec)
+}
+
+#[test]
+fn without_a_terminal_an_existing_key_needs_force() {
+    let emulator = emulator(Mode::Redirect);
+    let home = tempfile::tempdir().unwrap();
+    let (store, spec) = with_old_key(home.path());
+    let before = std::fs::read(&store).unwrap();
+    let run = Run::login(
+        &emulator.base_url(),
+        home.path(),
+        &spec,
+        &["--no-browser"],
+        &[],
+        Stdin::Null,
+    );
+    let f = run.finish();
+    assert_eq!(f.code, Some(1), "{f:#?}");
+    assert!(
+        f.stderr.contains("already holds an OpenRouter key"),
+        "{}",
+        f.stderr
+    );
+    assert!(f.stderr.contains("--force"), "{}", f.stderr);
+    assert!(
+        f.stderr.contains(&key_page(&emulator.base_url(), FAKE_KEY)),
+        "names the old key's page:\n{}",
+        f.stderr
+    );
+    assert!(
+        emulator.authorize_requests().is_empty(),
+        "nothing was minted"
+    );
+    assert_eq!(std::fs::read(&store).unwrap(), before, "store untouched");
+}
+
+#[test]
+fn without_a_terminal_json_mode_reports_key_exists() {
+    let emulator = emulator(Mode::Redirect);
+    let home = tempfile::tempdir().unwrap();
+    let (_, spec) = with_old_key(home.path());
+    let f = Run::login(
+        &emulator.base_url(),
+        home.path(),
+        &spec,
+        &["--no-browser", "--json"],
+        &[],
+        Stdin::Null,
+    )
+    .finish();
+    assert_eq!(f.code, Some(1), "{f:#?}");
+    assert_eq!(f.event("failed")["error"]["kind"], "key_exists");
+}
+
+#[test]
+fn force_replaces_the_key() {
+    let emulator = emulator(Mode::Redirect);
+    let home = tempfile::tempdir().unwrap();
+    let (store, spec) = with_old_key(home.path());
+    let mut run = Run::login(
+        &emulator.base_url(),
+        home.path(),
+        &spec,
+        &["--no-browser", "--force"],
+        &[],
+        Stdin::Null,
+    );
+    Browser::new().follow(&run.authorization_url());
+    let f = run.finish();
+    assert_eq!(f.code, Some(exit::OK), "{f:#?}");
+    assert_eq!(stored_key(&store), emulator.issued_keys()[0].key);
+    assert!(
+        f.stderr.contains("Replacing the OpenRouter key"),
+        "{}",
+        f.stderr
+    );
+}
+
+#[test]
+fn an_empty_store_needs_no_question() {
+    let emulator = emulator(Mode::Redirect);
+    let home = tempfile::tempdir().unwrap();
+    let mut run = Run::login(
+        &emulator.base_url(),
+        home.path(),
+        "file",
+        &["--no-browser"],
+        &[],
+        Stdin::Null,
+    );
+    Browser::new().follow(&run.authorization_url());
+    assert_eq!(run.finish().code, Some(exit::OK));
+}
+
+/// What a terminal run left behind: how it ended, the store, its bytes before, the emulator,
+/// and the home directory (kept alive until the test ends).
+type TtyRun = (
+    openrouter_auth_tests::Finished,
+    std::path::PathBuf,
+    Vec<u8>,
+    openrouter_auth_sim::emulator::Emulator,
+    tempfile::TempDir,
+);
+
+fn tty_login(answer: &str) -> Option<TtyRun> {
+    let Some(script) = script_program() else {
+        eprintln!("skipped: script(1) from util-linux is not installed");
+        return None;
+    };
+    let emulator = emulator(Mode::Redirect);
+    let home = tempfile::tempdir().unwrap();
+    let (store, spec) = with_old_key(home.path());
+    let before = std::fs::read(&store).unwrap();
+    let base = emulator.base_url().to_string();
+    let mut run = start_on_tty(
+        &script,
+        home.path(),
+        &[
+            "login",
+            "--no-browser",
+            "--base-url",
+            &base,
+            "--store",
+            &spec,
+        ],
+    );
+    // On a terminal everything arrives on script's stdout.
+    run.wait_line(Stream::Stdout, |l| {
+        l.contains("already holds an OpenRouter key")
+    });
+    // The question itself ends without a newline; the terminal keeps what is typed until
+    // the program reads it.
+    run.wait_line(Stream::Stdout, |l| {
+        l.contains("keeps working until you revoke it")
+    });
+    run.type_line(answer);
+    if answer == "y" {
+        let line = run.wait_line(Stream::Stdout, |l| {
+            l.trim_start().starts_with("http") && l.contains("/auth?")
+        });
+        let auth = url::Url::parse(line.trim()).unwrap();
+        // Loopback mode on a terminal offers pasting as well.
+        run.wait_line(Stream::Stdout, |l| {
+            l.contains("Or paste the code or the address your browser ended on here:")
+        });
+        Browser::new().follow(&auth);
+    }
+    let f = run.finish();
+    Some((f, store, before, emulator, home))
+}
+
+#[test]
+fn on_a_terminal_yes_signs_in_and_replaces_the_key() {
+    let Some((f, store, _, emulator, _home)) = tty_login("y") else {
+        return;
+    };
+    assert_eq!(f.code, Some(exit::OK), "{f:#?}");
+    assert_eq!(stored_key(&store), emulator.issued_keys()[0].key);
+}
+
+#[test]
+fn on_a_terminal_no_keeps_the_key_and_mints_nothing() {
+    let Some((f, store, before, emulator, _home)) = tty_login("n") else {
+        return;
+    };
+    assert_eq!(f.code, Some(1), "{f:#?}");
+    assert!(
+        f.stdout.contains("Sign in and replace it here? [y/N]"),
+        "{}",
+        f.stdout
+    );
+    assert!(f.stdout.contains("Kept the existing key"), "{}", f.stdout);
+    assert!(emulator.authorize_requests().is_empty());
+    assert_eq!(std::fs::read(&store).unwrap(), before);
+}
+
+#[test]
+fn an_unreadable_store_is_refused_before_anything_is_minted() {
+    let emulator = emulator(Mode::Redirect);
+    let home = tempfile::tempdir().unwrap();
+    let store = home.path().join("c.json");
+    std::fs::write(&store, b"not json\n").unwrap();
+    let spec = format!("file:{}", store.display());
+    let f = Run::login(
+        &emulator.base_url(),
+        home.path(),
+        &spec,
+        &["--no-browser", "--force"],
+        &[],
+        Stdin::Null,
+    )
+    .finish();
+    assert_eq!(f.code, Some(1), "{f:#?}");
+    assert!(f.stderr.contains("is not valid JSON"), "{}", f.stderr);
+    assert!(f.stderr.contains("nothing was signed in"), "{}", f.stderr);
+    assert!(emulator.authorize_requests().is_empty());
+    assert_eq!(std::fs::read(&store).unwrap(), b"not json\n");
+}
