@@ -179,7 +179,7 @@ pub fn sanitise(bytes: &[u8]) -> String {
 }
 
 /// Redacts anything that looks like an API key (`sk-or-…`) from an excerpt.
-fn redact_keys(s: String) -> String {
+pub(crate) fn redact_keys(s: String) -> String {
     match s.find("sk-or-") {
         Some(i) => {
             let end = s[i..]

@@ -863,6 +863,15 @@ impl Flow {
         if !self.current_exchange(id) {
             return; // stale or unsolicited: ignored
         }
+        let scrubbed;
+        let response = if matches!(response.status, 200 | 201) {
+            response
+        } else {
+            // An error body may echo our request (a debugging proxy, a confused server): keep
+            // the code and the verifier out of the excerpt that reaches messages and pages.
+            scrubbed = self.without_secrets(response);
+            &scrubbed
+        };
         match parse_exchange_response(response) {
             Ok(success) => {
                 self.outputs.push_back(Output::StoreKey {
@@ -872,6 +881,36 @@ impl Flow {
                 self.state = State::Storing { success };
             }
             Err(e) => self.fail(FlowError::Exchange(e)),
+        }
+    }
+
+    /// `response` with every occurrence of the code in flight and of the verifier replaced
+    /// by `[redacted]` (PROTOCOL.md section 7: they never reach logs or pages).
+    fn without_secrets(&self, response: &HttpResponse) -> HttpResponse {
+        let mut body = Zeroizing::new(response.body.to_vec());
+        let code = match &self.state {
+            State::Exchanging { code, .. } => code.expose_secret(),
+            _ => "",
+        };
+        for secret in [code, self.verifier.expose_secret()] {
+            let secret = secret.as_bytes();
+            if secret.len() < 8 {
+                continue; // too short to be a secret worth garbling the message for
+            }
+            let mut out = Zeroizing::new(Vec::with_capacity(body.len()));
+            let mut rest = &body[..];
+            while let Some(i) = rest.windows(secret.len()).position(|w| w == secret) {
+                out.extend_from_slice(&rest[..i]);
+                out.extend_from_slice(b"[redacted]");
+                rest = &rest[i + secret.len()..];
+            }
+            out.extend_from_slice(rest);
+            body = out;
+        }
+        HttpResponse {
+            status: response.status,
+            headers: response.headers.clone(),
+            body,
         }
     }
 

@@ -124,6 +124,10 @@ struct RequestState {
 /// - `exchange-carries-own-code`: every `SendExchange` carries such a code, this flow's
 ///   verifier and its configured `code_challenge_method`.
 /// - `one-exchange-in-flight`: no `SendExchange` while another has had no answer; ids are fresh.
+/// - `stale-answers-ignored`: an answer (or failure) for an exchange that is not in flight
+///   (stale, duplicated, unsolicited) changes nothing and produces nothing.
+/// - `one-code-per-flow`: every exchange of a flow carries the same code (one flow, one code,
+///   one exchange: PROTOCOL.md section 7), however many valid codes reach it.
 /// - `no-resend-after-maybe-sent`: a code is never sent again once an exchange carrying it got
 ///   any answer or failed with `may_have_been_sent: true`.
 /// - `verifier-only-in-exchange-body`: the `code_verifier` appears in no output (URL, page,
@@ -140,6 +144,8 @@ struct RequestState {
 /// - `timer-makes-progress`: after a due timeout fired, the next one is later (no busy loop).
 /// - `pages-tell-the-truth`: "Signed in" only once the phase is `Stored`.
 /// - `store-key-once`: at most one `StoreKey`.
+/// - `key-never-lost`: once OpenRouter's key reached the flow (`StoreKey`), the outcome
+///   carries it (`Stored` or `KeyNotStored`), whatever else happens.
 #[derive(Debug)]
 pub struct CheckedFlow {
     flow: Flow,
@@ -155,6 +161,7 @@ pub struct CheckedFlow {
     used_ids: BTreeSet<u64>,
     maybe_reached: BTreeSet<String>,
     last_answered_code: Option<String>,
+    exchanged_code: Option<String>,
     store_key: Option<Zeroizing<String>>,
     terminal: Option<(Phase, Option<Outcome>)>,
     last_phase: Phase,
@@ -211,6 +218,7 @@ impl CheckedFlow {
             used_ids: BTreeSet::new(),
             maybe_reached: BTreeSet::new(),
             last_answered_code: None,
+            exchanged_code: None,
             store_key: None,
             terminal: None,
             last_phase: Phase::Init,
@@ -264,9 +272,35 @@ impl CheckedFlow {
 
     /// Feeds one input, drains the outputs and checks every rule.
     pub fn handle_input(&mut self, input: Input, now: Time) -> Result<Vec<Output>, Violation> {
+        let stale = match &input {
+            Input::ExchangeResponse { id, .. } | Input::ExchangeFailed { id, .. } => {
+                self.in_flight.as_ref().map(|(cur, _)| *cur) != Some(*id)
+            }
+            _ => false,
+        };
+        let before = (
+            self.flow.phase(),
+            self.flow.poll_timeout(),
+            self.flow.exchanges_sent(),
+        );
         self.before(&input)?;
         self.flow.handle_input(input, now);
-        self.drain_and_check()
+        let outs = self.drain_and_check()?;
+        let after = (
+            self.flow.phase(),
+            self.flow.poll_timeout(),
+            self.flow.exchanges_sent(),
+        );
+        if stale && (!outs.is_empty() || before != after) {
+            violation(
+                "stale-answers-ignored",
+                format!(
+                    "an answer for an exchange not in flight changed the flow: {before:?} became {after:?} with {} outputs",
+                    outs.len()
+                ),
+            )?;
+        }
+        Ok(outs)
     }
 
     /// Fires the flow's timeout at `now`, drains the outputs and checks every rule.
@@ -541,6 +575,19 @@ impl CheckedFlow {
                     format!("{phase:?} without an outcome"),
                 );
             }
+            if let Some(k) = &self.store_key {
+                if outcome
+                    .as_ref()
+                    .and_then(Outcome::key)
+                    .map(|x| x.expose_secret())
+                    != Some(k.as_str())
+                {
+                    return violation(
+                        "key-never-lost",
+                        format!("the flow ended {phase:?} without the key OpenRouter gave it"),
+                    );
+                }
+            }
             if phase == Phase::Stored {
                 match (&outcome, &self.store_key) {
                     (Some(Outcome::Stored { key, .. }), Some(k))
@@ -623,6 +670,17 @@ impl CheckedFlow {
                 ),
             )?;
         }
+        match &self.exchanged_code {
+            Some(first) if *first != code => violation(
+                "one-code-per-flow",
+                format!(
+                    "exchange {} carries another code than the flow's first exchange",
+                    id.0
+                ),
+            )?,
+            Some(_) => {}
+            None => self.exchanged_code = Some(code.clone()),
+        }
         self.in_flight = Some((id, code));
         Ok(())
     }
@@ -679,6 +737,7 @@ impl CheckedFlow {
                         )?;
                     }
                 }
+                return Ok(()); // its Debug and serde forms hold nothing more
             }
             _ => {}
         }
@@ -801,7 +860,7 @@ pub fn callback_target(data: &[u8]) {
                 .filter(|(k, _)| k == "error")
                 .map(|(_, v)| v.into_owned())
                 .collect();
-            assert_eq!(oracle, [e.error.clone()]);
+            assert_eq!(oracle, std::slice::from_ref(&e.error));
         }
         CallbackTarget::Done => assert_eq!(path, own_done.as_bytes()),
         CallbackTarget::NotOurs(NotOurs::WrongPath) => {
@@ -866,7 +925,12 @@ pub fn exchange_response(data: &[u8]) {
             let k = ok.key.expose_secret();
             assert!(k.starts_with("sk-or-") && (14..=262).contains(&k.len()));
             if let Some(u) = &ok.user_id {
-                check_message(u);
+                // OpenRouter's own id: printable and bounded (it is shown), nothing more.
+                assert!(
+                    !u.chars().any(char::is_control),
+                    "a control character in user_id"
+                );
+                assert!(u.len() <= 1024, "a user_id of {} bytes", u.len());
             }
         }
         Err(e) => {
@@ -1096,9 +1160,9 @@ pub struct FuzzConfig {
     pub ipv4_host: bool,
     /// The `plain` method.
     pub plain: bool,
-    /// Callback timeout: 0 → 600 s, 1 → 60 s, 2 → 5 s, 3 → 1200 s.
+    /// Callback timeout: 0 → 600 s, 1 → 60 s, 2 → 5 s, 3 → none at all (0 s).
     pub callback_timeout: u8,
-    /// Exchange timeout: 0 → 30 s, 1 → 5 s, 2 → 1 s, 3 → 120 s.
+    /// Exchange timeout: 0 → 30 s, 1 → 5 s, 2 → 1 s, 3 → none at all (0 s).
     pub exchange_timeout: u8,
 }
 
@@ -1136,10 +1200,10 @@ impl FuzzConfig {
                 CodeChallengeMethod::S256
             },
             callback_timeout: Duration::from_secs(
-                [600, 60, 5, 1200][usize::from(self.callback_timeout & 3)],
+                [600, 60, 5, 0][usize::from(self.callback_timeout & 3)],
             ),
             exchange_timeout: Duration::from_secs(
-                [30, 5, 1, 120][usize::from(self.exchange_timeout & 3)],
+                [30, 5, 1, 0][usize::from(self.exchange_timeout & 3)],
             ),
             ..FlowConfig::default()
         }

@@ -1,7 +1,7 @@
 //! The key check: `GET {base_url}/api/v1/key` with `Authorization: Bearer <key>`
 //! (PROTOCOL.md section 4).
 
-use crate::exchange::{api_url, error_message, sanitise};
+use crate::exchange::{api_url, error_message, redact_keys, sanitise};
 use crate::http::{HttpMethod, HttpRequest, HttpResponse, USER_AGENT};
 use crate::secret::ApiKey;
 use serde::{Deserialize, Serialize};
@@ -103,8 +103,10 @@ pub fn parse_key_info(resp: &HttpResponse) -> Result<KeyInfo, KeyCheckError> {
         }),
         status => Err(KeyCheckError::Unexpected {
             status,
+            // A proxy may echo our request, `Authorization: Bearer <key>` included.
             excerpt: error_message(&resp.body)
                 .or_else(|| Some(sanitise(&resp.body)))
+                .map(redact_keys)
                 .filter(|e| !e.is_empty()),
         }),
     }
