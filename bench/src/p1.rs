@@ -1,0 +1,164 @@
+//! P1's two contestants: what the loopback server and the flow do with a request head before
+//! answering it, and raw `httparse` on the same bytes.
+//!
+//! [`ours`] is the head parse of `openrouter-auth`'s server (`io/src/server.rs`, `parse_head`,
+//! copied here verbatim because it is private) followed by exactly the checks the flow makes
+//! before picking an answer (`Flow::on_request`: the `Host` guard, the method, then
+//! [`parse_callback`]). Page rendering and socket work are left out: they are measured by P2.
+//! If `parse_head` ever becomes public (e.g. `#[doc(hidden)] pub fn`), call it instead of the
+//! copy.
+
+use openrouter_auth_core::{
+    host_is_ours, parse_callback, BrowserRequest, CallbackTarget, ConnectionId, FlowNonce, Page,
+};
+use zeroize::Zeroizing;
+
+/// The same limit as `openrouter_auth::server::MAX_HEADERS`.
+pub const MAX_HEADERS: usize = 64;
+
+/// What the server and flow decide for one head.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Verdict {
+    /// The head is incomplete: read more.
+    Partial,
+    /// Answered by the server before the flow sees it (400, 431) with this status.
+    Rejected(u16),
+    /// Answered by the flow with this status without any state change.
+    Answered(u16),
+    /// Our callback with a code: the exchange starts.
+    Exchange,
+    /// Our callback with `error=`: the flow fails as denied.
+    Denied,
+    /// `/callback/<nonce>/done`.
+    Done,
+}
+
+enum Head {
+    Partial,
+    Complete(BrowserRequest),
+    Reject(Page, #[allow(dead_code)] bool),
+}
+
+// Verbatim from io/src/server.rs (private there).
+fn parse_head(buf: &[u8], id: ConnectionId) -> Head {
+    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+    let mut req = httparse::Request::new(&mut headers);
+    match req.parse(buf) {
+        Ok(httparse::Status::Partial) => Head::Partial,
+        Ok(httparse::Status::Complete(_)) => {
+            let method = req.method.unwrap_or("").to_owned();
+            let head_only = method == "HEAD";
+            let target = req.path.unwrap_or("").as_bytes().to_vec();
+            let mut hosts = req
+                .headers
+                .iter()
+                .filter(|h| h.name.eq_ignore_ascii_case("host"));
+            let host = match (hosts.next(), hosts.next()) {
+                (Some(h), None) => Some(h.value.to_vec()),
+                _ => None, // none, or more than one: the core answers 421
+            };
+            if req.version != Some(1) && req.version != Some(0) {
+                return Head::Reject(
+                    Page::BadRequest {
+                        reason: "Unsupported HTTP version.".into(),
+                    },
+                    head_only,
+                );
+            }
+            Head::Complete(BrowserRequest {
+                conn: id,
+                method,
+                target: Zeroizing::new(target),
+                host,
+            })
+        }
+        Err(httparse::Error::TooManyHeaders) => Head::Reject(Page::HeadTooLarge, false),
+        Err(_) => Head::Reject(
+            Page::BadRequest {
+                reason: "The request could not be parsed.".into(),
+            },
+            false,
+        ),
+    }
+}
+
+/// Ours: head parse + `Host` guard + method + callback validation, as the server and
+/// `Flow::on_request` do them.
+pub fn ours(buf: &[u8], nonce: &FlowNonce, port: u16) -> Verdict {
+    let req = match parse_head(buf, ConnectionId(1)) {
+        Head::Partial => return Verdict::Partial,
+        Head::Reject(page, _) => return Verdict::Rejected(page.status()),
+        Head::Complete(r) => r,
+    };
+    let head_only = req.method == "HEAD";
+    if !host_is_ours(req.host.as_deref(), Some(port)) {
+        return Verdict::Answered(421);
+    }
+    if req.method != "GET" && !head_only {
+        return Verdict::Answered(405);
+    }
+    match parse_callback(&req.target, nonce) {
+        CallbackTarget::Code(_) if !head_only => Verdict::Exchange,
+        CallbackTarget::Error(_) if !head_only => Verdict::Denied,
+        CallbackTarget::Code(_) | CallbackTarget::Error(_) => Verdict::Answered(200),
+        CallbackTarget::Done => Verdict::Done,
+        CallbackTarget::NotOurs(n) => {
+            use openrouter_auth_core::callback::NotOurs;
+            match n {
+                NotOurs::WrongPath | NotOurs::WrongNonce => Verdict::Answered(404),
+                NotOurs::NoParameters | NotOurs::StateMismatch => Verdict::Answered(400),
+            }
+        }
+        CallbackTarget::Malformed(_) => Verdict::Answered(400),
+    }
+}
+
+/// The peer: raw `httparse::Request::parse` with the same header array, on the same bytes.
+/// Returns the head length when complete (0 when partial, `usize::MAX` on error).
+pub fn peer(buf: &[u8]) -> usize {
+    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+    let mut req = httparse::Request::new(&mut headers);
+    match req.parse(buf) {
+        Ok(httparse::Status::Complete(n)) => n,
+        Ok(httparse::Status::Partial) => 0,
+        Err(_) => usize::MAX,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::corpus::{Class, Corpus};
+
+    #[test]
+    fn corpus_verdicts_are_what_the_server_would_do() {
+        let c = Corpus::new(53122);
+        let verdict = |name: &str| {
+            let r = c.requests.iter().find(|r| r.name == name).unwrap();
+            ours(&r.bytes, &c.nonce, c.port)
+        };
+        for name in [
+            "chrome-callback",
+            "firefox-callback",
+            "safari-callback",
+            "curl-callback",
+        ] {
+            assert_eq!(verdict(name), Verdict::Exchange, "{name}");
+        }
+        assert_eq!(verdict("chrome-denied"), Verdict::Denied);
+        assert_eq!(verdict("firefox-done"), Verdict::Done);
+        assert_eq!(verdict("chrome-favicon"), Verdict::Answered(404));
+        assert_eq!(verdict("tls-client-hello"), Verdict::Rejected(400));
+        assert_eq!(verdict("h2-preface"), Verdict::Rejected(400));
+        assert_eq!(verdict("dns-rebinding-post"), Verdict::Answered(421));
+        assert_eq!(verdict("cors-preflight"), Verdict::Answered(405));
+        assert_eq!(verdict("http10-probe"), Verdict::Answered(421));
+        assert_eq!(verdict("guessed-nonce"), Verdict::Answered(404));
+        assert_eq!(verdict("bad-percent"), Verdict::Answered(400));
+        assert_eq!(verdict("binary-noise"), Verdict::Rejected(400));
+        // Every head in the corpus is whole: the peer parses the browser ones completely.
+        for r in c.of(Class::Callback) {
+            assert_eq!(peer(&r.bytes), r.bytes.len(), "{}", r.name);
+        }
+    }
+}
