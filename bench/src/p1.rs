@@ -1,20 +1,15 @@
 //! P1's two contestants: what the loopback server and the flow do with a request head before
 //! answering it, and raw `httparse` on the same bytes.
 //!
-//! [`ours`] is the head parse of `openrouter-auth`'s server (`io/src/server.rs`, `parse_head`,
-//! copied here verbatim because it is private) followed by exactly the checks the flow makes
-//! before picking an answer (`Flow::on_request`: the `Host` guard, the method, then
+//! [`ours`] is the head parse of `openrouter-auth`'s server (the real `server::parse_head`,
+//! reached through `openrouter_auth::fuzzing::parse_head`) followed by exactly the checks the
+//! flow makes before picking an answer (`Flow::on_request`: the `Host` guard, the method, then
 //! [`parse_callback`]). Page rendering and socket work are left out: they are measured by P2.
-//! If `parse_head` ever becomes public (e.g. `#[doc(hidden)] pub fn`), call it instead of the
-//! copy.
 
-use openrouter_auth_core::{
-    host_is_ours, parse_callback, BrowserRequest, CallbackTarget, ConnectionId, FlowNonce, Page,
-};
-use zeroize::Zeroizing;
+use openrouter_auth::fuzzing::{parse_head, ParsedHead};
+use openrouter_auth_core::{host_is_ours, parse_callback, CallbackTarget, ConnectionId, FlowNonce};
 
-/// The same limit as `openrouter_auth::server::MAX_HEADERS`.
-pub const MAX_HEADERS: usize = 64;
+pub use openrouter_auth::server::MAX_HEADERS;
 
 /// What the server and flow decide for one head.
 #[derive(Debug, PartialEq, Eq)]
@@ -33,62 +28,13 @@ pub enum Verdict {
     Done,
 }
 
-enum Head {
-    Partial,
-    Complete(BrowserRequest),
-    Reject(Page, #[allow(dead_code)] bool),
-}
-
-// Verbatim from io/src/server.rs (private there).
-fn parse_head(buf: &[u8], id: ConnectionId) -> Head {
-    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
-    let mut req = httparse::Request::new(&mut headers);
-    match req.parse(buf) {
-        Ok(httparse::Status::Partial) => Head::Partial,
-        Ok(httparse::Status::Complete(_)) => {
-            let method = req.method.unwrap_or("").to_owned();
-            let head_only = method == "HEAD";
-            let target = req.path.unwrap_or("").as_bytes().to_vec();
-            let mut hosts = req
-                .headers
-                .iter()
-                .filter(|h| h.name.eq_ignore_ascii_case("host"));
-            let host = match (hosts.next(), hosts.next()) {
-                (Some(h), None) => Some(h.value.to_vec()),
-                _ => None, // none, or more than one: the core answers 421
-            };
-            if req.version != Some(1) && req.version != Some(0) {
-                return Head::Reject(
-                    Page::BadRequest {
-                        reason: "Unsupported HTTP version.".into(),
-                    },
-                    head_only,
-                );
-            }
-            Head::Complete(BrowserRequest {
-                conn: id,
-                method,
-                target: Zeroizing::new(target),
-                host,
-            })
-        }
-        Err(httparse::Error::TooManyHeaders) => Head::Reject(Page::HeadTooLarge, false),
-        Err(_) => Head::Reject(
-            Page::BadRequest {
-                reason: "The request could not be parsed.".into(),
-            },
-            false,
-        ),
-    }
-}
-
 /// Ours: head parse + `Host` guard + method + callback validation, as the server and
 /// `Flow::on_request` do them.
 pub fn ours(buf: &[u8], nonce: &FlowNonce, port: u16) -> Verdict {
     let req = match parse_head(buf, ConnectionId(1)) {
-        Head::Partial => return Verdict::Partial,
-        Head::Reject(page, _) => return Verdict::Rejected(page.status()),
-        Head::Complete(r) => r,
+        ParsedHead::Partial => return Verdict::Partial,
+        ParsedHead::Rejected { page, .. } => return Verdict::Rejected(page.status()),
+        ParsedHead::Request(r) => r,
     };
     let head_only = req.method == "HEAD";
     if !host_is_ours(req.host.as_deref(), Some(port)) {

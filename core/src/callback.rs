@@ -9,6 +9,7 @@
 //! (bind the callback to the flow: our nonce in the path, `state` checked if present).
 
 use crate::secret::{AuthorizationCode, FlowNonce};
+use zeroize::Zeroizing;
 
 /// The longest request target we look at, in bytes. Longer targets are
 /// [`Malformed::TooLong`]. Matches the loopback server's 8 KiB request-head limit.
@@ -21,7 +22,8 @@ pub const MAX_CODE_BYTES: usize = 2048;
 pub const CALLBACK_PREFIX: &str = "/callback/";
 
 /// The path suffix of the clean page the browser is sent to after the callback
-/// (`/callback/<nonce>/done`), so the code leaves the address bar (PROTOCOL.md section 7).
+/// (`/callback/<nonce>/done`), so the code, or an `error=` and its description, leaves the
+/// address bar (PROTOCOL.md section 7).
 pub const DONE_SUFFIX: &str = "/done";
 
 /// What one request target means for a flow with a given nonce.
@@ -139,22 +141,23 @@ pub fn parse_callback(target: &[u8], nonce: &FlowNonce) -> CallbackTarget {
         });
     }
     match code {
-        Some(code) => {
+        Some(mut code) => {
             if code.is_empty() || code.len() > MAX_CODE_BYTES || code.chars().any(char::is_control)
             {
                 CallbackTarget::Malformed(Malformed::BadCode)
             } else {
-                CallbackTarget::Code(AuthorizationCode::new(code.as_str()))
+                // Moved, not copied: the only copy stays in a zeroizing wrapper.
+                CallbackTarget::Code(AuthorizationCode::new(std::mem::take(&mut *code)))
             }
         }
         None => CallbackTarget::NotOurs(NotOurs::NoParameters),
     }
 }
 
-type Params = [Option<zeroize::Zeroizing<String>>; 5];
+type Params = [Option<Zeroizing<String>>; 5];
 
 /// Strict `application/x-www-form-urlencoded` parsing of the five names we know; others are
-/// skipped (but must still be well-formed).
+/// skipped (but must still be well-formed). Only the values of known names are copied out.
 fn parse_query(query: &[u8]) -> Result<Params, Malformed> {
     let mut out: Params = Default::default();
     for pair in query.split(|&b| b == b'&') {
@@ -165,21 +168,58 @@ fn parse_query(query: &[u8]) -> Result<Params, Malformed> {
             Some(i) => (&pair[..i], &pair[i + 1..]),
             None => (pair, &[][..]),
         };
-        let name = decode(name)?;
-        let value = zeroize::Zeroizing::new(decode(value)?);
-        if let Some(slot) = KNOWN.iter().position(|k| *k == name) {
-            if out[slot].is_some() {
-                return Err(Malformed::DuplicateParameter(KNOWN[slot]));
+        match known_slot(name)? {
+            Some(slot) => {
+                let value = decode(value)?;
+                if out[slot].is_some() {
+                    return Err(Malformed::DuplicateParameter(KNOWN[slot]));
+                }
+                out[slot] = Some(value);
             }
-            out[slot] = Some(value);
+            None => validate(value)?,
         }
     }
     Ok(out)
 }
 
-/// Percent-decodes one component (`+` is a space), strictly.
-pub(crate) fn decode(bytes: &[u8]) -> Result<String, Malformed> {
-    let mut out = zeroize::Zeroizing::new(Vec::with_capacity(bytes.len()));
+/// Which of [`KNOWN`] the (still encoded) parameter name is, if any. Names are not secret:
+/// the common unescaped case is compared in place.
+fn known_slot(name: &[u8]) -> Result<Option<usize>, Malformed> {
+    let slot = |n: &[u8]| KNOWN.iter().position(|k| k.as_bytes() == n);
+    if needs_decoding(name) {
+        Ok(slot(decode(name)?.as_bytes()))
+    } else if std::str::from_utf8(name).is_err() {
+        Err(Malformed::NotUtf8)
+    } else {
+        Ok(slot(name))
+    }
+}
+
+/// Checks one component the way [`decode`] would, without keeping the result.
+fn validate(bytes: &[u8]) -> Result<(), Malformed> {
+    if needs_decoding(bytes) {
+        decode(bytes).map(drop)
+    } else {
+        std::str::from_utf8(bytes)
+            .map(drop)
+            .map_err(|_| Malformed::NotUtf8)
+    }
+}
+
+fn needs_decoding(bytes: &[u8]) -> bool {
+    bytes.iter().any(|&b| b == b'%' || b == b'+')
+}
+
+/// Percent-decodes one component (`+` is a space), strictly. The result and every
+/// intermediate buffer are zeroized on drop (a component may be the authorization code).
+pub(crate) fn decode(bytes: &[u8]) -> Result<Zeroizing<String>, Malformed> {
+    if !needs_decoding(bytes) {
+        return match std::str::from_utf8(bytes) {
+            Ok(s) => Ok(Zeroizing::new(s.to_owned())),
+            Err(_) => Err(Malformed::NotUtf8),
+        };
+    }
+    let mut out = Zeroizing::new(Vec::with_capacity(bytes.len()));
     let mut i = 0;
     while i < bytes.len() {
         match bytes[i] {
@@ -202,9 +242,13 @@ pub(crate) fn decode(bytes: &[u8]) -> Result<String, Malformed> {
             }
         }
     }
-    match std::str::from_utf8(&out) {
-        Ok(s) => Ok(s.to_owned()),
-        Err(_) => Err(Malformed::NotUtf8),
+    // Moves the bytes out without copying; `out` is left empty.
+    match String::from_utf8(std::mem::take(&mut *out)) {
+        Ok(s) => Ok(Zeroizing::new(s)),
+        Err(e) => {
+            drop(Zeroizing::new(e.into_bytes()));
+            Err(Malformed::NotUtf8)
+        }
     }
 }
 
