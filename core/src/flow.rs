@@ -14,9 +14,17 @@
 //! ```
 //!
 //! `Stored` and `Failed` are terminal and sticky: later inputs change nothing (stray
-//! requests still get their small answers). After a terminal phase the flow may linger a few
-//! seconds to serve the clean `/done` page the browser was redirected to; then it emits
-//! [`Output::Finished`] with the [`Outcome`].
+//! requests still get their small answers).
+//!
+//! A browser request on the flow's own path that carries a code is held until the result is
+//! known. One that carries `error=` ends a waiting flow with [`FlowError::Denied`] at once
+//! (during the exchange it is held like a code). Either way, when the flow ends, each held
+//! request is answered with a 303 See Other to the clean `/callback/<nonce>/done`, so
+//! neither the code nor the error and its description stay in the address bar; `/done` shows
+//! the result page (signed in, denied, failed, …). The flow then lingers up to
+//! [`DONE_LINGER`] for those `/done` fetches, and emits [`Output::Finished`] with the
+//! [`Outcome`] once a `/done` page has gone out for each redirect, or the linger ran out;
+//! with no request held (a paste, a timeout or a cancel while waiting) it emits it at once.
 
 use crate::authorize::{authorization_url, callback_url, CallbackHost, KeyLabel, DEFAULT_BASE_URL};
 use crate::callback::{
@@ -732,13 +740,10 @@ impl Flow {
                 }
                 match self.state {
                     State::Init | State::AwaitingCallback => {
-                        // Answer before failing: `fail` may emit `Finished`, after which a
-                        // shell stops serving, and the Denied page must still go out.
-                        let page = Page::Denied {
-                            error: err.error.clone(),
-                            description: err.error_description.clone(),
-                        };
-                        self.respond(conn, page, false);
+                        // Like a code: the browser gets a 303 to `/done`, so the error and
+                        // its description leave the address bar, and the flow lingers until
+                        // the Denied page there has gone out.
+                        self.held.push(conn);
                         self.fail(FlowError::Denied(err));
                     }
                     State::Exchanging { .. } | State::Storing { .. } => self.hold(conn),

@@ -62,7 +62,8 @@ pub enum Page {
     },
     /// 200: the key was received but could not be stored; the program shows it.
     KeyNotStored,
-    /// 200: the user (or OpenRouter) refused, via an `error=` callback.
+    /// 200: the user (or OpenRouter) refused, via an `error=` callback. Served on `/done`,
+    /// after the callback itself got a 303 there.
     Denied {
         /// The `error` value, e.g. `access_denied`.
         error: String,

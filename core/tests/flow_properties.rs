@@ -289,7 +289,8 @@ impl Model {
             }
             Step::OwnError => {
                 if self.waiting() {
-                    evs.push(r(conn, 200, false, "Sign-in cancelled"));
+                    // Like a code: a 303 to `/done` when the flow ends, which is now.
+                    self.held.push(conn);
                     self.fail("denied", evs);
                 } else if self.terminal() {
                     evs.push(r(conn, 200, false, ALREADY));

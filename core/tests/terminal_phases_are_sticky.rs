@@ -201,13 +201,36 @@ fn key_not_stored_is_sticky() {
     assert_sticky(f, Some(id), false, "key not stored");
 }
 
-#[test]
-fn denied_is_sticky() {
-    let mut f = bound_flow(4, FlowConfig::default());
+/// A flow denied on its own path: the callback got its 303 to `/done`.
+fn denied(seed: u64, fetch_done: bool) -> Flow {
+    let mut f = bound_flow(seed, FlowConfig::default());
     drain(&mut f);
     f.handle_input(get(1, &own(&f, "?error=access_denied")), t(1));
-    drain(&mut f);
-    assert_sticky(f, None, true, "denied");
+    let outs = drain(&mut f);
+    let r = response_for(&outs, 1);
+    assert_eq!(r.status, 303);
+    assert!(finished(&outs).is_none(), "lingering: {outs:?}");
+    if fetch_done {
+        let done = r.header("location").unwrap().to_string();
+        f.handle_input(get(2, &done), t(2));
+        let outs = drain(&mut f);
+        assert_eq!(title(&response_for(&outs, 2)), "Sign-in cancelled");
+        assert!(finished(&outs).is_some());
+    }
+    f
+}
+
+#[test]
+fn denied_is_sticky_after_finished() {
+    let f = denied(4, true);
+    assert_sticky(f, None, true, "denied, finished");
+}
+
+#[test]
+fn denied_is_sticky_while_lingering_for_the_done_page() {
+    let f = denied(8, false);
+    assert!(f.poll_timeout().is_some(), "lingering");
+    assert_sticky(f, None, false, "denied, lingering");
 }
 
 #[test]

@@ -63,13 +63,13 @@ fn denied_exits_3() {
     let stand_in = StandIn::new();
     let dir = tempdir();
     let mut cli = Cli::login(&stand_in, dir.path(), &[], "warn", None);
-    let callback_url = cli.callback_url();
-    let mut denied = callback_url.clone();
-    denied
-        .query_pairs_mut()
-        .append_pair("error", "access_denied");
-    let page = get(addr_of(&callback_url), &target_of(&denied));
-    assert!(page.body.contains("Access was denied"), "{}", page.body);
+    let visit = come_back_with_error(&cli.callback_url(), &[("error", "access_denied")]);
+    assert_eq!(visit.page.status, 200, "{:?}", visit.page);
+    assert!(
+        visit.page.body.contains("Access was denied"),
+        "{}",
+        visit.page.body
+    );
     let exit = cli.wait_within(PATIENCE);
     assert_eq!(exit.status.code(), Some(3), "{}", exit.stderr);
     assert!(exit.stderr.contains("access was denied"), "{}", exit.stderr);

@@ -6,6 +6,7 @@
 mod common;
 
 use common::*;
+use openrouter_auth::core::flow::DONE_LINGER;
 use openrouter_auth::core::{ExchangeError, FlowError};
 use openrouter_auth::{LoginError, LoginOptions};
 use std::time::{Duration, Instant};
@@ -72,18 +73,27 @@ fn denial_on_own_path_ends_the_sign_in(driver: Driver) {
     let dir = tempdir();
     let mut login = Running::start(driver, options(&stand_in, dir.path()));
     let callback_url = login.callback_url();
-    let mut denied = callback_url.clone();
-    denied
-        .query_pairs_mut()
-        .append_pair("error", "access_denied")
-        .append_pair("error_description", "The user said <no>");
-    let page = get(addr_of(&callback_url), &target_of(&denied));
+    let started = Instant::now();
+    // A 303 to the clean `/done` URL, so the error leaves the address bar; `/done` shows it.
+    let visit = come_back_with_error(
+        &callback_url,
+        &[
+            ("error", "access_denied"),
+            ("error_description", "The user said <no>"),
+        ],
+    );
     let err = login.finish().expect_err("denied");
+    assert!(
+        started.elapsed() < DONE_LINGER,
+        "fetching /done ends the sign-in without waiting out the linger: {:?}",
+        started.elapsed()
+    );
     assert!(
         matches!(err, LoginError::Flow(FlowError::Denied(ref e)) if e.error == "access_denied"),
         "{err:?}"
     );
     assert_eq!(err.kind(), "denied");
+    let page = &visit.page;
     assert_eq!(page.status, 200, "{page:?}");
     assert!(page.body.contains("Access was denied"), "{}", page.body);
     assert!(

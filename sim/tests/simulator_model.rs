@@ -12,7 +12,8 @@
 //! the flow's code: one code per flow, retries only after `may_have_been_sent: false` with
 //! backoff 250 ms doubling to 4 s inside the exchange deadline, requests on the flow's own
 //! path held while exchanging (at most 16), a 303 to `/done` for each held request at the
-//! end, then a 5 s linger for those `/done` fetches.
+//! end (an `error=` callback that ends the flow included), then a 5 s linger for those
+//! `/done` fetches.
 use openrouter_auth_core::flow::{
     DONE_LINGER, FIRST_RETRY_DELAY, MAX_HELD_CONNECTIONS, MAX_RETRY_DELAY,
 };
@@ -299,7 +300,11 @@ impl ReferenceStateMachine for FlowModel {
             Transition::OwnCode => s.callback(true),
             Transition::ForeignCode => s.callback(false),
             Transition::OwnError => match s.phase {
-                Phase::Init | Phase::AwaitingCallback => s.end(Phase::Failed, "denied"),
+                // Held like a code, so the end answers it with a 303 to `/done` and lingers.
+                Phase::Init | Phase::AwaitingCallback => {
+                    s.held += 1;
+                    s.end(Phase::Failed, "denied");
+                }
                 Phase::Exchanging | Phase::Storing => s.hold(),
                 Phase::Stored | Phase::Failed => {}
             },

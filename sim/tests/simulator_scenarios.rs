@@ -165,3 +165,23 @@ fn a_hung_key_store_recovers_when_the_faults_heal() {
     assert_eq!(r.outcomes, ["stored"]);
     insta::assert_snapshot!("hung_store_heals", transcript(&r));
 }
+
+#[test]
+fn a_denial_redirects_to_done_and_ends_the_sign_in() {
+    let mut f = flow();
+    f.user.approves = false;
+    let r = run(7, &plan(vec![f], vec![]));
+    assert_eq!(r.outcomes, ["denied"]);
+    let t = transcript(&r);
+    // The error leaves the address bar like a code: a 303 to /done, which shows the denial,
+    // and only then does the flow finish.
+    let at = |what: &str| {
+        t.find(what)
+            .unwrap_or_else(|| panic!("no {what:?} in\n{t}"))
+    };
+    let redirect = at("303 -> /callback/<nonce#0>/done");
+    let page = at("200 \"Sign-in cancelled\"");
+    let finished = at("Finished: failed, denied");
+    assert!(redirect < page && page < finished, "{t}");
+    insta::assert_snapshot!("denied", transcript(&r));
+}

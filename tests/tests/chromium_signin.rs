@@ -1,7 +1,7 @@
 //! A real headless Chromium signs in through the `openrouter-auth` process: it loads the
 //! emulator's consent page, clicks Approve (or Deny), follows the 302 to our loopback callback
-//! and the 303 to `/done`, and shows the final page. Driven over the DevTools protocol; one
-//! more test uses plain `--dump-dom`.
+//! and the 303 to `/done` (after a code and after a denial alike), and shows the final page.
+//! Driven over the DevTools protocol; one more test uses plain `--dump-dom`.
 //!
 //! Skipped (with a `skipped: chromium not installed` line) when there is no
 //! `/usr/bin/chromium` (or `$CHROMIUM`), unless `OPENROUTER_AUTH_REQUIRE_CHROMIUM=1`.
@@ -102,14 +102,21 @@ fn chromium_denies_and_the_cli_exits_3() {
     let tmp = tempfile::tempdir().unwrap();
     let (cli, store, auth, callback) = start(&emulator, &tmp);
 
-    let (page, title, text) = click_through(&bin, &auth, "deny", "Sign-in cancelled");
-    // The denial page is served on the callback URL itself (there is no code to hide).
-    assert_eq!(page.host_str(), Some("localhost"));
-    assert_eq!(page.port(), callback.port());
-    assert_eq!(page.path(), callback.path());
+    let (done, title, text) = click_through(&bin, &auth, "deny", "Sign-in cancelled");
+    // Like a code, the error is answered with a 303 to the clean /done URL: Chromium ends
+    // there, with nothing of the error left in the address bar.
+    assert_eq!(done.host_str(), Some("localhost"));
+    assert_eq!(done.port(), callback.port());
+    assert_eq!(done.path(), format!("{}/done", callback.path()));
+    assert_eq!(
+        done.query(),
+        None,
+        "the error is not left in the address bar"
+    );
     assert!(title.starts_with("Sign-in cancelled"), "{title}");
     assert!(text.contains("Sign-in cancelled"), "{text}");
     assert!(text.contains("Access was denied"), "{text}");
+    assert!(text.contains("The user denied access"), "{text}");
 
     let f = cli.finish();
     assert_eq!(f.code, Some(exit::DENIED), "{f:#?}");

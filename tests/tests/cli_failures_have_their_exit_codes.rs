@@ -66,20 +66,28 @@ fn deny_on_the_consent_page_exits_3() {
         consent.body
     );
     let pages = browser.follow(&link_by_id(&consent, "deny"));
-    // The denial page is served on the callback URL itself: it carries no secret to hide
-    // behind a 303 to /done.
+    // Like a code, the error on the callback is answered with a 303 to the clean /done URL,
+    // so `error` and `error_description` leave the address bar; /done shows the denial.
     let statuses: Vec<u16> = pages.iter().map(|p| p.status).collect();
-    assert_eq!(statuses, [302, 200], "{pages:#?}");
+    assert_eq!(statuses, [302, 303, 200], "{pages:#?}");
+    assert_eq!(pages[1].url.path(), callback.path());
     assert_eq!(
         query_param(&pages[1].url, "error").as_deref(),
         Some("access_denied")
     );
-    assert_eq!(pages[1].url.path(), callback.path());
-    assert_eq!(pages[1].heading(), "Sign-in cancelled");
+    let done = &pages[2];
+    assert_eq!(done.url.path(), format!("{}/done", callback.path()));
+    assert_eq!(
+        done.url.query(),
+        None,
+        "the error stays out of the final URL"
+    );
+    assert_eq!(done.heading(), "Sign-in cancelled");
+    assert!(done.body.contains("Access was denied"), "{}", done.body);
     assert!(
-        pages[1].body.contains("Access was denied"),
-        "{}",
-        pages[1].body
+        done.body.contains("The user denied access"),
+        "OpenRouter's error_description is shown: {}",
+        done.body
     );
 
     let f = run.cli.finish();

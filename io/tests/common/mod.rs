@@ -440,6 +440,25 @@ pub fn come_back(callback_url: &url::Url, code: &str) -> Visit {
     come_back_at(addr_of(callback_url), callback_url, code)
 }
 
+/// Plays the browser sent back with an OAuth error (RFC 6749 section 4.1.2.1): GET the
+/// callback with the `error`/`error_description` pairs in `params`, expect a 303 to the clean
+/// `/callback/<nonce>/done` URL (no query, nothing of the error in it), follow it, and return
+/// both answers.
+pub fn come_back_with_error(callback_url: &url::Url, params: &[(&str, &str)]) -> Visit {
+    let addr = addr_of(callback_url);
+    let mut u = callback_url.clone();
+    u.query_pairs_mut().extend_pairs(params);
+    let redirect = get(addr, &target_of(&u));
+    assert_eq!(redirect.status, 303, "callback answer: {redirect:?}");
+    let location = redirect
+        .header("Location")
+        .expect("303 has a Location")
+        .to_owned();
+    assert_eq!(location, format!("{}/done", callback_url.path()));
+    let page = get(addr, &location);
+    Visit { redirect, page }
+}
+
 /// Asserts that a completed login stored [`KEY`] in `dir/credentials.json` with mode 0600, and
 /// that the browser's final page says so.
 pub fn assert_signed_in(

@@ -368,10 +368,15 @@ fn scripted_browser(
         let done = header(&head, "location")
             .ok_or("303 without Location")?
             .to_string();
+        let leaves = if fault == Some(DemoFault::Denied) {
+            "the error"
+        } else {
+            "the code"
+        };
         step(
             "browser",
             format!(
-                "← 303 See Other to {} (the code leaves the address bar)",
+                "← 303 See Other to {} ({leaves} leaves the address bar)",
                 redact(&done)
             ),
         );

@@ -70,7 +70,7 @@ pub struct UserPlan {
     pub reloads: Vec<(u64, bool)>,
     /// The tab is closed this many ms after the callback (its connection closes).
     pub close_after_ms: Option<u64>,
-    /// The browser follows the 303 to `/done`.
+    /// The browser follows the 303 to `/done` (after a code or a denial alike).
     pub follows_redirect: bool,
     /// The browser asks for `/favicon.ico` after each page.
     pub favicon: bool,
