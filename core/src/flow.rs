@@ -271,10 +271,18 @@ pub enum FlowError {
     #[error("{0}")]
     Exchange(ExchangeError),
     /// The exchange did not finish within the exchange timeout.
-    #[error("OpenRouter did not answer within {} s; start the sign-in again", .waited.as_secs())]
+    #[error(
+        "OpenRouter did not answer within {} s{}; start the sign-in again",
+        .waited.as_secs(),
+        maybe_sent_suffix(*.may_have_been_sent)
+    )]
     ExchangeTimedOut {
         /// The exchange timeout.
         waited: Duration,
+        /// Whether an exchange request was out when time ran out (then OpenRouter may have
+        /// created a key that never reached us); false when the flow was only waiting to
+        /// retry a request that certainly was not sent.
+        may_have_been_sent: bool,
     },
     /// The exchange could not reach OpenRouter (or its answer was lost).
     #[error("could not reach OpenRouter: {reason}{}", maybe_sent_suffix(*.may_have_been_sent))]
@@ -593,7 +601,11 @@ impl Flow {
             } => {
                 if now >= *deadline {
                     let waited = self.config.exchange_timeout;
-                    self.fail(FlowError::ExchangeTimedOut { waited });
+                    let may_have_been_sent = retry_at.is_none();
+                    self.fail(FlowError::ExchangeTimedOut {
+                        waited,
+                        may_have_been_sent,
+                    });
                 } else if retry_at.is_some_and(|r| now >= r) {
                     *retry_at = None;
                     self.send_exchange();

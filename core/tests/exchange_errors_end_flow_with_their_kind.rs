@@ -207,6 +207,11 @@ fn flow_errors() -> Vec<FlowError> {
         Cancelled,
         ExchangeTimedOut {
             waited: Duration::from_secs(30),
+            may_have_been_sent: false,
+        },
+        ExchangeTimedOut {
+            waited: Duration::from_secs(30),
+            may_have_been_sent: true,
         },
         Network {
             reason: "dns error: no such host".into(),

@@ -237,7 +237,8 @@ fn exchange_deadline_ends_the_flow_with_exchange_timed_out() {
     assert_eq!(
         f.outcome(),
         Some(&Outcome::Failed(FlowError::ExchangeTimedOut {
-            waited: Duration::from_secs(30)
+            waited: Duration::from_secs(30),
+            may_have_been_sent: true,
         }))
     );
     assert_eq!(
@@ -252,6 +253,8 @@ fn exchange_deadline_ends_the_flow_with_exchange_timed_out() {
     let page = response_for(&outs, 2);
     assert_eq!(title(&page), "Sign-in failed");
     assert!(page.body.contains("OpenRouter did not answer within 30 s"));
+    // The request was out: OpenRouter may have minted a key we never saw.
+    assert!(page.body.contains("a key may have been created"));
     assert!(finished(&outs).is_some());
 }
 
@@ -269,10 +272,16 @@ fn exchange_deadline_also_cuts_a_pending_retry() {
     f.handle_timeout(t(40_000));
     let outs = drain(&mut f);
     assert_eq!(sends(&outs), 0, "{outs:?}");
-    assert!(matches!(
-        f.outcome(),
-        Some(Outcome::Failed(FlowError::ExchangeTimedOut { .. }))
-    ));
+    assert!(
+        matches!(
+            f.outcome(),
+            Some(Outcome::Failed(FlowError::ExchangeTimedOut {
+                may_have_been_sent: false,
+                ..
+            }))
+        ),
+        "only a request that certainly was not sent was pending: no key can exist"
+    );
 }
 
 #[test]
@@ -336,7 +345,7 @@ fn configured_timeouts_are_used() {
     f.handle_timeout(t(6000));
     assert!(matches!(
         f.outcome(),
-        Some(Outcome::Failed(FlowError::ExchangeTimedOut { waited })) if *waited == Duration::from_secs(2)
+        Some(Outcome::Failed(FlowError::ExchangeTimedOut { waited, .. })) if *waited == Duration::from_secs(2)
     ));
 }
 
