@@ -12,7 +12,7 @@ use crate::secret::{AuthorizationCode, FlowNonce};
 use zeroize::Zeroizing;
 
 /// The longest request target we look at, in bytes. Longer targets are
-/// [`Malformed::TooLong`]. Matches the loopback server's 8 KiB request-head limit.
+/// [`Malformed::TooLong`]. A real callback target is under 200 bytes.
 pub const MAX_TARGET_BYTES: usize = 8 * 1024;
 
 /// The longest authorization code we accept, in bytes (OpenRouter's are far shorter).

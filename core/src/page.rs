@@ -215,7 +215,16 @@ impl Page {
             Page::MethodNotAllowed => html("Method not allowed", &["Only GET and HEAD are accepted.".into()]),
             Page::RequestTimeout => html("Request timeout", &["The request did not arrive in time.".into()]),
             Page::MisdirectedRequest => html("Misdirected request", &["This server answers only to localhost, 127.0.0.1 and [::1].".into()]),
-            Page::HeadTooLarge => html("Request too large", &["The request head is too large.".into()]),
+            Page::HeadTooLarge => html(
+                "Request too large",
+                &[
+                    "The request head is too large (over 16 KiB).".into(),
+                    "If this was the sign-in, your browser is sending large cookies for localhost: \
+                     start the sign-in again with <code>--callback-host 127.0.0.1</code>, which \
+                     has no cookies."
+                        .into(),
+                ],
+            ),
             Page::Busy => html("Busy", &["Too many connections; try again.".into()]),
         };
         let mut headers: Vec<(String, String)> = Vec::with_capacity(10);

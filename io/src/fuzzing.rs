@@ -27,7 +27,7 @@ pub enum ParsedHead {
 
 /// The server's own request-head parse (httparse, at most 64 headers, exactly one `Host`
 /// kept), exposed for the benchmarks (P1 in `BENCHMARKS.md`) and the fuzz targets. `buf` is
-/// every byte received so far (the server caps it at `MAX_HEAD_BYTES` + 1 = 8,193 bytes and
+/// every byte received so far (the server caps it at `MAX_HEAD_BYTES` + 1 = 16,385 bytes and
 /// answers 431 past that); the request is given connection id `conn`. Never panics.
 pub fn parse_head(buf: &[u8], conn: ConnectionId) -> ParsedHead {
     match server::parse_head(buf, conn) {

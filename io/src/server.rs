@@ -3,7 +3,9 @@
 //! decision about what a request means is the core's (`openrouter_auth_core::Flow`).
 //!
 //! Limits (TigerBeetle's rule: a limit on everything a stranger can send):
-//! - request head: at most [`MAX_HEAD_BYTES`] (8 KiB) and [`MAX_HEADERS`] (64) headers, else 431;
+//! - request head: at most [`MAX_HEAD_BYTES`] (16 KiB) and [`MAX_HEADERS`] (64) headers, else
+//!   431. Browsers send every `localhost` cookie to every port, so a developer's machine can
+//!   carry several KiB of them on the callback; 16 KiB (Node's default) leaves room for that;
 //! - time: [`READ_DEADLINE`] (10 s) to send the head, else 408; [`WRITE_DEADLINE`] to take
 //!   the answer, else the connection is dropped;
 //! - connections: [`MAX_CONNECTIONS`] (512) open at once, fewer if the process runs out of
@@ -26,8 +28,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use zeroize::Zeroizing;
 
-/// Largest request head accepted, in bytes.
-pub const MAX_HEAD_BYTES: usize = 8 * 1024;
+/// Largest request head accepted, in bytes (request line and headers, cookies included).
+pub const MAX_HEAD_BYTES: usize = 16 * 1024;
 /// Most headers accepted in one request.
 pub const MAX_HEADERS: usize = 64;
 /// Time a connection has to deliver its whole request head.

@@ -149,7 +149,32 @@ fn second_tab_during_the_exchange_shares_the_result(driver: Driver) {
     );
 }
 
+/// Browsers send every `localhost` cookie to every port: a developer's machine with a few
+/// local web apps can put 10+ KiB of cookies on the callback. It must still sign in.
+fn callback_with_12_kib_of_localhost_cookies_signs_in(driver: Driver) {
+    let stand_in = StandIn::new();
+    let dir = tempdir();
+    let mut login = Running::start(driver, options(&stand_in, dir.path()));
+    let callback_url = login.callback_url();
+    let addr = addr_of(&callback_url);
+    let mut head = format!(
+        "GET {} HTTP/1.1\r\nHost: localhost:{}\r\nUser-Agent: test-browser\r\n",
+        callback_target(&callback_url, CODE),
+        addr.port()
+    );
+    for app in ["grafana_session", "jupyter-token", "_oauth2_proxy"] {
+        head.push_str(&format!("Cookie: {app}={}\r\n", "c".repeat(4200)));
+    }
+    head.push_str("\r\n");
+    assert!(head.len() > 12 * 1024, "{}", head.len());
+    let redirect = raw(addr, head.as_bytes());
+    assert_eq!(redirect.status, 303, "{redirect:?}");
+    let page = get(addr, redirect.header("Location").expect("a Location"));
+    assert_signed_in(login.finish(), &Visit { redirect, page }, dir.path());
+}
+
 both_drivers!(
+    callback_with_12_kib_of_localhost_cookies_signs_in,
     signs_in_end_to_end,
     signs_in_over_ipv6,
     second_tab_during_the_exchange_shares_the_result,
