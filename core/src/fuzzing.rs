@@ -133,7 +133,10 @@ struct RequestState {
 /// - `verifier-only-in-exchange-body`: the `code_verifier` appears in no output (URL, page,
 ///   message, `Debug` or serde form) but the exchange body (the `plain` method's challenge in
 ///   the authorization URL excepted), nor in the flow's `Debug`.
-/// - `secrets-stay-out-of-pages`: no browser response holds an issued code or the key.
+/// - `secrets-stay-out-of-pages`: no browser response holds the key or an issued code,
+///   except a code that OpenRouter's own answer text quoted while the exchange carried a
+///   different one (the flow hides what it sent, the code and the verifier, in OpenRouter's
+///   error text; it cannot know another string is a code).
 /// - `terminal-is-sticky`: once `Stored` or `Failed`, phase and outcome never change; phases
 ///   only move forward.
 /// - `one-response-per-request`: every request gets at most one response, only requests get
@@ -156,6 +159,8 @@ pub struct CheckedFlow {
     own_codes: BTreeSet<String>,
     own_error_delivered: bool,
     issued: BTreeMap<String, String>,
+    /// Issued codes that an exchange answer quoted while that exchange carried another code.
+    quoted_by_openrouter: BTreeSet<String>,
     requests: BTreeMap<ConnectionId, RequestState>,
     in_flight: Option<(ExchangeId, String)>,
     used_ids: BTreeSet<u64>,
@@ -213,6 +218,7 @@ impl CheckedFlow {
             own_codes: BTreeSet::new(),
             own_error_delivered: false,
             issued: BTreeMap::new(),
+            quoted_by_openrouter: BTreeSet::new(),
             requests: BTreeMap::new(),
             in_flight: None,
             used_ids: BTreeSet::new(),
@@ -401,9 +407,15 @@ impl CheckedFlow {
                     st.closed = true;
                 }
             }
-            Input::ExchangeResponse { id, .. } => {
+            Input::ExchangeResponse { id, response } => {
                 if let Some((cur, code)) = self.in_flight.take() {
                     if cur == *id {
+                        let body = String::from_utf8_lossy(&response.body);
+                        for c in self.issued.keys() {
+                            if *c != code && !c.is_empty() && body.contains(c.as_str()) {
+                                self.quoted_by_openrouter.insert(c.clone());
+                            }
+                        }
                         self.maybe_reached.insert(code.clone());
                         self.last_answered_code = Some(code);
                     } else {
@@ -726,11 +738,11 @@ impl CheckedFlow {
                             )?;
                         }
                     }
-                    if self
-                        .issued
-                        .keys()
-                        .any(|c| !c.is_empty() && s.contains(c.as_str()))
-                    {
+                    if self.issued.keys().any(|c| {
+                        !c.is_empty()
+                            && s.contains(c.as_str())
+                            && !self.quoted_by_openrouter.contains(c)
+                    }) {
                         violation(
                             "secrets-stay-out-of-pages",
                             "an authorization code in a browser response",
