@@ -56,21 +56,25 @@ enum Command {
     /// Over SSH, in a container or without a display, headless sign-in is chosen instead (open
     /// the URL on any device, paste the code OpenRouter shows); --headless / --no-headless
     /// decide it yourself.
+    #[command(after_help = EXIT_CODES)]
     Login(LoginArgs),
     /// Find the stored key and check it with OpenRouter.
     ///
     /// Without --store, looks in the credentials file, opencode, aider and the keyring, in
     /// that order; the first key found decides the exit code (0 valid, 7 not valid, 8 none).
+    #[command(after_help = EXIT_CODES)]
     Status(StatusArgs),
     /// Remove the stored key from this machine. This does not revoke it: delete it on its
     /// OpenRouter page, which is printed.
+    #[command(after_help = EXIT_CODES)]
     Logout(LogoutArgs),
 }
 
 #[derive(clap::Args)]
 struct Common {
-    /// OpenRouter's address (an emulator for testing).
-    #[arg(long, env = "OPENROUTER_AUTH_BASE_URL", default_value = core::DEFAULT_BASE_URL, value_name = "URL")]
+    /// OpenRouter's address: https, or plain http on localhost/127.0.0.1/[::1] (an emulator
+    /// for testing).
+    #[arg(long, env = "OPENROUTER_AUTH_BASE_URL", default_value = core::DEFAULT_BASE_URL, value_name = "URL", value_parser = parse_base_url)]
     base_url: url::Url,
     /// One JSON object per line on stdout instead of text.
     #[arg(long)]
@@ -113,6 +117,26 @@ struct LoginArgs {
     /// "openrouter-auth on <hostname> <YYYY-MM-DD>".
     #[arg(long, value_name = "TEXT", value_parser = parse_label)]
     key_label: Option<KeyLabel>,
+}
+
+/// `https`, or plain `http` only on a loopback host (an emulator): the code verifier, the
+/// code and the API key must never cross a network unencrypted.
+fn parse_base_url(s: &str) -> Result<url::Url, String> {
+    let url = url::Url::parse(s).map_err(|e| e.to_string())?;
+    let loopback = match url.host() {
+        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    };
+    match url.scheme() {
+        "https" => Ok(url),
+        "http" if loopback => Ok(url),
+        _ => Err(
+            "it must be an https URL (plain http only on localhost, 127.0.0.1 or [::1], for an emulator): the code verifier and the API key would otherwise travel unencrypted"
+                .to_string(),
+        ),
+    }
 }
 
 fn parse_label(s: &str) -> Result<KeyLabel, String> {
@@ -629,10 +653,16 @@ struct Found {
 }
 
 /// Looks through `specs`; a store that cannot be opened (no home directory) or has no
-/// keychain is skipped quietly, one that cannot be read is reported and skipped.
-fn find_keys(specs: &[StoreSpec], env: &StoreEnv, ui: &Ui) -> (Vec<Found>, Vec<String>) {
+/// keychain is skipped quietly, one that cannot be read is reported, skipped and listed in
+/// the third element (its description and why).
+fn find_keys(
+    specs: &[StoreSpec],
+    env: &StoreEnv,
+    ui: &Ui,
+) -> (Vec<Found>, Vec<String>, Vec<(String, String)>) {
     let mut found = Vec::new();
     let mut looked_in = Vec::new();
+    let mut unreadable = Vec::new();
     for spec in specs {
         let Ok(store) = openrouter_auth::open_store(spec, env) else {
             continue;
@@ -648,11 +678,14 @@ fn find_keys(specs: &[StoreSpec], env: &StoreEnv, ui: &Ui) -> (Vec<Found>, Vec<S
                 tracing::debug!(%reason, "keyring skipped");
                 continue;
             }
-            Err(e) => ui.line(&format!("warning: skipped {}: {e}", store.describe())),
+            Err(e) => {
+                ui.line(&format!("warning: skipped {}: {e}", store.describe()));
+                unreadable.push((store.describe(), e.to_string()));
+            }
         }
         looked_in.push(store.describe());
     }
-    (found, looked_in)
+    (found, looked_in, unreadable)
 }
 
 fn refuse_stdout(ui: &Ui, spec: &StoreSpec, what: &str) -> Option<u8> {
@@ -702,7 +735,26 @@ fn run_status(args: StatusArgs) -> u8 {
             }
         }
         None => {
-            let (found, looked_in) = find_keys(&known_stores(), &env, &ui);
+            let (found, looked_in, unreadable) = find_keys(&known_stores(), &env, &ui);
+            if found.is_empty() && !unreadable.is_empty() {
+                // A store that cannot be read may hold the key, and `login` would refuse to
+                // write there too: "no key, run login" would send the user into that error.
+                let message = format!(
+                    "no OpenRouter key found, but {} could not be read; fix or move it before signing in again",
+                    unreadable
+                        .iter()
+                        .map(|(d, _)| d.as_str())
+                        .collect::<Vec<_>>()
+                        .join("; ")
+                );
+                ui.json(serde_json::json!({
+                    "event": "status", "state": "error", "message": message,
+                    "looked_in": looked_in, "found": [],
+                    "unreadable": unreadable.iter().map(|(d, e)| serde_json::json!({"store": d, "message": e})).collect::<Vec<_>>(),
+                }));
+                ui.line(&format!("error: {message}"));
+                return exit::ERROR;
+            }
             if found.is_empty() {
                 ui.json(serde_json::json!({
                     "event": "status", "state": "missing", "store": null,
@@ -791,7 +843,7 @@ fn run_logout(args: LogoutArgs) -> u8 {
     };
     let mut removed = Vec::new();
     let mut not_found = Vec::new();
-    let mut failed = false;
+    let mut errors = Vec::new();
     for spec in &specs {
         let mut store = match openrouter_auth::open_store(spec, &env) {
             Ok(s) => s,
@@ -801,7 +853,8 @@ fn run_logout(args: LogoutArgs) -> u8 {
             }
             Err(e) => {
                 ui.line(&format!("error: {e}"));
-                failed = true;
+                errors
+                    .push(serde_json::json!({"spec": spec.to_string(), "message": e.to_string()}));
                 continue;
             }
         };
@@ -838,10 +891,13 @@ fn run_logout(args: LogoutArgs) -> u8 {
             Ok(false) => not_found.push(store.describe()),
             Err(e) => {
                 ui.line(&format!("error: {e}"));
-                failed = true;
+                errors.push(serde_json::json!({
+                    "store": store.describe(), "spec": spec.to_string(), "message": e.to_string(),
+                }));
             }
         }
     }
+    let failed = !errors.is_empty();
     if removed.is_empty() && !failed {
         if args.all {
             ui.line("No OpenRouter key found in any store; nothing removed.");
@@ -854,7 +910,7 @@ fn run_logout(args: LogoutArgs) -> u8 {
                 .into_iter()
                 .filter(|s| !specs.contains(s))
                 .collect();
-            let (elsewhere, _) = find_keys(&others, &env, &Ui::new(true));
+            let (elsewhere, _, _) = find_keys(&others, &env, &Ui::new(true));
             if !elsewhere.is_empty() {
                 let names: Vec<String> = elsewhere.iter().map(|f| f.spec.to_string()).collect();
                 ui.line(&format!(
@@ -873,6 +929,7 @@ fn run_logout(args: LogoutArgs) -> u8 {
         "event": "logged_out",
         "removed": removed,
         "not_found": not_found,
+        "errors": errors,
         "revoked": false,
         "note": "removing a key here does not revoke it; delete it on its key page",
     }));

@@ -170,3 +170,73 @@ fn ctrl_c_while_waiting_exits_130_and_frees_the_port() {
     assert!(exit.stderr.contains("cancelled"), "{}", exit.stderr);
     assert!(std::net::TcpStream::connect(addr_of(&callback_url)).is_err());
 }
+
+/// Each subcommand's `--help` lists the exit codes (what `login --help` shows is what a user
+/// reads; the top-level help is not enough).
+#[test]
+fn every_subcommand_help_lists_the_exit_codes() {
+    for sub in ["login", "status", "logout"] {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_openrouter-auth"))
+            .args([sub, "--help"])
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "{sub}: {out:?}");
+        let help = String::from_utf8(out.stdout).unwrap();
+        for line in [
+            "Exit codes:",
+            "  6    signed in but the key could not be stored",
+            "  8    no key stored (status)",
+            "  130  cancelled (Ctrl-C)",
+        ] {
+            assert!(help.contains(line), "{sub} --help lacks {line:?}:\n{help}");
+        }
+    }
+}
+
+/// `--base-url` (or `OPENROUTER_AUTH_BASE_URL`) must be https, or plain http on loopback (an
+/// emulator): otherwise `status` would send the stored key, and `login` the code verifier, in
+/// clear text. Refused as a usage error before anything is read or sent.
+#[test]
+fn a_base_url_without_tls_off_loopback_is_a_usage_error() {
+    let home = tempdir();
+    let cli = |args: &[&str], env_url: Option<&str>| {
+        let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_openrouter-auth"));
+        cmd.args(args)
+            .env("HOME", home.path())
+            .env("XDG_CONFIG_HOME", home.path().join(".config"))
+            .env("XDG_DATA_HOME", home.path().join(".local/share"))
+            .env_remove("OPENROUTER_AUTH_BASE_URL")
+            .stdin(std::process::Stdio::null());
+        if let Some(u) = env_url {
+            cmd.env("OPENROUTER_AUTH_BASE_URL", u);
+        }
+        cmd.output().unwrap()
+    };
+    for url in [
+        "http://example.com",
+        "ftp://127.0.0.1",
+        "http://10.0.0.1:8080",
+    ] {
+        for args in [
+            &["status", "--base-url", url][..],
+            &["login", "--headless", "--base-url", url][..],
+        ] {
+            let out = cli(args, None);
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+            assert!(stderr.contains("https URL"), "{stderr}");
+        }
+        let out = cli(&["status"], Some(url));
+        assert_eq!(out.status.code(), Some(2), "env {url}: {:?}", out);
+    }
+    // Loopback http (the emulator) and https are fine: nothing stored, exit 8.
+    for url in [
+        "http://127.0.0.1:9",
+        "http://localhost:9",
+        "http://[::1]:9",
+        "https://openrouter.ai",
+    ] {
+        let out = cli(&["status", "--base-url", url], None);
+        assert_eq!(out.status.code(), Some(8), "{url}: {out:?}");
+    }
+}

@@ -208,3 +208,26 @@ fn status_and_logout_refuse_the_stdout_store() {
         assert!(f.stderr.contains("keeps no key"), "{}", f.stderr);
     }
 }
+
+/// `logout --json` that fails (a credentials file that is not JSON) exits 1 and says why in
+/// its JSON event: a script reading stdout must not get an empty success-looking event.
+#[test]
+fn json_logout_that_fails_says_why() {
+    let home = tempfile::tempdir().unwrap();
+    let creds = home.path().join(".config/openrouter-auth/credentials.json");
+    write(&creds, b"{not json");
+    let f = run(home.path(), &["logout", "--json", "--base-url", BASE]);
+    assert_eq!(f.code, Some(1), "{f:#?}");
+    let ev = f.event("logged_out");
+    let errors = ev["errors"].as_array().expect("an errors array");
+    assert_eq!(errors.len(), 1, "{ev}");
+    assert_eq!(errors[0]["spec"], "file", "{ev}");
+    assert!(
+        errors[0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("not valid JSON"),
+        "{ev}"
+    );
+    assert_eq!(std::fs::read(&creds).unwrap(), b"{not json");
+}

@@ -151,3 +151,41 @@ fn an_unreachable_openrouter_is_exit_1_not_invalid() {
     assert_eq!(f.code, Some(1), "{f:#?}");
     assert!(f.stderr.contains("could not check it"), "{}", f.stderr);
 }
+
+/// A store that cannot be read (here a credentials file that is not JSON) may hold the key,
+/// and `login` refuses to write there: `status` must not answer "no key, run login" (exit 8)
+/// but "unreadable store" (exit 1), in text and in JSON.
+#[test]
+fn an_unreadable_store_and_no_key_is_exit_1_not_missing() {
+    let home = tempfile::tempdir().unwrap();
+    let creds = home.path().join(".config/openrouter-auth/credentials.json");
+    std::fs::create_dir_all(creds.parent().unwrap()).unwrap();
+    std::fs::write(&creds, b"{not json").unwrap();
+    let f = run(home.path(), &["status", "--base-url", "http://127.0.0.1:9"]);
+    assert_eq!(f.code, Some(1), "{f:#?}");
+    assert!(f.stderr.contains("could not be read"), "{}", f.stderr);
+    assert!(
+        !f.stderr.contains("Run `openrouter-auth login`"),
+        "{}",
+        f.stderr
+    );
+    let f = run(
+        home.path(),
+        &["status", "--json", "--base-url", "http://127.0.0.1:9"],
+    );
+    assert_eq!(f.code, Some(1), "{f:#?}");
+    let ev = f.event("status");
+    assert_eq!(ev["state"], "error", "{ev}");
+    assert!(
+        ev["unreadable"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("not valid JSON"),
+        "{ev}"
+    );
+    assert_eq!(
+        std::fs::read(&creds).unwrap(),
+        b"{not json",
+        "left untouched"
+    );
+}
