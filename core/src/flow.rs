@@ -259,7 +259,7 @@ pub enum FlowError {
     #[error("{}", denied_message(.0))]
     Denied(CallbackError),
     /// No callback (or pasted code) arrived in time.
-    #[error("timed out after {} s waiting for the browser; start the sign-in again", .waited.as_secs())]
+    #[error("timed out after {} s waiting for the browser or a pasted code; start the sign-in again", .waited.as_secs())]
     CallbackTimedOut {
         /// How long the flow waited.
         waited: Duration,

@@ -169,7 +169,7 @@ pub enum LoginError {
     },
     /// Headless: the paste source closed ([`CancelHandle::close_pastes`], e.g. standard input
     /// reached its end) before a usable code arrived, so nothing is left to wait for.
-    #[error("no authorization code was pasted and no more input can come (standard input is closed); run the sign-in in a terminal, or pipe the code in")]
+    #[error("no authorization code was pasted and no more input can come (standard input is closed); run the sign-in in a terminal and paste the code OpenRouter shows")]
     NoCodeSource,
     /// The event loop failed (an OS error from `poll`).
     #[error("the loopback server failed: {0}")]

@@ -721,7 +721,7 @@ fn run_status(args: StatusArgs) -> u8 {
                         "looked_in": [description], "found": [],
                     }));
                     ui.line(&format!(
-                        "No OpenRouter key in {description}. Run `openrouter-auth login`."
+                        "No OpenRouter key in {description}. Run `openrouter-auth login --store {spec}`."
                     ));
                     return exit::NO_KEY;
                 }
@@ -807,7 +807,7 @@ fn run_status(args: StatusArgs) -> u8 {
                 report["state"] = "error".into();
                 report["message"] = e.to_string().into();
                 ui.line(&format!(
-                    "Key {} in {}: could not check it: {e}.\n  key page:  {page}",
+                    "Key {} in {}: {e}.\n  key page:  {page}",
                     f.key.hint(),
                     f.description
                 ));

@@ -149,7 +149,12 @@ fn an_unreachable_openrouter_is_exit_1_not_invalid() {
     let base = format!("http://127.0.0.1:{port}");
     let f = run(home.path(), &["status", "--base-url", &base]);
     assert_eq!(f.code, Some(1), "{f:#?}");
-    assert!(f.stderr.contains("could not check it"), "{}", f.stderr);
+    assert!(
+        f.stderr
+            .contains("could not reach OpenRouter to check the key"),
+        "{}",
+        f.stderr
+    );
 }
 
 /// A store that cannot be read (here a credentials file that is not JSON) may hold the key,
