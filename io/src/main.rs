@@ -424,6 +424,16 @@ fn run_login(args: LoginArgs) -> u8 {
     let ui = Ui::new(args.common.json);
     let ttys = Ttys::detect();
     let store_env = StoreEnv::from_process();
+    if args.common.json && matches!(args.store, StoreSpec::Stdout) {
+        // Both claim standard output: `--store stdout` promises the key and nothing else,
+        // `--json` one JSON object per line. Nothing has been signed in yet.
+        let message = "--json and --store stdout both write to standard output: use --store stdout alone to capture just the key, or --json with a store that keeps it";
+        ui.json(serde_json::json!({
+            "event": "failed", "error": {"kind": "usage", "message": message},
+        }));
+        ui.line(&format!("error: {message}"));
+        return exit::USAGE;
+    }
     if let Err(code) = confirm_replacing(&args, &ui, ttys, &store_env) {
         return code;
     }
@@ -506,15 +516,19 @@ fn run_login(args: LoginArgs) -> u8 {
                     ev["warning"] = serde_json::json!({"kind": e.kind(), "message": e.to_string()})
                 }
             }
-            if stdout_store {
-                ev["key"] = serde_json::Value::String(done.key.expose_secret().to_owned());
-            }
             ui.json(ev);
-            ui.line(&format!(
-                "Signed in. Key {} stored in {}{mode}.",
-                done.key.hint(),
-                done.stored.description
-            ));
+            if stdout_store {
+                ui.line(&format!(
+                    "Signed in. Key {} printed to standard output (not kept anywhere else).",
+                    done.key.hint()
+                ));
+            } else {
+                ui.line(&format!(
+                    "Signed in. Key {} stored in {}{mode}.",
+                    done.key.hint(),
+                    done.stored.description
+                ));
+            }
             match &check {
                 Ok(info) => ui.line(&key_info_lines(info, &page)),
                 Err(e) => ui.line(&format!(

@@ -145,6 +145,36 @@ fn stdout_store_prints_only_the_key() {
     assert_eq!(exit.status.code(), Some(0), "{}", exit.stderr);
     assert_eq!(exit.stdout, format!("{KEY}\n"));
     assert!(!exit.stderr.contains(KEY), "{}", exit.stderr);
+    assert!(
+        exit.stderr.contains("printed to standard output"),
+        "{}",
+        exit.stderr
+    );
+}
+
+/// `--json` promises one JSON object per line on stdout and `--store stdout` the bare key:
+/// together they would give a reader a line it cannot parse. Refused before any sign-in.
+#[test]
+fn json_with_the_stdout_store_is_a_usage_error_before_signing_in() {
+    let stand_in = StandIn::new();
+    let dir = tempdir();
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_openrouter-auth"))
+        .args(["login", "--no-browser", "--json", "--store", "stdout"])
+        .args(["--base-url", stand_in.url.as_str()])
+        .env("HOME", dir.path())
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let lines: Vec<serde_json::Value> = stdout
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{l:?}: {e}")))
+        .collect();
+    assert_eq!(lines.len(), 1, "{stdout}");
+    assert_eq!(lines[0]["event"], "failed");
+    assert_eq!(lines[0]["error"]["kind"], "usage");
+    assert!(stand_in.exchanges().is_empty(), "nothing may be signed in");
 }
 
 #[cfg(unix)]
