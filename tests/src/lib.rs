@@ -22,10 +22,10 @@
 pub mod chromium;
 
 use std::ffi::OsStr;
-use std::io::{BufRead, BufReader, Read};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{Ipv4Addr, TcpListener};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, ExitStatus, Stdio};
+use std::process::{Child, ChildStdin, Command, ExitStatus, Stdio};
 use std::sync::{mpsc, Arc, Mutex, OnceLock};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -162,6 +162,7 @@ pub enum Stream {
 /// behind.
 pub struct Cli {
     child: Child,
+    stdin: Option<ChildStdin>,
     lines: mpsc::Receiver<(Stream, String)>,
     stdout: Arc<Mutex<String>>,
     stderr: Arc<Mutex<String>>,
@@ -211,10 +212,54 @@ impl Finished {
     }
 }
 
+/// What the child's standard input is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Stdin {
+    /// `/dev/null`: end of input at once.
+    Null,
+    /// A pipe the test writes to ([`Cli::type_line`]) and may close ([`Cli::close_stdin`]).
+    Pipe,
+}
+
+/// `openrouter-auth` in the environment every test run gets: `HOME`, the XDG directories and
+/// `XDG_RUNTIME_DIR` inside `home`, no D-Bus session (so no real keyring is ever touched), a
+/// keyring service name of its own, `BROWSER=true`, UTC, no `RUST_LOG`, no base URL or key
+/// from the environment, and none of the variables headless detection reads (SSH, display,
+/// container, WSL), so a test decides those itself.
+pub fn command(home: &Path) -> Command {
+    let mut c = Command::new(cli_binary());
+    c.env("HOME", home)
+        .env("XDG_CONFIG_HOME", home.join(".config"))
+        .env("XDG_DATA_HOME", home.join(".local/share"))
+        .env("XDG_RUNTIME_DIR", home)
+        .env("NO_COLOR", "1")
+        .env(
+            "OPENROUTER_AUTH_KEYRING_SERVICE",
+            format!("openrouter-auth-test-{}", std::process::id()),
+        )
+        .env("BROWSER", "true")
+        .env("TZ", "UTC");
+    for var in [
+        "RUST_LOG",
+        "OPENROUTER_AUTH_BASE_URL",
+        "OPENROUTER_API_KEY",
+        "DBUS_SESSION_BUS_ADDRESS",
+        "SSH_CONNECTION",
+        "SSH_TTY",
+        "SSH_CLIENT",
+        "DISPLAY",
+        "WAYLAND_DISPLAY",
+        "container",
+        "WSL_DISTRO_NAME",
+        "WSL_INTEROP",
+    ] {
+        c.env_remove(var);
+    }
+    c
+}
+
 impl Cli {
-    /// Starts `openrouter-auth` with `args`, with `home` as `HOME`, `XDG_CONFIG_HOME`
-    /// (`home/.config`) and `XDG_DATA_HOME` (`home/.local/share`), no `RUST_LOG`, `NO_COLOR=1`
-    /// and stdin closed.
+    /// Starts `openrouter-auth` with `args` in the environment of [`command`], stdin closed.
     ///
     /// # Panics
     ///
@@ -224,16 +269,36 @@ impl Cli {
         I: IntoIterator<Item = S>,
         S: AsRef<OsStr>,
     {
-        let mut child = Command::new(cli_binary())
-            .args(args)
-            .env("HOME", home)
-            .env("XDG_CONFIG_HOME", home.join(".config"))
-            .env("XDG_DATA_HOME", home.join(".local/share"))
-            .env("NO_COLOR", "1")
-            .env_remove("RUST_LOG")
-            .env_remove("OPENROUTER_AUTH_BASE_URL")
-            .env_remove("OPENROUTER_API_KEY")
-            .stdin(Stdio::null())
+        let mut cmd = command(home);
+        cmd.args(args).stdin(Stdio::null());
+        Cli::capture(cmd)
+    }
+
+    /// Starts `openrouter-auth args…` in the environment of [`command`] plus `env`, with
+    /// standard input as `stdin` says.
+    ///
+    /// # Panics
+    ///
+    /// If the process cannot be started.
+    pub fn start(home: &Path, args: &[&str], env: &[(&str, &str)], stdin: Stdin) -> Cli {
+        let mut cmd = command(home);
+        cmd.args(args).envs(env.iter().copied());
+        cmd.stdin(match stdin {
+            Stdin::Null => Stdio::null(),
+            Stdin::Pipe => Stdio::piped(),
+        });
+        Cli::capture(cmd)
+    }
+
+    /// Runs `cmd` (any program: e.g. `script(1)` wrapping the CLI) with stdout and stderr
+    /// captured line by line; its stdin is writable ([`Cli::type_line`]) if `cmd` made it a
+    /// pipe.
+    ///
+    /// # Panics
+    ///
+    /// If the process cannot be started.
+    pub fn capture(mut cmd: Command) -> Cli {
+        let mut child = cmd
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()
@@ -256,12 +321,40 @@ impl Cli {
             ),
         ];
         Cli {
+            stdin: child.stdin.take(),
             child,
             lines,
             stdout,
             stderr,
             readers,
         }
+    }
+
+    /// Writes `text` and a newline to the process's stdin.
+    ///
+    /// # Panics
+    ///
+    /// If stdin is not a pipe or the write fails.
+    pub fn type_line(&mut self, text: &str) {
+        let stdin = self.stdin.as_mut().expect("stdin is a pipe");
+        writeln!(stdin, "{text}").expect("write to stdin");
+        stdin.flush().expect("flush stdin");
+    }
+
+    /// Closes the process's stdin (end of input).
+    pub fn close_stdin(&mut self) {
+        self.stdin = None;
+    }
+
+    /// Whether the process is still running.
+    pub fn running(&mut self) -> bool {
+        matches!(self.child.try_wait(), Ok(None))
+    }
+
+    /// `--json` mode: the whole `authorization_url` event.
+    pub fn authorization_event(&mut self) -> serde_json::Value {
+        let line = self.wait_line(Stream::Stdout, |l| l.contains("\"authorization_url\""));
+        serde_json::from_str(&line).expect("a JSON event")
     }
 
     /// Starts `openrouter-auth login --no-browser --base-url <emulator> --store <store>` plus
@@ -369,6 +462,7 @@ impl Cli {
 
     /// Like [`Cli::finish`], with its own time limit.
     pub fn finish_within(&mut self, limit: Duration) -> Finished {
+        self.stdin = None;
         let deadline = Instant::now() + limit;
         let status = loop {
             if let Some(status) = self.child.try_wait().expect("wait for openrouter-auth") {

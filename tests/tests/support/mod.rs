@@ -3,118 +3,44 @@
 //! pseudo-terminal through `script(1)`, and a tiny fake OpenRouter whose key check fails.
 #![allow(dead_code)] // each test file uses a different part of this module
 
-use std::io::{BufRead, BufReader, Read, Write};
+use std::io::{Read, Write};
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Child, ChildStdin, Command, Stdio};
-use std::sync::{mpsc, Arc, Mutex};
+use std::process::{Command, Stdio};
+use std::sync::Arc;
 use std::thread::JoinHandle;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use openrouter_auth_sim::emulator::Emulator;
-use openrouter_auth_tests::{cli_binary, Browser, Finished, Stream, STEP_TIMEOUT};
+pub use openrouter_auth_tests::Stdin;
+use openrouter_auth_tests::{cli_binary, command, Browser, Cli, Finished, Stream, STEP_TIMEOUT};
 use url::Url;
 
 /// A key in OpenRouter's format (not issued by any emulator).
 pub const FAKE_KEY: &str =
     "sk-or-v1-0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
 
-/// What the child's standard input is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Stdin {
-    /// `/dev/null`: end of input at once.
-    Null,
-    /// A pipe the test writes to ([`Run::type_line`]) and may close ([`Run::close_stdin`]).
-    Pipe,
-}
+/// A running `openrouter-auth` ([`Cli`], whose methods it has) that is consumed when it is
+/// waited for.
+pub struct Run(Cli);
 
-/// The environment every run gets: `HOME`, XDG directories and `XDG_RUNTIME_DIR` inside
-/// `home`, no D-Bus session (so no real keyring is ever touched), a keyring service name of
-/// its own, no detection variables (SSH, display, container) and no `RUST_LOG`.
-fn base_command(home: &Path) -> Command {
-    let mut c = Command::new(cli_binary());
-    c.env("HOME", home)
-        .env("XDG_CONFIG_HOME", home.join(".config"))
-        .env("XDG_DATA_HOME", home.join(".local/share"))
-        .env("XDG_RUNTIME_DIR", home)
-        .env("NO_COLOR", "1")
-        .env(
-            "OPENROUTER_AUTH_KEYRING_SERVICE",
-            format!("openrouter-auth-test-{}", std::process::id()),
-        )
-        .env("BROWSER", "true")
-        .env("TZ", "UTC");
-    for var in [
-        "RUST_LOG",
-        "OPENROUTER_AUTH_BASE_URL",
-        "OPENROUTER_API_KEY",
-        "DBUS_SESSION_BUS_ADDRESS",
-        "SSH_CONNECTION",
-        "SSH_TTY",
-        "SSH_CLIENT",
-        "DISPLAY",
-        "WAYLAND_DISPLAY",
-        "container",
-        "WSL_DISTRO_NAME",
-        "WSL_INTEROP",
-    ] {
-        c.env_remove(var);
+impl std::ops::Deref for Run {
+    type Target = Cli;
+    fn deref(&self) -> &Cli {
+        &self.0
     }
-    c
 }
 
-/// A running `openrouter-auth` with captured output and (optionally) a writable stdin.
-pub struct Run {
-    child: Child,
-    stdin: Option<ChildStdin>,
-    lines: mpsc::Receiver<(Stream, String)>,
-    stdout: Arc<Mutex<String>>,
-    stderr: Arc<Mutex<String>>,
-    readers: Vec<JoinHandle<()>>,
+impl std::ops::DerefMut for Run {
+    fn deref_mut(&mut self) -> &mut Cli {
+        &mut self.0
+    }
 }
 
 impl Run {
-    /// Starts `openrouter-auth args…` with the base environment plus `env`.
+    /// Starts `openrouter-auth args…` with the base environment ([`command`]) plus `env`.
     pub fn start(home: &Path, args: &[&str], env: &[(&str, &str)], stdin: Stdin) -> Run {
-        let mut cmd = base_command(home);
-        cmd.args(args).envs(env.iter().copied());
-        cmd.stdin(match stdin {
-            Stdin::Null => Stdio::null(),
-            Stdin::Pipe => Stdio::piped(),
-        })
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-        let mut child = cmd.spawn().expect("start openrouter-auth");
-        let stdin = child.stdin.take();
-        Self::capture(child, stdin)
-    }
-
-    fn capture(mut child: Child, stdin: Option<ChildStdin>) -> Run {
-        let (tx, lines) = mpsc::channel();
-        let stdout = Arc::new(Mutex::new(String::new()));
-        let stderr = Arc::new(Mutex::new(String::new()));
-        let readers = vec![
-            reader(
-                child.stdout.take().expect("piped stdout"),
-                Stream::Stdout,
-                stdout.clone(),
-                tx.clone(),
-            ),
-            reader(
-                child.stderr.take().expect("piped stderr"),
-                Stream::Stderr,
-                stderr.clone(),
-                tx,
-            ),
-        ];
-        Run {
-            child,
-            stdin,
-            lines,
-            stdout,
-            stderr,
-            readers,
-        }
+        Run(Cli::start(home, args, env, stdin))
     }
 
     /// `login --base-url <emulator> --store <store> extra…` (no `--no-browser`: add it to
@@ -133,68 +59,12 @@ impl Run {
         Run::start(home, &args, env, stdin)
     }
 
-    /// Writes `text` and a newline to the child's stdin.
-    pub fn type_line(&mut self, text: &str) {
-        let stdin = self.stdin.as_mut().expect("stdin is a pipe");
-        writeln!(stdin, "{text}").expect("write to stdin");
-        stdin.flush().expect("flush stdin");
-    }
-
-    /// Closes the child's stdin (end of input).
-    pub fn close_stdin(&mut self) {
-        self.stdin = None;
-    }
-
-    /// The next line on `stream` for which `pred` holds (other lines are skipped).
-    pub fn wait_line(&mut self, stream: Stream, pred: impl Fn(&str) -> bool) -> String {
-        let deadline = Instant::now() + STEP_TIMEOUT;
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            match self.lines.recv_timeout(left) {
-                Ok((s, line)) if s == stream && pred(&line) => return line,
-                Ok(_) => {}
-                Err(e) => panic!(
-                    "no matching line on {stream:?} ({e:?}).\nstdout:\n{}\nstderr:\n{}",
-                    self.stdout_so_far(),
-                    self.stderr_so_far()
-                ),
-            }
-        }
-    }
-
     /// Human mode: the indented authorization URL on stderr.
     pub fn authorization_url(&mut self) -> Url {
         let line = self.wait_line(Stream::Stderr, |l| {
             l.starts_with("  http") && l.contains("/auth?")
         });
         Url::parse(line.trim()).expect("the indented line is the authorization URL")
-    }
-
-    /// `--json` mode: the `authorization_url` event.
-    pub fn authorization_event(&mut self) -> serde_json::Value {
-        let line = self.wait_line(Stream::Stdout, |l| l.contains("\"authorization_url\""));
-        serde_json::from_str(&line).expect("a JSON event")
-    }
-
-    /// Everything on stdout so far.
-    pub fn stdout_so_far(&self) -> String {
-        self.stdout
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
-    }
-
-    /// Everything on stderr so far.
-    pub fn stderr_so_far(&self) -> String {
-        self.stderr
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
-    }
-
-    /// Whether the process is still running.
-    pub fn running(&mut self) -> bool {
-        matches!(self.child.try_wait(), Ok(None))
     }
 
     /// Waits (at most [`STEP_TIMEOUT`]) for the exit.
@@ -204,68 +74,8 @@ impl Run {
 
     /// Waits at most `limit` for the exit; kills the process and panics after that.
     pub fn finish_within(mut self, limit: Duration) -> Finished {
-        self.stdin = None;
-        let deadline = Instant::now() + limit;
-        let status = loop {
-            if let Some(status) = self.child.try_wait().expect("wait") {
-                break status;
-            }
-            if Instant::now() >= deadline {
-                let _ = self.child.kill();
-                let _ = self.child.wait();
-                panic!(
-                    "openrouter-auth did not exit within {limit:?}.\nstdout:\n{}\nstderr:\n{}",
-                    self.stdout_so_far(),
-                    self.stderr_so_far()
-                );
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        };
-        for r in self.readers.drain(..) {
-            let _ = r.join();
-        }
-        Finished {
-            status,
-            code: status.code(),
-            stdout: self.stdout_so_far(),
-            stderr: self.stderr_so_far(),
-        }
+        self.0.finish_within(limit)
     }
-}
-
-impl Drop for Run {
-    fn drop(&mut self) {
-        if let Ok(None) = self.child.try_wait() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
-}
-
-fn reader(
-    pipe: impl Read + Send + 'static,
-    stream: Stream,
-    all: Arc<Mutex<String>>,
-    tx: mpsc::Sender<(Stream, String)>,
-) -> JoinHandle<()> {
-    std::thread::spawn(move || {
-        let mut r = BufReader::new(pipe);
-        let mut buf = Vec::new();
-        loop {
-            buf.clear();
-            match r.read_until(b'\n', &mut buf) {
-                Ok(0) | Err(_) => return,
-                Ok(_) => {
-                    let text = String::from_utf8_lossy(&buf).into_owned();
-                    all.lock()
-                        .unwrap_or_else(|p| p.into_inner())
-                        .push_str(&text);
-                    let line = text.trim_end_matches(['\n', '\r']).to_owned();
-                    let _ = tx.send((stream, line));
-                }
-            }
-        }
-    })
 }
 
 /// Runs `openrouter-auth args…` to the end with stdin closed.
@@ -295,7 +105,7 @@ pub fn start_on_tty(script: &Path, home: &Path, args: &[&str]) -> Run {
         .collect();
     // The environment of a normal run, carried over to `script` (which passes it on to the
     // command it runs through $SHELL -c).
-    let template = base_command(home);
+    let template = command(home);
     let mut cmd = Command::new(script);
     cmd.args(["-qfec", &quoted.join(" "), "/dev/null"]);
     for (k, v) in template.get_envs() {
@@ -305,12 +115,8 @@ pub fn start_on_tty(script: &Path, home: &Path, args: &[&str]) -> Run {
         };
     }
     cmd.env("SHELL", "/bin/sh").env("TERM", "dumb");
-    cmd.stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped());
-    let mut child = cmd.spawn().expect("start script");
-    let stdin = child.stdin.take();
-    Run::capture(child, stdin)
+    cmd.stdin(Stdio::piped());
+    Run(Cli::capture(cmd))
 }
 
 // -------------------------------------------------------------------------------------------
