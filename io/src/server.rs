@@ -92,7 +92,7 @@ struct Conn {
     opened: Instant,
 }
 
-/// The loopback HTTP server. Drive it with [`LoopbackServer::poll`].
+/// The loopback HTTP server. The driving loop in `login` polls it.
 pub struct LoopbackServer {
     poll: Poll,
     v4: TcpListener,
@@ -120,7 +120,7 @@ pub(crate) struct Turn {
 }
 
 impl LoopbackServer {
-    /// Listens on 127.0.0.1:`port` and [::1] on the same port (`port` 0 picks a free one).
+    /// Listens on 127.0.0.1:`port` and `[::1]` on the same port (`port` 0 picks a free one).
     /// If ::1 cannot be bound, continues on IPv4 only and logs that at debug level. Never
     /// binds a non-loopback address. Errors: [`BindError`]; a taken fixed port fails at once.
     pub fn bind(port: u16) -> Result<Self, BindError> {
@@ -180,7 +180,7 @@ impl LoopbackServer {
         self.port
     }
 
-    /// Whether [::1] is served too.
+    /// Whether `[::1]` is served too.
     pub fn has_ipv6(&self) -> bool {
         self.v6.is_some()
     }
