@@ -10,6 +10,24 @@ use serde::{Deserialize, Serialize};
 /// OpenRouter's production base URL.
 pub const DEFAULT_BASE_URL: &str = "https://openrouter.ai";
 
+/// Whether `base_url` may carry the code exchange and the key check: `https`, or plain `http`
+/// only on a loopback host (`localhost`, 127.0.0.0/8, `[::1]`: an emulator on this machine).
+/// Anything else would send the `code_verifier`, the authorization code and the API key
+/// across a network unencrypted (RFC 9700 section 2.6; PROTOCOL.md section 7).
+pub fn base_url_is_secure(base_url: &url::Url) -> bool {
+    let loopback = match base_url.host() {
+        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    };
+    match base_url.scheme() {
+        "https" => base_url.host().is_some(),
+        "http" => loopback,
+        _ => false,
+    }
+}
+
 /// Why a `key_label` was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum KeyLabelError {
@@ -172,6 +190,33 @@ pub fn authorization_url(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_https_or_loopback_http_may_carry_secrets() {
+        let secure = |u: &str| base_url_is_secure(&url::Url::parse(u).unwrap());
+        for ok in [
+            "https://openrouter.ai",
+            "https://openrouter.ai/",
+            "http://localhost:8080/",
+            "http://LOCALHOST",
+            "http://127.0.0.1:1",
+            "http://127.8.9.10",
+            "http://[::1]:9/",
+        ] {
+            assert!(secure(ok), "{ok}");
+        }
+        for bad in [
+            "http://openrouter.ai",
+            "http://localhost.evil.example",
+            "http://192.168.1.2",
+            "http://[::2]",
+            "ftp://localhost",
+            "file:///etc/passwd",
+            "data:text/plain,x",
+        ] {
+            assert!(!secure(bad), "{bad}");
+        }
+    }
 
     #[test]
     fn key_label_limits() {

@@ -85,7 +85,8 @@ pub mod secret;
 pub mod time;
 
 pub use authorize::{
-    authorization_url, callback_url, CallbackHost, KeyLabel, KeyLabelError, DEFAULT_BASE_URL,
+    authorization_url, base_url_is_secure, callback_url, CallbackHost, KeyLabel, KeyLabelError,
+    DEFAULT_BASE_URL,
 };
 pub use callback::{parse_callback, CallbackError, CallbackTarget};
 pub use exchange::{exchange_request, parse_exchange_response, ExchangeError, ExchangeSuccess};

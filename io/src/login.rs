@@ -171,6 +171,13 @@ pub enum LoginError {
     /// reached its end) before a usable code arrived, so nothing is left to wait for.
     #[error("no authorization code was pasted and no more input can come (standard input is closed); run the sign-in in a terminal and paste the code OpenRouter shows")]
     NoCodeSource,
+    /// `base_url` is neither https nor http on a loopback host
+    /// ([`openrouter_auth_core::base_url_is_secure`]); nothing was sent or opened.
+    #[error("refusing to sign in through {base_url}: it must be https (plain http only on localhost, 127.0.0.1 or [::1], for an emulator), or the code verifier and the API key would travel unencrypted")]
+    InsecureBaseUrl {
+        /// The refused base URL.
+        base_url: url::Url,
+    },
     /// The event loop failed (an OS error from `poll`).
     #[error("the loopback server failed: {0}")]
     Io(#[from] std::io::Error),
@@ -186,6 +193,7 @@ impl LoginError {
             LoginError::Flow(e) => e.kind(),
             LoginError::KeyNotStored { .. } => "key_not_stored",
             LoginError::NoCodeSource => "no_code_source",
+            LoginError::InsecureBaseUrl { .. } => "insecure_base_url",
             LoginError::Io(_) => "io",
         }
     }
@@ -446,6 +454,11 @@ pub(crate) fn run(
     cancel: &CancelHandle,
     exchanger: Exchanger,
 ) -> Result<LoginOutcome, LoginError> {
+    if !openrouter_auth_core::base_url_is_secure(&options.base_url) {
+        return Err(LoginError::InsecureBaseUrl {
+            base_url: options.base_url.clone(),
+        });
+    }
     let mut store = open_store(&options.store, &options.store_env).map_err(LoginError::Store)?;
     let epoch = Instant::now();
     let mut rng = rand_chacha::ChaCha20Rng::from_os_rng();

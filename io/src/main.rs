@@ -123,16 +123,9 @@ struct LoginArgs {
 /// code and the API key must never cross a network unencrypted.
 fn parse_base_url(s: &str) -> Result<url::Url, String> {
     let url = url::Url::parse(s).map_err(|e| e.to_string())?;
-    let loopback = match url.host() {
-        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
-        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
-        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
-        None => false,
-    };
-    match url.scheme() {
-        "https" => Ok(url),
-        "http" if loopback => Ok(url),
-        _ => Err(
+    match core::base_url_is_secure(&url) {
+        true => Ok(url),
+        false => Err(
             "it must be an https URL (plain http only on localhost, 127.0.0.1 or [::1], for an emulator): the code verifier and the API key would otherwise travel unencrypted"
                 .to_string(),
         ),
@@ -625,6 +618,7 @@ fn report_login_error(ui: &Ui, e: LoginError) -> u8 {
         LoginError::Flow(FlowError::Cancelled) => exit::CANCELLED,
         LoginError::Flow(_) => exit::EXCHANGE_FAILED,
         LoginError::KeyNotStored { .. } => exit::KEY_NOT_STORED,
+        LoginError::InsecureBaseUrl { .. } => exit::USAGE,
         LoginError::Bind(_)
         | LoginError::Store(_)
         | LoginError::Io(_)

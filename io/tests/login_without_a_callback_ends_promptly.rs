@@ -39,6 +39,37 @@ fn busy_fixed_port_fails_within_a_second(driver: Driver) {
     assert!(!credentials(dir.path()).exists());
 }
 
+/// An embedder's `base_url` that is plain http off loopback would carry the code verifier
+/// and the key in clear: refused before any port is opened or anything is sent.
+fn insecure_base_url_is_refused_before_anything_starts(driver: Driver) {
+    let stand_in = StandIn::new();
+    let dir = tempdir();
+    for base in [
+        "http://openrouter.ai",
+        "http://192.168.1.20:8080",
+        "ftp://localhost",
+    ] {
+        let mut login = Running::start(
+            driver,
+            LoginOptions {
+                base_url: url::Url::parse(base).unwrap(),
+                ..options(&stand_in, dir.path())
+            },
+        );
+        let err = login
+            .finish_within(Duration::from_secs(1))
+            .expect_err("an insecure base URL");
+        assert!(
+            matches!(err, LoginError::InsecureBaseUrl { .. }),
+            "{base}: {err:?}"
+        );
+        assert_eq!(err.kind(), "insecure_base_url");
+        assert!(err.to_string().contains("https"), "{err}");
+    }
+    assert!(stand_in.exchanges().is_empty());
+    assert!(!credentials(dir.path()).exists());
+}
+
 fn fixed_free_port_is_used(driver: Driver) {
     let stand_in = StandIn::new();
     let dir = tempdir();
@@ -186,6 +217,7 @@ async fn dropping_login_async_cancels_it() {
 both_drivers!(
     waiting_past_the_timeout_times_out,
     busy_fixed_port_fails_within_a_second,
+    insecure_base_url_is_refused_before_anything_starts,
     fixed_free_port_is_used,
     cancel_while_waiting_ends_login_and_frees_the_port,
     cancel_before_start_ends_at_once,
