@@ -8,7 +8,6 @@
 //! HTML-escaped. Pages tell the truth: "signed in" only after the key was received and stored.
 
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 
 /// An HTTP/1.1 response to the browser, as data. [`BrowserResponse::encode`] gives the bytes.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -109,14 +108,10 @@ pub enum Page {
 
 const STYLE: &str = "body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;max-width:36rem;margin:12vh auto;padding:0 1.5rem;color:#1f2328;line-height:1.5}h1{font-size:1.5rem}p.small{color:#59636e;font-size:.9rem}@media (prefers-color-scheme:dark){body{background:#0d1117;color:#e6edf3}p.small{color:#9198a1}}";
 
-fn csp() -> String {
-    let hash = Sha256::digest(STYLE.as_bytes());
-    use base64::Engine;
-    let hash = base64::engine::general_purpose::STANDARD.encode(hash);
-    format!(
-        "default-src 'none'; style-src 'sha256-{hash}'; img-src data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
-    )
-}
+/// The `Content-Security-Policy` of every page. The style hash is the base64 SHA-256 of
+/// [`STYLE`], written out so no page render hashes anything; the test
+/// `style_hash_in_csp_matches_the_inline_style` recomputes it.
+const CSP: &str = "default-src 'none'; style-src 'sha256-N16+WE3qLvJqeov9BJQC/MJ/hHmpAlLhu5L4WYxbBiA='; img-src data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
 
 /// Escapes `& < > " '` for HTML text and attribute values.
 pub fn escape_html(s: &str) -> String {
@@ -135,16 +130,24 @@ pub fn escape_html(s: &str) -> String {
 }
 
 fn html(title: &str, paragraphs: &[String]) -> String {
-    let mut body = String::new();
+    let title = escape_html(title);
+    let mut out = String::with_capacity(
+        1024 + 2 * title.len() + paragraphs.iter().map(|p| p.len() + 8).sum::<usize>(),
+    );
+    out.push_str("<!doctype html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">\n<link rel=\"icon\" href=\"data:,\">\n<title>");
+    out.push_str(&title);
+    out.push_str(" · OpenRouter sign-in</title>\n<style>");
+    out.push_str(STYLE);
+    out.push_str("</style>\n</head>\n<body>\n<h1>");
+    out.push_str(&title);
+    out.push_str("</h1>\n");
     for p in paragraphs {
-        body.push_str("<p>");
-        body.push_str(p);
-        body.push_str("</p>\n");
+        out.push_str("<p>");
+        out.push_str(p);
+        out.push_str("</p>\n");
     }
-    format!(
-        "<!doctype html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">\n<link rel=\"icon\" href=\"data:,\">\n<title>{t} · OpenRouter sign-in</title>\n<style>{STYLE}</style>\n</head>\n<body>\n<h1>{t}</h1>\n{body}<p class=\"small\">openrouter-auth</p>\n</body>\n</html>\n",
-        t = escape_html(title),
-    )
+    out.push_str("<p class=\"small\">openrouter-auth</p>\n</body>\n</html>\n");
+    out
 }
 
 impl Page {
@@ -244,7 +247,7 @@ impl Page {
         h("Referrer-Policy", "no-referrer".into());
         h("X-Content-Type-Options", "nosniff".into());
         h("X-Frame-Options", "DENY".into());
-        h("Content-Security-Policy", csp());
+        h("Content-Security-Policy", CSP.into());
         h("Connection", "close".into());
         BrowserResponse {
             status: self.status(),
@@ -306,6 +309,7 @@ mod tests {
     #[test]
     fn style_hash_in_csp_matches_the_inline_style() {
         use base64::Engine;
+        use sha2::{Digest, Sha256};
         let r = Page::NotFound.render();
         let start = r.body.find("<style>").unwrap() + 7;
         let end = r.body.find("</style>").unwrap();
