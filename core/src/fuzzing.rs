@@ -28,7 +28,9 @@ use crate::pkce::{CodeChallengeMethod, CodeVerifier};
 use crate::secret::FlowNonce;
 use crate::time::Time;
 use crate::CallbackHost;
+use memchr::memmem::Finder;
 use std::collections::{BTreeMap, BTreeSet};
+use std::fmt::Write as _;
 use std::time::Duration;
 use zeroize::Zeroizing;
 
@@ -168,10 +170,36 @@ pub struct CheckedFlow {
     last_answered_code: Option<String>,
     exchanged_code: Option<String>,
     store_key: Option<Zeroizing<String>>,
+    /// The secrets to look for in every output, each searched with a prebuilt searcher.
+    needles: Needles,
+    /// Reused for the flow's `Debug` form after every step.
+    debug_buf: String,
     terminal: Option<(Phase, Option<Outcome>)>,
     last_phase: Phase,
     finished: bool,
     steps: u64,
+}
+
+/// Prebuilt substring searchers for the secrets `check_secrets` hunts: building a searcher
+/// costs more than running it over a page, and every step renders pages.
+struct Needles {
+    verifier: Finder<'static>,
+    key: Option<Finder<'static>>,
+    /// Every non-empty code OpenRouter issued, with its searcher.
+    codes: Vec<(String, Finder<'static>)>,
+}
+
+impl std::fmt::Debug for Needles {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Needles")
+            .field("key", &self.key.is_some())
+            .field("codes", &self.codes.len())
+            .finish_non_exhaustive()
+    }
+}
+
+fn finder(needle: &str) -> Finder<'static> {
+    Finder::new(needle.as_bytes()).into_owned()
 }
 
 fn phase_rank(p: Phase) -> u8 {
@@ -210,6 +238,12 @@ impl CheckedFlow {
             });
         }
         let mut checked = CheckedFlow {
+            needles: Needles {
+                verifier: finder(verifier.expose_secret()),
+                key: None,
+                codes: Vec::new(),
+            },
+            debug_buf: String::new(),
             verifier: Zeroizing::new(verifier.expose_secret().to_owned()),
             nonce: Zeroizing::new(flow.nonce().expose_secret().to_owned()),
             challenge,
@@ -273,6 +307,9 @@ impl CheckedFlow {
 
     /// The driver (playing OpenRouter) issued `code` for `challenge`.
     pub fn note_code_issued(&mut self, code: &str, challenge: &str) {
+        if !code.is_empty() && !self.issued.contains_key(code) {
+            self.needles.codes.push((code.to_owned(), finder(code)));
+        }
         self.issued.insert(code.to_owned(), challenge.to_owned());
     }
 
@@ -364,12 +401,10 @@ impl CheckedFlow {
             Some(i) => (&target[..i], &target[i + 1..]),
             None => (target, &[][..]),
         };
-        let own = format!(
-            "{}{}",
-            crate::callback::CALLBACK_PREFIX,
-            self.nonce.as_str()
-        );
-        if path != own.as_bytes() || method != "GET" {
+        let own = path
+            .strip_prefix(crate::callback::CALLBACK_PREFIX.as_bytes())
+            .is_some_and(|rest| rest == self.nonce.as_bytes());
+        if !own || method != "GET" {
             return;
         }
         for (k, v) in url::form_urlencoded::parse(query) {
@@ -500,6 +535,7 @@ impl CheckedFlow {
                         )?,
                     }
                     self.store_key = Some(Zeroizing::new(key.expose_secret().to_owned()));
+                    self.needles.key = Some(finder(key.expose_secret()));
                 }
                 Output::Respond { conn, response, .. } => {
                     match self.requests.get_mut(conn) {
@@ -554,8 +590,14 @@ impl CheckedFlow {
             )?;
         }
         self.check_phase()?;
-        let dbg = format!("{:?}", self.flow);
-        if dbg.contains(self.verifier.as_str()) {
+        self.debug_buf.clear();
+        write!(self.debug_buf, "{:?}", self.flow).expect("formatting into a String");
+        if self
+            .needles
+            .verifier
+            .find(self.debug_buf.as_bytes())
+            .is_some()
+        {
             violation("verifier-only-in-exchange-body", "the flow's Debug output")?;
         }
         Ok(outs)
@@ -698,8 +740,8 @@ impl CheckedFlow {
     }
 
     fn check_secrets(&self, out: &Output) -> Result<(), Violation> {
-        let v = self.verifier.as_str();
-        let leaks = |s: &str| s.contains(v);
+        let needles = &self.needles;
+        let leaks = |s: &str| needles.verifier.find(s.as_bytes()).is_some();
         match out {
             Output::SendExchange { .. } => return Ok(()), // checked in on_send_exchange
             Output::OpenBrowser { url } | Output::PromptForCode { url } => {
@@ -721,27 +763,30 @@ impl CheckedFlow {
                 }
             }
             Output::Respond { response, .. } => {
-                let head: String = response
-                    .headers
-                    .iter()
-                    .map(|(n, v)| format!("{n}: {v}\n"))
-                    .collect();
-                for s in [&response.body, &head, &response.reason] {
+                // Header names and values are searched one by one: no secret holds the `: `
+                // or line break that joins them on the wire.
+                let fields = [response.body.as_str(), response.reason.as_str()]
+                    .into_iter()
+                    .chain(
+                        response
+                            .headers
+                            .iter()
+                            .flat_map(|(n, v)| [n.as_str(), v.as_str()]),
+                    );
+                for s in fields {
                     if leaks(s) {
                         violation("verifier-only-in-exchange-body", "a browser response")?;
                     }
-                    if let Some(k) = &self.store_key {
-                        if s.contains(k.as_str()) {
+                    if let Some(k) = &needles.key {
+                        if k.find(s.as_bytes()).is_some() {
                             violation(
                                 "secrets-stay-out-of-pages",
                                 "the key in a browser response",
                             )?;
                         }
                     }
-                    if self.issued.keys().any(|c| {
-                        !c.is_empty()
-                            && s.contains(c.as_str())
-                            && !self.quoted_by_openrouter.contains(c)
+                    if needles.codes.iter().any(|(c, f)| {
+                        f.find(s.as_bytes()).is_some() && !self.quoted_by_openrouter.contains(c)
                     }) {
                         violation(
                             "secrets-stay-out-of-pages",
@@ -1729,6 +1774,53 @@ mod tests {
             key_info(data);
             flow_inputs(data);
         }
+    }
+
+    /// The checker itself must catch a secret wherever it sits in a browser response: the
+    /// body, the reason phrase, a header value. A code OpenRouter quoted for another exchange
+    /// is the one exemption.
+    #[test]
+    fn checker_finds_secrets_in_every_part_of_a_response() {
+        use crate::page::{BrowserResponse, Page};
+        use rand_chacha::rand_core::SeedableRng;
+        let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(7);
+        let (mut cf, _) =
+            CheckedFlow::new(FlowConfig::default(), &mut rng, Time::from_millis(0)).unwrap();
+        let code = "issued-code-0123456789";
+        cf.note_code_issued(code, "some-challenge");
+        let verifier = cf.verifier().to_owned();
+        let respond = |response: BrowserResponse| Output::Respond {
+            conn: ConnectionId(1),
+            response,
+            head_only: false,
+        };
+        let clean = Page::NotFound.render();
+        assert!(cf.check_secrets(&respond(clean.clone())).is_ok());
+        for secret in [verifier.as_str(), code] {
+            let mut body = clean.clone();
+            body.body.push_str(secret);
+            let mut reason = clean.clone();
+            reason.reason = format!("x{secret}x");
+            let mut header = clean.clone();
+            header
+                .headers
+                .push(("X-Leak".into(), format!("a {secret}")));
+            for (part, r) in [("body", body), ("reason", reason), ("header", header)] {
+                let v = cf.check_secrets(&respond(r)).expect_err(part);
+                assert!(
+                    matches!(
+                        v.invariant,
+                        "verifier-only-in-exchange-body" | "secrets-stay-out-of-pages"
+                    ),
+                    "{part}: {}",
+                    v.invariant
+                );
+            }
+        }
+        cf.quoted_by_openrouter.insert(code.to_owned());
+        let mut quoted = clean;
+        quoted.body.push_str(code);
+        assert!(cf.check_secrets(&respond(quoted)).is_ok());
     }
 
     #[test]
