@@ -276,8 +276,10 @@ impl<'p> World<'p> {
         }
         let violation = self.main_loop().err().or_else(|| self.end_checks().err());
         if let Some(v) = &violation {
-            let text = v.to_string();
-            self.log("!!", || text);
+            if self.rec.is_some() {
+                let text = v.to_string();
+                self.log("!!", || text);
+            }
         }
         let outcomes = self
             .flows
@@ -485,13 +487,15 @@ impl<'p> World<'p> {
     fn deliver(&mut self, i: usize, input: Input) -> Result<(), SimViolation> {
         let op = match &input {
             Input::ExchangeResponse { id, response } => {
-                let text = format!(
-                    "ExchangeResponse id={} {} {}",
-                    id.0,
-                    response.status,
-                    lossy(&response.body)
-                );
-                self.log("->", || text);
+                if self.rec.is_some() {
+                    let text = format!(
+                        "ExchangeResponse id={} {} {}",
+                        id.0,
+                        response.status,
+                        lossy(&response.body)
+                    );
+                    self.log("->", || text);
+                }
                 if let Some(r) = &mut self.rec {
                     r.harvest.exchange_response.push(encode_response(
                         response.status,
@@ -522,28 +526,36 @@ impl<'p> World<'p> {
                 may_have_been_sent,
                 reason,
             } => {
-                let text = format!(
-                    "ExchangeFailed id={} may_have_been_sent={may_have_been_sent} ({reason})",
-                    id.0
-                );
-                self.log("->", || text);
+                if self.rec.is_some() {
+                    let text = format!(
+                        "ExchangeFailed id={} may_have_been_sent={may_have_been_sent} ({reason})",
+                        id.0
+                    );
+                    self.log("->", || text);
+                }
                 (self.flows[i].in_flight_id == Some(*id)).then_some(FuzzOp::Fail {
                     may_have_been_sent: *may_have_been_sent,
                 })
             }
             Input::KeyStored { location } => {
-                let text = format!("KeyStored ({location})");
-                self.log("->", || text);
+                if self.rec.is_some() {
+                    let text = format!("KeyStored ({location})");
+                    self.log("->", || text);
+                }
                 Some(FuzzOp::Store { ok: true })
             }
             Input::KeyNotStored { reason } => {
-                let text = format!("KeyNotStored ({reason})");
-                self.log("->", || text);
+                if self.rec.is_some() {
+                    let text = format!("KeyNotStored ({reason})");
+                    self.log("->", || text);
+                }
                 Some(FuzzOp::Store { ok: false })
             }
             other => {
-                let text = format!("{other:?}");
-                self.log("->", || text);
+                if self.rec.is_some() {
+                    let text = format!("{other:?}");
+                    self.log("->", || text);
+                }
                 None
             }
         };
@@ -579,9 +591,11 @@ impl<'p> World<'p> {
         let nonce = cf.flow().nonce().expose_secret().to_owned();
         let challenge = cf.flow().code_challenge().as_str().to_owned();
         let verifier = cf.verifier().to_owned();
-        self.redact(&verifier, format!("<verifier#{i}>"));
-        self.redact(&nonce, format!("<nonce#{i}>"));
-        self.redact(&challenge, format!("<challenge#{i}>"));
+        if self.rec.is_some() {
+            self.redact(&verifier, format!("<verifier#{i}>"));
+            self.redact(&nonce, format!("<nonce#{i}>"));
+            self.redact(&challenge, format!("<challenge#{i}>"));
+        }
         self.flows.push(FlowState {
             cf,
             callback_deadline: self.now + plan.callback_timeout_s * 1000,
@@ -603,16 +617,18 @@ impl<'p> World<'p> {
             in_flight_id: None,
         });
         let p = self.flows[i].plan.clone();
-        let text = format!(
-            "flow#{i} starts: {}, port {}, {}, {}, callback timeout {} s, exchange timeout {} s",
-            if p.headless { "headless" } else { "loopback" },
-            p.port,
-            p.callback_host.as_str(),
-            p.method.as_str(),
-            p.callback_timeout_s,
-            p.exchange_timeout_s
-        );
-        self.log("..", || text);
+        if self.rec.is_some() {
+            let text = format!(
+                "flow#{i} starts: {}, port {}, {}, {}, callback timeout {} s, exchange timeout {} s",
+                if p.headless { "headless" } else { "loopback" },
+                p.port,
+                p.callback_host.as_str(),
+                p.method.as_str(),
+                p.callback_timeout_s,
+                p.exchange_timeout_s
+            );
+            self.log("..", || text);
+        }
         let (cancel, stale) = (p.cancel_after_ms, p.stale_tabs);
         if let Some(c) = cancel {
             self.at(self.now + c, Ev::Cancel(i));
@@ -727,8 +743,10 @@ impl<'p> World<'p> {
         let n = self.flows[i].codes.len();
         self.redact(&code, format!("<code#{i}.{n}>"));
         self.flows[i].codes.push(code.clone());
-        let text = format!("user#{i} approves at OpenRouter: code {code} issued");
-        self.log("..", || text);
+        if self.rec.is_some() {
+            let text = format!("user#{i} approves at OpenRouter: code {code} issued");
+            self.log("..", || text);
+        }
         let challenge = self.flows[i].challenge.clone();
         self.flows[i].cf.note_code_issued(&code, &challenge);
         if headless {
@@ -899,13 +917,15 @@ impl<'p> World<'p> {
 
     fn request(&mut self, req: Req) -> Result<(), SimViolation> {
         let Some(i) = self.live_flow(req.port) else {
-            let text = format!(
-                "{} {} refused: nothing listens on port {}",
-                req.method,
-                lossy(&req.target),
-                req.port
-            );
-            self.log("..", || text);
+            if self.rec.is_some() {
+                let text = format!(
+                    "{} {} refused: nothing listens on port {}",
+                    req.method,
+                    lossy(&req.target),
+                    req.port
+                );
+                self.log("..", || text);
+            }
             return Ok(());
         };
         let conn = self.next_conn;
@@ -926,18 +946,20 @@ impl<'p> World<'p> {
         if let Some(after) = req.close_after {
             self.at(self.now + after, Ev::Close(conn));
         }
-        let who = match req.who {
-            Who::Browser(b) => format!("browser#{b}"),
-            Who::StaleTab => "stale tab".into(),
-            Who::Attacker => "attacker".into(),
-        };
-        let text = format!(
-            "{} {} host={} conn={conn} ({who})",
-            req.method,
-            lossy(&req.target),
-            req.host.as_deref().map_or("-".into(), lossy)
-        );
-        self.log("->", || text);
+        if self.rec.is_some() {
+            let who = match req.who {
+                Who::Browser(b) => format!("browser#{b}"),
+                Who::StaleTab => "stale tab".into(),
+                Who::Attacker => "attacker".into(),
+            };
+            let text = format!(
+                "{} {} host={} conn={conn} ({who})",
+                req.method,
+                lossy(&req.target),
+                req.host.as_deref().map_or("-".into(), lossy)
+            );
+            self.log("->", || text);
+        }
         if let Some(r) = &mut self.rec {
             let f = &self.flows[i];
             let mut head = format!("{} ", req.method).into_bytes();
@@ -991,8 +1013,10 @@ impl<'p> World<'p> {
     fn output(&mut self, i: usize, out: Output) -> Result<(), SimViolation> {
         match out {
             Output::OpenBrowser { url } => {
-                let text = format!("OpenBrowser {url}");
-                self.log("<-", || text);
+                if self.rec.is_some() {
+                    let text = format!("OpenBrowser {url}");
+                    self.log("<-", || text);
+                }
                 let user = self.flows[i].plan.user.clone();
                 if user.comes_back {
                     self.at(self.now + user.think_ms, Ev::Authorize(i, false));
@@ -1001,8 +1025,10 @@ impl<'p> World<'p> {
                 }
             }
             Output::PromptForCode { url } => {
-                let text = format!("PromptForCode {url}");
-                self.log("<-", || text);
+                if self.rec.is_some() {
+                    let text = format!("PromptForCode {url}");
+                    self.log("<-", || text);
+                }
                 let user = self.flows[i].plan.user.clone();
                 if user.comes_back {
                     self.at(self.now + user.think_ms, Ev::Authorize(i, false));
@@ -1015,12 +1041,14 @@ impl<'p> World<'p> {
                     c.answered = true;
                     *c
                 });
-                let what = match response.header("location") {
-                    Some(l) => format!("-> {l}"),
-                    None => format!("\"{}\"", title_of(&response.body)),
-                };
-                let text = format!("Respond conn={} {} {what}", conn.0, response.status);
-                self.log("<-", || text);
+                if self.rec.is_some() {
+                    let what = match response.header("location") {
+                        Some(l) => format!("-> {l}"),
+                        None => format!("\"{}\"", title_of(&response.body)),
+                    };
+                    let text = format!("Respond conn={} {} {what}", conn.0, response.status);
+                    self.log("<-", || text);
+                }
                 if let Some(info) = info {
                     self.browser_reacts(info, &response)?;
                 }
@@ -1035,19 +1063,21 @@ impl<'p> World<'p> {
                 self.log("<-", || format!("PasteRejected ({reason})"));
             }
             Output::Finished(outcome) => {
-                let text = match &outcome {
-                    Outcome::Stored { key, location, .. } => {
-                        format!("Finished: stored {} in {location}", key.expose_secret())
-                    }
-                    Outcome::KeyNotStored { key, reason, .. } => {
-                        format!(
-                            "Finished: key {} not stored ({reason})",
-                            key.expose_secret()
-                        )
-                    }
-                    Outcome::Failed(e) => format!("Finished: failed, {} ({e})", e.kind()),
-                };
-                self.log("<-", || text);
+                if self.rec.is_some() {
+                    let text = match &outcome {
+                        Outcome::Stored { key, location, .. } => {
+                            format!("Finished: stored {} in {location}", key.expose_secret())
+                        }
+                        Outcome::KeyNotStored { key, reason, .. } => {
+                            format!(
+                                "Finished: key {} not stored ({reason})",
+                                key.expose_secret()
+                            )
+                        }
+                        Outcome::Failed(e) => format!("Finished: failed, {} ({e})", e.kind()),
+                    };
+                    self.log("<-", || text);
+                }
                 self.flows[i].finished_at = Some(self.now);
                 if i + 1 < self.plan.flows.len() && self.flows.len() == i + 1 {
                     let gap = self.plan.flows[i + 1].gap_ms;
@@ -1156,13 +1186,15 @@ impl<'p> World<'p> {
             .ok()
             .and_then(|v| v.get("code").and_then(|c| c.as_str()).map(str::to_owned))
             .unwrap_or_default();
-        let text = format!(
-            "SendExchange id={} code={code} timeout={} ms (attempt {}, network: {fate:?})",
-            id.0,
-            timeout.as_millis(),
-            attempt + 1
-        );
-        self.log("<-", || text);
+        if self.rec.is_some() {
+            let text = format!(
+                "SendExchange id={} code={code} timeout={} ms (attempt {}, network: {fate:?})",
+                id.0,
+                timeout.as_millis(),
+                attempt + 1
+            );
+            self.log("<-", || text);
+        }
         let body = Zeroizing::new(body.to_vec());
         let timed_out = Input::ExchangeFailed {
             id,
@@ -1285,13 +1317,15 @@ impl<'p> World<'p> {
             let n = self.model.keys().count();
             self.redact(&key, format!("<key#{n}>"));
         }
-        let text = format!(
-            "OpenRouter: exchange id={} code={code} -> {} {}",
-            id.0,
-            resp.status,
-            lossy(&resp.body)
-        );
-        self.log("..", || text);
+        if self.rec.is_some() {
+            let text = format!(
+                "OpenRouter: exchange id={} code={code} -> {} {}",
+                id.0,
+                resp.status,
+                lossy(&resp.body)
+            );
+            self.log("..", || text);
+        }
         let t = self.now;
         let timed_out = Input::ExchangeFailed {
             id,
@@ -1695,35 +1729,35 @@ fn nonce_like(rng: &mut SimRng) -> String {
 
 fn junk_target(which: u8, rng: &mut SimRng) -> Vec<u8> {
     let n = rng.token(32);
-    let list: [String; 24] = [
-        "/".into(),
-        String::new(),
-        "*".into(),
-        "/callback/".into(),
-        "/callback".into(),
-        "/callback//done".into(),
-        "/callback/%00".into(),
-        format!("/callback/{n}/../{n}?code=x"),
-        "/callback/?code=x".into(),
-        format!("//callback/{n}?code=x"),
-        "/robots.txt".into(),
-        format!("http://evil.example/callback/{n}?code=x"),
-        format!("/callback/{n}?code=%"),
-        format!("/callback/{n}?code=%zz&state=%ff"),
-        "/?code=x&state=y".into(),
-        format!("/callback/{n}#code=x"),
-        "/done".into(),
-        format!("/callback/{n}/done"),
-        "/.well-known/security.txt".into(),
-        format!("/callback/{n}?code=a&code=b"),
-        format!(
+    let t: String = match which % 24 {
+        0 => "/".into(),
+        1 => String::new(),
+        2 => "*".into(),
+        3 => "/callback/".into(),
+        4 => "/callback".into(),
+        5 => "/callback//done".into(),
+        6 => "/callback/%00".into(),
+        7 => format!("/callback/{n}/../{n}?code=x"),
+        8 => "/callback/?code=x".into(),
+        9 => format!("//callback/{n}?code=x"),
+        10 => "/robots.txt".into(),
+        11 => format!("http://evil.example/callback/{n}?code=x"),
+        12 => format!("/callback/{n}?code=%"),
+        13 => format!("/callback/{n}?code=%zz&state=%ff"),
+        14 => "/?code=x&state=y".into(),
+        15 => format!("/callback/{n}#code=x"),
+        16 => "/done".into(),
+        17 => format!("/callback/{n}/done"),
+        18 => "/.well-known/security.txt".into(),
+        19 => format!("/callback/{n}?code=a&code=b"),
+        20 => format!(
             "/callback/{n}?error=%3Cscript%3Ealert(1)%3C/script%3E&error_description=%E2%80%AE"
         ),
-        format!("/callback/{}?code=x", "A".repeat(300)),
-        "/favicon.ico?x=1".into(),
-        format!("/CALLBACK/{n}?code=x"),
-    ];
-    list[usize::from(which) % list.len()].clone().into_bytes()
+        21 => format!("/callback/{}?code=x", "A".repeat(300)),
+        22 => "/favicon.ico?x=1".into(),
+        _ => format!("/CALLBACK/{n}?code=x"),
+    };
+    t.into_bytes()
 }
 
 fn fuzz_config(p: &FlowPlan) -> FuzzConfig {
