@@ -151,7 +151,8 @@ pub enum LoginError {
     /// The loopback listener could not be opened.
     #[error(transparent)]
     Bind(#[from] BindError),
-    /// The store could not be opened (before anything was signed in).
+    /// The store could not be opened, or would refuse any key ([`KeyStore::preflight`]);
+    /// reported before anything was signed in.
     #[error("{0}")]
     Store(StoreError),
     /// The sign-in failed; see [`FlowError::kind`] and [`FlowError::party`].
@@ -460,6 +461,9 @@ pub(crate) fn run(
         });
     }
     let mut store = open_store(&options.store, &options.store_env).map_err(LoginError::Store)?;
+    // Mint no key that the store would refuse anyway (a symlink, a read-only directory, a
+    // hand-broken JSON file): say so now, before the browser opens.
+    store.preflight().map_err(LoginError::Store)?;
     let epoch = Instant::now();
     let mut rng = rand_chacha::ChaCha20Rng::from_os_rng();
 

@@ -379,6 +379,9 @@ fn confirm_replacing(args: &LoginArgs, ui: &Ui, ttys: Ttys, env: &StoreEnv) -> R
             format!("{e}; nothing was signed in (a new key could not be stored there)"),
         ),
     })?;
+    store
+        .preflight()
+        .map_err(|e| fail("store_unavailable", format!("{e}; nothing was signed in")))?;
     let Some(old) = existing else {
         return Ok(());
     };

@@ -34,6 +34,10 @@
 //!   detach it from the managed copy, and writing through it would put a secret wherever the link
 //!   points. The user can name the target directly (`file:TARGET`, `env-file:TARGET`).
 //!   Reading (`load`) follows symlinks.
+//! * **Refused before signing in.** [`KeyStore::preflight`] checks, writing nothing that stays,
+//!   what `store` would refuse whatever the key (a symlink, a non-file, a directory where no
+//!   file can be created, a JSON file that does not parse), and [`crate::login`] calls it
+//!   before the browser opens, so no key is minted that could only be printed.
 //! * **No secrets in errors or logs.** Errors name the path, the action and the OS error; never
 //!   the key, and never file contents (JSON syntax errors are reported by category, line and
 //!   column only). Buffers that hold the key are [`Zeroizing`](zeroize::Zeroizing).
@@ -247,6 +251,19 @@ pub trait KeyStore: Send {
 
     /// The file this store reads and writes, if any.
     fn location(&self) -> Option<&Path>;
+
+    /// Checks, before anything is signed in, that [`KeyStore::store`] would not refuse this
+    /// target whatever the key: for the file stores, a symbolic link or non-file target, a
+    /// directory where no file can be created (read-only mount, no permission, a file in the
+    /// way), and for the JSON stores a file that is not a JSON object. Writes nothing that
+    /// stays (a probe file is created and deleted at once). [`crate::login`] calls it so no key
+    /// is minted that could not be stored. The default (keyring, stdout) checks nothing.
+    ///
+    /// Errors: as [`KeyStore::store`], except [`StoreError::UnsafeKey`] and
+    /// [`StoreError::Output`].
+    fn preflight(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
 
     /// Stores `key` (with `meta` where the format has room), replacing any key already there
     /// and keeping everything else in the file.

@@ -78,12 +78,104 @@ fn denied_exits_3() {
 
 #[cfg(unix)]
 #[test]
+fn symlinked_store_exits_1_before_signing_in() {
+    let stand_in = StandIn::new();
+    let dir = tempdir();
+    let auth = symlinked_auth_json(dir.path(), b"{}\n");
+    let started = Instant::now();
+    let cli = Cli::login(
+        &stand_in,
+        dir.path(),
+        &["--store", "opencode"],
+        "warn",
+        None,
+    );
+    let exit = cli.wait_within(Duration::from_secs(5));
+    assert!(
+        started.elapsed() < Duration::from_secs(2),
+        "{:?}",
+        started.elapsed()
+    );
+    assert_eq!(exit.status.code(), Some(1), "{}", exit.stderr);
+    assert!(exit.stderr.contains("symbolic link"), "{}", exit.stderr);
+    assert!(
+        exit.stderr.contains("nothing was signed in"),
+        "{}",
+        exit.stderr
+    );
+    assert!(
+        !exit.stderr.contains("http://"),
+        "no authorization URL: {}",
+        exit.stderr
+    );
+    assert!(stand_in.exchanges().is_empty(), "no key may be minted");
+    assert!(std::fs::symlink_metadata(&auth).unwrap().is_symlink());
+    assert_eq!(std::fs::read(&auth).unwrap(), b"{}\n");
+}
+
+/// Makes a directory immutable (`chattr +i`: not even root may create files in it) for as
+/// long as it lives.
+#[cfg(target_os = "linux")]
+struct Immutable(std::path::PathBuf);
+
+#[cfg(target_os = "linux")]
+impl Immutable {
+    /// `None` where `chattr` is missing or the file system does not support the attribute.
+    fn new(dir: &std::path::Path) -> Option<Immutable> {
+        let ok = std::process::Command::new("chattr")
+            .arg("+i")
+            .arg(dir)
+            .stderr(std::process::Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success());
+        ok.then(|| Immutable(dir.to_path_buf()))
+    }
+}
+
+#[cfg(target_os = "linux")]
+impl Drop for Immutable {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("chattr")
+            .arg("-i")
+            .arg(&self.0)
+            .status();
+    }
+}
+
+#[cfg(target_os = "linux")]
+#[test]
+fn unwritable_store_directory_exits_1_before_signing_in() {
+    let stand_in = StandIn::new();
+    let dir = tempdir();
+    let locked = dir.path().join("locked");
+    std::fs::create_dir(&locked).unwrap();
+    let Some(_guard) = Immutable::new(&locked) else {
+        eprintln!("skipped: chattr +i is not available here");
+        return;
+    };
+    let store = format!("file:{}", locked.join("credentials.json").display());
+    let cli = Cli::login(&stand_in, dir.path(), &["--store", &store], "warn", None);
+    let exit = cli.wait_within(Duration::from_secs(5));
+    assert_eq!(exit.status.code(), Some(1), "{}", exit.stderr);
+    assert!(
+        exit.stderr.contains(&locked.display().to_string()),
+        "{}",
+        exit.stderr
+    );
+    assert!(
+        exit.stderr.contains("nothing was signed in"),
+        "{}",
+        exit.stderr
+    );
+    assert!(stand_in.exchanges().is_empty(), "no key may be minted");
+    assert_eq!(std::fs::read_dir(&locked).unwrap().count(), 0);
+}
+
+#[cfg(unix)]
+#[test]
 fn key_not_stored_exits_6_and_prints_the_key_once() {
     let stand_in = StandIn::new();
     let dir = tempdir();
-    // A store that reads fine but refuses to write: auth.json is a symbolic link (read
-    // through, never replaced). An unreadable store is refused before signing in instead.
-    let auth = symlinked_auth_json(dir.path(), b"{}\n");
     let mut cli = Cli::login(
         &stand_in,
         dir.path(),
@@ -91,7 +183,11 @@ fn key_not_stored_exits_6_and_prints_the_key_once() {
         "warn",
         None,
     );
-    let visit = come_back(&cli.callback_url(), CODE);
+    let callback_url = cli.callback_url();
+    // The store breaks while the browser is open: auth.json becomes a symbolic link, which
+    // the store refuses to replace. (Broken from the start, it is refused before signing in.)
+    let auth = symlinked_auth_json(dir.path(), b"{}\n");
+    let visit = come_back(&callback_url, CODE);
     assert!(
         visit.page.body.contains("the key was not stored"),
         "{}",
@@ -110,7 +206,6 @@ fn key_not_stored_exits_6_and_prints_the_key_once() {
 fn key_not_stored_with_json_puts_the_key_in_the_failed_event() {
     let stand_in = StandIn::new();
     let dir = tempdir();
-    symlinked_auth_json(dir.path(), b"{}");
     let mut cli = Cli::login(
         &stand_in,
         dir.path(),
@@ -118,7 +213,9 @@ fn key_not_stored_with_json_puts_the_key_in_the_failed_event() {
         "warn",
         None,
     );
-    come_back(&cli.callback_url(), CODE);
+    let callback_url = cli.callback_url();
+    symlinked_auth_json(dir.path(), b"{}");
+    come_back(&callback_url, CODE);
     let exit = cli.wait_within(PATIENCE);
     assert_eq!(exit.status.code(), Some(6), "{}", exit.stderr);
     let events: Vec<serde_json::Value> = exit

@@ -1,6 +1,7 @@
 //! Where the key lands after a real login: other opencode providers and other dotenv lines
 //! survive the merge, the file ends up mode 0600, and a file we cannot parse is left
-//! byte-identical while the key is still handed to the caller.
+//! byte-identical: refused before signing in, or, if it broke during the sign-in, with the
+//! key still handed to the caller.
 
 #[macro_use]
 mod common;
@@ -98,22 +99,78 @@ fn dotenv_keeps_other_lines(driver: Driver) {
     assert_mode_0600(&env);
 }
 
-fn unparseable_auth_json_is_left_alone_and_the_key_handed_out(driver: Driver) {
+/// A hand-edited, broken opencode `auth.json`: a trailing comma and a comment.
+const BROKEN_AUTH_JSON: &[u8] =
+    b"{\n  // my keys\n  \"anthropic\": {\"type\": \"api\", \"key\": \"sk-ant-x\"},\n}\n";
+
+/// Writes `contents` to `path` with mode 0640 (unix).
+fn write_0640(path: &std::path::Path, contents: &[u8]) {
+    std::fs::write(path, contents).unwrap();
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o640)).unwrap();
+    }
+}
+
+/// The file is byte-identical, keeps mode 0640, and nothing was left beside it.
+fn assert_left_alone(auth: &std::path::Path) {
+    assert_eq!(std::fs::read(auth).unwrap(), BROKEN_AUTH_JSON);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(auth).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o640, "the file we did not write keeps its mode");
+    }
+    let names: Vec<_> = std::fs::read_dir(auth.parent().unwrap())
+        .unwrap()
+        .map(|e| e.unwrap().file_name())
+        .collect();
+    assert_eq!(names, ["auth.json"], "no temporary or probe file is left");
+}
+
+fn unparseable_auth_json_is_refused_before_signing_in(driver: Driver) {
     let stand_in = StandIn::new();
     let dir = tempdir();
     let auth = dir.path().join("xdg/opencode/auth.json");
     std::fs::create_dir_all(auth.parent().unwrap()).unwrap();
-    // Hand-edited and broken: a trailing comma and a comment.
-    let original =
-        b"{\n  // my keys\n  \"anthropic\": {\"type\": \"api\", \"key\": \"sk-ant-x\"},\n}\n";
-    std::fs::write(&auth, original).unwrap();
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        std::fs::set_permissions(&auth, std::fs::Permissions::from_mode(0o640)).unwrap();
+    write_0640(&auth, BROKEN_AUTH_JSON);
+    let mut login = Running::start(
+        driver,
+        LoginOptions {
+            store: StoreSpec::Opencode,
+            ..options(&stand_in, dir.path())
+        },
+    );
+    match login.finish() {
+        Err(LoginError::Store(e)) => {
+            let msg = e.to_string();
+            assert!(msg.contains("auth.json"), "{msg}");
+            assert!(!msg.contains("sk-ant-x"), "{msg}");
+        }
+        other => panic!("expected a store error before signing in, got {other:?}"),
     }
-    let (result, page) = login_into(driver, &stand_in, dir.path(), StoreSpec::Opencode);
-    match result {
+    assert!(stand_in.exchanges().is_empty(), "no key may be minted");
+    assert_left_alone(&auth);
+}
+
+fn auth_json_broken_during_sign_in_is_left_alone_and_the_key_handed_out(driver: Driver) {
+    let stand_in = StandIn::new();
+    let dir = tempdir();
+    let auth = dir.path().join("xdg/opencode/auth.json");
+    std::fs::create_dir_all(auth.parent().unwrap()).unwrap();
+    let mut login = Running::start(
+        driver,
+        LoginOptions {
+            store: StoreSpec::Opencode,
+            ..options(&stand_in, dir.path())
+        },
+    );
+    let callback_url = login.callback_url();
+    // Someone hand-edits the file while the browser is open.
+    write_0640(&auth, BROKEN_AUTH_JSON);
+    let page = come_back(&callback_url, CODE).page;
+    match login.finish() {
         Err(LoginError::KeyNotStored { key, reason, .. }) => {
             assert_eq!(key.expose_secret(), KEY, "the key must still be handed out");
             assert!(reason.contains("auth.json"), "{reason}");
@@ -121,28 +178,17 @@ fn unparseable_auth_json_is_left_alone_and_the_key_handed_out(driver: Driver) {
         }
         other => panic!("expected KeyNotStored, got {other:?}"),
     }
-    assert_eq!(std::fs::read(&auth).unwrap(), original);
-    #[cfg(unix)]
-    {
-        use std::os::unix::fs::PermissionsExt;
-        let mode = std::fs::metadata(&auth).unwrap().permissions().mode() & 0o777;
-        assert_eq!(mode, 0o640, "the file we did not write keeps its mode");
-    }
     assert!(
         page.body.contains("the key was not stored"),
         "the browser must not claim success: {}",
         page.body
     );
-    // No temporary file was left beside it.
-    let names: Vec<_> = std::fs::read_dir(auth.parent().unwrap())
-        .unwrap()
-        .map(|e| e.unwrap().file_name())
-        .collect();
-    assert_eq!(names, ["auth.json"]);
+    assert_left_alone(&auth);
 }
 
 both_drivers!(
     opencode_keeps_other_providers,
     dotenv_keeps_other_lines,
-    unparseable_auth_json_is_left_alone_and_the_key_handed_out,
+    unparseable_auth_json_is_refused_before_signing_in,
+    auth_json_broken_during_sign_in_is_left_alone_and_the_key_handed_out,
 );

@@ -188,6 +188,10 @@ impl KeyStore for DotenvStore {
         Some(&self.path)
     }
 
+    fn preflight(&self) -> Result<(), StoreError> {
+        super::fsutil::preflight_write(&self.path)
+    }
+
     fn store(&mut self, key: &ApiKey, _meta: &KeyMeta) -> Result<StoreReport, StoreError> {
         let new_line = self.assignment_line(key)?;
         let old = read_for_update(&self.path)?;

@@ -58,6 +58,37 @@ pub(super) fn read_for_update(path: &Path) -> Result<Option<Zeroizing<Vec<u8>>>,
     read_existing(path)
 }
 
+/// Checks, leaving nothing behind, that [`write_atomic`] could replace `path`: the target
+/// passes [`check_replaceable`], and a file can be created in its directory, or in the nearest
+/// existing ancestor when the directory does not exist yet (a read-only mount, a directory
+/// owned by someone else, a path through a regular file). The probe file is deleted at once.
+pub(super) fn preflight_write(path: &Path) -> Result<(), StoreError> {
+    check_replaceable(path)?;
+    let mut dir = parent_dir(path);
+    loop {
+        match fs::metadata(dir) {
+            Ok(m) if m.is_dir() => break,
+            Ok(_) => {
+                return Err(io_err(
+                    dir,
+                    "create directory",
+                    io::Error::new(io::ErrorKind::NotADirectory, "a file is in the way"),
+                ))
+            }
+            Err(e) if e.kind() == io::ErrorKind::NotFound => match dir.parent() {
+                Some(p) if !p.as_os_str().is_empty() => dir = p,
+                _ => break,
+            },
+            Err(e) => return Err(io_err(dir, "inspect", e)),
+        }
+    }
+    tempfile::Builder::new()
+        .prefix(".openrouter-auth-probe.")
+        .tempfile_in(dir)
+        .map_err(|e| io_err(dir, "create a file in", e))?;
+    Ok(())
+}
+
 /// The directory holding `path` (`.` for a bare file name).
 fn parent_dir(path: &Path) -> &Path {
     match path.parent() {
@@ -178,6 +209,55 @@ mod tests {
         assert_eq!(fs::read(&target).unwrap(), b"x");
         // no temporary files left behind
         assert_eq!(fs::read_dir(home.join("a/b")).unwrap().count(), 1);
+    }
+
+    #[test]
+    fn preflight_accepts_what_write_atomic_can_do_and_leaves_nothing() {
+        let dir = TempDir::new().unwrap();
+        // Missing directories: fine, and none is created by the check.
+        let deep = dir.path().join("a/b/secret");
+        preflight_write(&deep).unwrap();
+        assert!(!dir.path().join("a").exists());
+        // An existing file in an existing directory: fine, and the probe file is gone.
+        let file = dir.path().join("f");
+        fs::write(&file, b"x").unwrap();
+        preflight_write(&file).unwrap();
+        let names: Vec<_> = fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names, ["f"]);
+        assert!(write_atomic(&deep, b"y").is_ok());
+    }
+
+    #[test]
+    fn preflight_refuses_what_write_atomic_would_refuse() {
+        let dir = TempDir::new().unwrap();
+        let blocker = dir.path().join("not-a-dir");
+        fs::write(&blocker, b"").unwrap();
+        let through_file = blocker.join("sub/secret");
+        let err = preflight_write(&through_file).unwrap_err();
+        assert!(
+            write_atomic(&through_file, b"k").is_err(),
+            "the write agrees"
+        );
+        let msg = err.to_string();
+        assert!(msg.contains(&blocker.display().to_string()), "{msg}");
+        let a_dir = dir.path().join("d");
+        fs::create_dir(&a_dir).unwrap();
+        assert!(matches!(
+            preflight_write(&a_dir),
+            Err(StoreError::NotAFile { .. })
+        ));
+        #[cfg(unix)]
+        {
+            let link = dir.path().join("link");
+            std::os::unix::fs::symlink(&blocker, &link).unwrap();
+            assert!(matches!(
+                preflight_write(&link),
+                Err(StoreError::Symlink { .. })
+            ));
+        }
     }
 
     #[cfg(unix)]

@@ -8,7 +8,7 @@ use openrouter_auth_core::ApiKey;
 use serde_json::{Map, Value};
 use zeroize::{Zeroize, Zeroizing};
 
-use super::fsutil::{read_existing, read_for_update, remove_file, write_atomic};
+use super::fsutil::{preflight_write, read_existing, read_for_update, remove_file, write_atomic};
 use super::{KeyMeta, KeyStore, StoreError, StoreReport};
 
 /// The provider id under which both JSON formats keep the OpenRouter entry.
@@ -99,6 +99,16 @@ fn to_pretty(map: &Map<String, Value>, trailing_newline: bool) -> Zeroizing<Vec<
     out
 }
 
+/// What `store` would refuse in a JSON store, checked before signing in: the file's place
+/// ([`preflight_write`]) and its contents (a file that is not a JSON object is never clobbered).
+fn preflight_json(path: &Path) -> Result<(), StoreError> {
+    preflight_write(path)?;
+    if let Some(bytes) = read_existing(path)? {
+        parse_object(path, &bytes)?;
+    }
+    Ok(())
+}
+
 fn report(store: &dyn KeyStore, path: &Path, mode: Option<u32>) -> StoreReport {
     StoreReport {
         description: store.describe(),
@@ -146,6 +156,10 @@ impl KeyStore for CredentialsFileStore {
 
     fn location(&self) -> Option<&Path> {
         Some(&self.path)
+    }
+
+    fn preflight(&self) -> Result<(), StoreError> {
+        preflight_json(&self.path)
     }
 
     fn store(&mut self, key: &ApiKey, meta: &KeyMeta) -> Result<StoreReport, StoreError> {
@@ -273,6 +287,10 @@ impl KeyStore for OpencodeStore {
 
     fn location(&self) -> Option<&Path> {
         Some(&self.path)
+    }
+
+    fn preflight(&self) -> Result<(), StoreError> {
+        preflight_json(&self.path)
     }
 
     fn store(&mut self, key: &ApiKey, _meta: &KeyMeta) -> Result<StoreReport, StoreError> {

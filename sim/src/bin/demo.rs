@@ -55,7 +55,7 @@ enum DemoFault {
     MalformedJson,
     /// OpenRouter answers 200 without a key.
     NoKey,
-    /// The key cannot be written (the store's directory is a file).
+    /// The key cannot be written: the store's directory becomes a file during the sign-in.
     StoreFails,
 }
 
@@ -120,13 +120,8 @@ fn main() -> ExitCode {
         step("emulator", format!("fault switched on: {f:?}"));
     }
 
-    let store_path = if args.fault == Some(DemoFault::StoreFails) {
-        let blocker = tmp.path().join("not-a-directory");
-        std::fs::write(&blocker, b"").expect("temp file");
-        blocker.join("credentials.json")
-    } else {
-        tmp.path().join("openrouter-auth").join("credentials.json")
-    };
+    let store_dir = tmp.path().join("openrouter-auth");
+    let store_path = store_dir.join("credentials.json");
     let options = LoginOptions {
         base_url: base.clone(),
         key_label: Some(KeyLabel::new("openrouter-auth demo").expect("valid label")),
@@ -180,6 +175,18 @@ fn main() -> ExitCode {
         return ExitCode::from(1);
     };
     let callback_url = callback_url.expect("loopback mode has a callback URL");
+    if args.fault == Some(DemoFault::StoreFails) {
+        // After the start, where `login` checks the store, and before the key arrives: a
+        // store broken from the start is refused before anything is signed in.
+        std::fs::write(&store_dir, b"").expect("temp file");
+        step(
+            "demo",
+            format!(
+                "made {} a file, so the store cannot create its directory",
+                store_dir.display()
+            ),
+        );
+    }
     let browser_result = match args.browser {
         BrowserKind::Scripted => scripted_browser(&emulator, &auth_url, &callback_url, args.fault),
         BrowserKind::Chromium => chromium_browser(&emulator, &auth_url, args.fault),
