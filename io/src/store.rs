@@ -36,7 +36,7 @@
 //!   Reading (`load`) follows symlinks.
 //! * **Refused before signing in.** [`KeyStore::preflight`] checks, writing nothing that stays,
 //!   what `store` would refuse whatever the key (a symlink, a non-file, a directory where no
-//!   file can be created, a JSON file that does not parse), and [`crate::login`] calls it
+//!   file can be created, a JSON file that does not parse), and [`crate::login()`] calls it
 //!   before the browser opens, so no key is minted that could only be printed.
 //! * **No secrets in errors or logs.** Errors name the path, the action and the OS error; never
 //!   the key, and never file contents (JSON syntax errors are reported by category, line and
@@ -256,7 +256,7 @@ pub trait KeyStore: Send {
     /// target whatever the key: for the file stores, a symbolic link or non-file target, a
     /// directory where no file can be created (read-only mount, no permission, a file in the
     /// way), and for the JSON stores a file that is not a JSON object. Writes nothing that
-    /// stays (a probe file is created and deleted at once). [`crate::login`] calls it so no key
+    /// stays (a probe file is created and deleted at once). [`crate::login()`] calls it so no key
     /// is minted that could not be stored. The default (keyring, stdout) checks nothing.
     ///
     /// Errors: as [`KeyStore::store`], except [`StoreError::UnsafeKey`] and
