@@ -158,7 +158,8 @@ pub enum LoginError {
     /// The sign-in failed; see [`FlowError::kind`] and [`FlowError::party`].
     #[error("{0}")]
     Flow(FlowError),
-    /// A key was obtained but not stored. Show `key` to the user: it is not saved anywhere.
+    /// A key was obtained but not stored. Show `key` to the user: the store does not hold it
+    /// (`reason` says why, and names a temporary file left holding it, if any).
     #[error("signed in, but the key could not be stored: {reason}")]
     KeyNotStored {
         /// The key. Give it to the user once.

@@ -637,7 +637,7 @@ fn report_login_error(ui: &Ui, e: LoginError) -> u8 {
             ev["key"] = serde_json::Value::String(key.expose_secret().to_owned());
         } else {
             eprintln!("error: {e}");
-            eprintln!("Your new key is below. It is not saved anywhere: keep it now.");
+            eprintln!("Your new key is below. It was not stored: keep it now.");
             println!("{}", key.expose_secret());
             return code;
         }

@@ -34,10 +34,15 @@
 //!   detach it from the managed copy, and writing through it would put a secret wherever the link
 //!   points. The user can name the target directly (`file:TARGET`, `env-file:TARGET`).
 //!   Reading (`load`) follows symlinks.
-//! * **Refused before signing in.** [`KeyStore::preflight`] checks, writing nothing that stays,
-//!   what `store` would refuse whatever the key (a symlink, a non-file, a directory where no
-//!   file can be created, a JSON file that does not parse), and [`crate::login()`] calls it
-//!   before the browser opens, so no key is minted that could only be printed.
+//! * **Refused before signing in.** [`KeyStore::preflight`] checks what `store` would refuse
+//!   whatever the key (a symlink, a non-file, a file or dangling link where a directory must be
+//!   created, a directory where no file can be created and deleted, a JSON file that does not
+//!   parse, no keychain), and [`crate::login()`] calls it before the browser opens, so no key
+//!   is minted that could only be printed. It writes nothing that stays, except in an
+//!   append-only directory, where its empty probe file cannot be deleted (the error names it).
+//!   It cannot see an immutable or bind-mounted target file; that write fails after signing in
+//!   and the key is handed out. If a failed rename also leaves the temporary file (holding the
+//!   key) undeletable, [`StoreError::TempLeft`] names it.
 //! * **No secrets in errors or logs.** Errors name the path, the action and the OS error; never
 //!   the key, and never file contents (JSON syntax errors are reported by category, line and
 //!   column only). Buffers that hold the key are [`Zeroizing`](zeroize::Zeroizing).
@@ -254,10 +259,14 @@ pub trait KeyStore: Send {
 
     /// Checks, before anything is signed in, that [`KeyStore::store`] would not refuse this
     /// target whatever the key: for the file stores, a symbolic link or non-file target, a
-    /// directory where no file can be created (read-only mount, no permission, a file in the
-    /// way), and for the JSON stores a file that is not a JSON object. Writes nothing that
-    /// stays (a probe file is created and deleted at once). [`crate::login()`] calls it so no key
-    /// is minted that could not be stored. The default (keyring, stdout) checks nothing.
+    /// directory where no file can be created and deleted (read-only mount, no permission,
+    /// append-only, a file or dangling link in the way), and for the JSON stores a file that
+    /// is not a JSON object (our credentials file: also an `openrouter` entry that is neither
+    /// an object nor null). A probe file is created and deleted at once; only an append-only
+    /// directory keeps it (empty, named in the error). See the module docs for what it cannot
+    /// see. [`crate::login()`] calls it so no key is minted that could not be stored. The
+    /// keyring store refuses only when there is no keychain; the default (stdout) checks
+    /// nothing.
     ///
     /// Errors: as [`KeyStore::store`], except [`StoreError::UnsafeKey`] and
     /// [`StoreError::Output`].
@@ -269,6 +278,7 @@ pub trait KeyStore: Send {
     /// and keeping everything else in the file.
     ///
     /// Errors: [`StoreError::Io`] (create directory, read, write, rename…),
+    /// [`StoreError::TempLeft`] (the rename failed and the temporary file could not be deleted),
     /// [`StoreError::Unparseable`] / [`StoreError::NotAnObject`] (file left untouched),
     /// [`StoreError::Symlink`], [`StoreError::NotAFile`], [`StoreError::UnsafeKey`] (dotenv),
     /// [`StoreError::Output`] (stdout).
@@ -374,6 +384,17 @@ pub enum StoreError {
         path: PathBuf,
         /// What is wrong (never the value).
         reason: String,
+    },
+    /// The new file could not be renamed over the target, and its temporary file, which holds
+    /// the key (mode 0600), could not be deleted either (an append-only directory).
+    #[error("could not rename the temporary file over {}: {source}; the temporary file {} still holds the key and could not be deleted: delete it", path.display(), temp.display())]
+    TempLeft {
+        /// The target.
+        path: PathBuf,
+        /// The temporary file left behind.
+        temp: PathBuf,
+        /// Why the rename failed.
+        source: std::io::Error,
     },
     /// The target is a symbolic link; refused, nothing written.
     #[error("{} is a symbolic link to {}; refusing to replace it. Name the target directly (file:PATH or env-file:PATH) or remove the link", path.display(), target.display())]

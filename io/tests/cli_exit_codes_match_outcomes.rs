@@ -113,35 +113,6 @@ fn symlinked_store_exits_1_before_signing_in() {
     assert_eq!(std::fs::read(&auth).unwrap(), b"{}\n");
 }
 
-/// Makes a directory immutable (`chattr +i`: not even root may create files in it) for as
-/// long as it lives.
-#[cfg(target_os = "linux")]
-struct Immutable(std::path::PathBuf);
-
-#[cfg(target_os = "linux")]
-impl Immutable {
-    /// `None` where `chattr` is missing or the file system does not support the attribute.
-    fn new(dir: &std::path::Path) -> Option<Immutable> {
-        let ok = std::process::Command::new("chattr")
-            .arg("+i")
-            .arg(dir)
-            .stderr(std::process::Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success());
-        ok.then(|| Immutable(dir.to_path_buf()))
-    }
-}
-
-#[cfg(target_os = "linux")]
-impl Drop for Immutable {
-    fn drop(&mut self) {
-        let _ = std::process::Command::new("chattr")
-            .arg("-i")
-            .arg(&self.0)
-            .status();
-    }
-}
-
 #[cfg(target_os = "linux")]
 #[test]
 fn unwritable_store_directory_exits_1_before_signing_in() {
@@ -149,7 +120,7 @@ fn unwritable_store_directory_exits_1_before_signing_in() {
     let dir = tempdir();
     let locked = dir.path().join("locked");
     std::fs::create_dir(&locked).unwrap();
-    let Some(_guard) = Immutable::new(&locked) else {
+    let Some(_guard) = Chattr::set(&locked, 'i') else {
         eprintln!("skipped: chattr +i is not available here");
         return;
     };

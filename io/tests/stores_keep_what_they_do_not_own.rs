@@ -186,6 +186,46 @@ fn auth_json_broken_during_sign_in_is_left_alone_and_the_key_handed_out(driver: 
     assert_left_alone(&auth);
 }
 
+/// An append-only directory: files can be created there but not deleted or renamed over.
+/// The store check refuses it (its probe file cannot be deleted) and says so; and if the write
+/// gets there anyway, its error names the temporary file that still holds the key.
+#[cfg(target_os = "linux")]
+#[test]
+fn append_only_directory_is_refused_and_a_stuck_temp_file_is_named() {
+    use openrouter_auth::store::{CredentialsFileStore, KeyMeta, KeyStore, StoreError};
+    let dir = tempdir();
+    let locked = dir.path().join("locked");
+    std::fs::create_dir(&locked).unwrap();
+    let target = locked.join("credentials.json");
+    std::fs::write(&target, b"{}").unwrap();
+    let Some(_guard) = Chattr::set(&locked, 'a') else {
+        eprintln!("skipped: chattr +a is not available here");
+        return;
+    };
+    let mut store = CredentialsFileStore::new(&target);
+    let err = store.preflight().unwrap_err().to_string();
+    assert!(err.contains("delete a probe file"), "{err}");
+    assert!(err.contains(&locked.display().to_string()), "{err}");
+    let err = store
+        .store(
+            &openrouter_auth::core::ApiKey::new(KEY),
+            &KeyMeta::default(),
+        )
+        .unwrap_err();
+    let msg = err.to_string();
+    let StoreError::TempLeft { temp, .. } = &err else {
+        panic!("expected TempLeft, got {err:?}");
+    };
+    let left = std::fs::read_to_string(temp).unwrap();
+    assert!(
+        left.contains(KEY),
+        "the named file is the one holding the key"
+    );
+    assert!(msg.contains(&temp.display().to_string()), "{msg}");
+    assert!(!msg.contains(KEY), "{msg}");
+    assert_eq!(std::fs::read(&target).unwrap(), b"{}");
+}
+
 both_drivers!(
     opencode_keeps_other_providers,
     dotenv_keeps_other_lines,

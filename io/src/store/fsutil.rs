@@ -58,16 +58,27 @@ pub(super) fn read_for_update(path: &Path) -> Result<Option<Zeroizing<Vec<u8>>>,
     read_existing(path)
 }
 
-/// Checks, leaving nothing behind, that [`write_atomic`] could replace `path`: the target
-/// passes [`check_replaceable`], and a file can be created in its directory, or in the nearest
+/// Checks that [`write_atomic`] could replace `path`, writing nothing that stays: the target
+/// passes [`check_replaceable`], no file or dangling symlink stands where a directory must be
+/// created, and a file can be created and deleted in the directory, or in its nearest
 /// existing ancestor when the directory does not exist yet (a read-only mount, a directory
-/// owned by someone else, a path through a regular file). The probe file is deleted at once.
+/// owned by someone else, an append-only or immutable directory).
+///
+/// What it cannot see without writing the target itself: an immutable or bind-mounted target
+/// file, or a file owned by another user in a sticky directory. There the write still fails
+/// after signing in, and the key is handed out instead.
 pub(super) fn preflight_write(path: &Path) -> Result<(), StoreError> {
+    let dir = nearest_existing_dir(parent_dir(path))?;
     check_replaceable(path)?;
-    let mut dir = parent_dir(path);
+    probe(dir)
+}
+
+/// The first of `dir` and its ancestors that exists (`.` when a relative path runs out).
+/// Errors: a regular file or a dangling symbolic link where a directory must be created.
+fn nearest_existing_dir(mut dir: &Path) -> Result<&Path, StoreError> {
     loop {
         match fs::metadata(dir) {
-            Ok(m) if m.is_dir() => break,
+            Ok(m) if m.is_dir() => return Ok(dir),
             Ok(_) => {
                 return Err(io_err(
                     dir,
@@ -75,18 +86,64 @@ pub(super) fn preflight_write(path: &Path) -> Result<(), StoreError> {
                     io::Error::new(io::ErrorKind::NotADirectory, "a file is in the way"),
                 ))
             }
-            Err(e) if e.kind() == io::ErrorKind::NotFound => match dir.parent() {
-                Some(p) if !p.as_os_str().is_empty() => dir = p,
-                _ => break,
-            },
+            Err(e)
+                if matches!(
+                    e.kind(),
+                    io::ErrorKind::NotFound | io::ErrorKind::NotADirectory
+                ) =>
+            {
+                if fs::symlink_metadata(dir).is_ok_and(|m| m.file_type().is_symlink()) {
+                    return Err(io_err(
+                        dir,
+                        "create directory",
+                        io::Error::new(
+                            io::ErrorKind::NotFound,
+                            "a symbolic link to a missing directory is in the way",
+                        ),
+                    ));
+                }
+                dir = match dir.parent() {
+                    Some(p) if !p.as_os_str().is_empty() => p,
+                    Some(_) => Path::new("."),
+                    None => return Ok(dir), // the root: let the probe report it
+                };
+            }
             Err(e) => return Err(io_err(dir, "inspect", e)),
         }
     }
-    tempfile::Builder::new()
-        .prefix(".openrouter-auth-probe.")
-        .tempfile_in(dir)
-        .map_err(|e| io_err(dir, "create a file in", e))?;
-    Ok(())
+}
+
+/// Creates an empty file in `dir` and deletes it. A file that cannot be deleted (an
+/// append-only directory) is a refusal too: the write would leave its temporary file behind.
+fn probe(dir: &Path) -> Result<(), StoreError> {
+    let stamp = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.subsec_nanos());
+    for attempt in 0..16u32 {
+        let name = format!(
+            ".openrouter-auth-probe.{}.{:x}",
+            std::process::id(),
+            stamp.wrapping_add(attempt)
+        );
+        let file = dir.join(name);
+        match fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&file)
+        {
+            Ok(f) => {
+                drop(f);
+                return fs::remove_file(&file).map_err(|e| io_err(&file, "delete a probe file", e));
+            }
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(io_err(dir, "create a file in", e)),
+        }
+    }
+    Err(io_err(
+        dir,
+        "create a file in",
+        io::Error::new(io::ErrorKind::AlreadyExists, "every probe name was taken"),
+    ))
 }
 
 /// The directory holding `path` (`.` for a bare file name).
@@ -145,8 +202,18 @@ pub(super) fn write_atomic(path: &Path, contents: &[u8]) -> Result<Option<u32>, 
     tmp.as_file()
         .sync_all()
         .map_err(|e| io_err(path, "flush temporary file for", e))?;
-    tmp.persist(path)
-        .map_err(|e| io_err(path, "rename temporary file over", e.error))?;
+    if let Err(e) = tmp.persist(path) {
+        let temp = e.file.path().to_path_buf();
+        return Err(match e.file.close() {
+            Ok(()) => io_err(path, "rename temporary file over", e.error),
+            // The key is still on disk: say where, so the user can delete it.
+            Err(_) => StoreError::TempLeft {
+                path: path.to_path_buf(),
+                temp,
+                source: e.error,
+            },
+        });
+    }
     sync_dir(dir);
     tracing::debug!(path = %path.display(), "wrote key file");
     file_mode(path)
@@ -231,6 +298,19 @@ mod tests {
     }
 
     #[test]
+    fn preflight_walks_up_relative_paths_to_the_current_directory() {
+        let missing = Path::new("openrouter-auth-test-missing-dir/creds.json");
+        assert_eq!(
+            nearest_existing_dir(parent_dir(missing)).unwrap(),
+            Path::new(".")
+        );
+        assert_eq!(
+            nearest_existing_dir(parent_dir(Path::new("creds.json"))).unwrap(),
+            Path::new(".")
+        );
+    }
+
+    #[test]
     fn preflight_refuses_what_write_atomic_would_refuse() {
         let dir = TempDir::new().unwrap();
         let blocker = dir.path().join("not-a-dir");
@@ -243,6 +323,7 @@ mod tests {
         );
         let msg = err.to_string();
         assert!(msg.contains(&blocker.display().to_string()), "{msg}");
+        assert!(msg.contains("a file is in the way"), "{msg}");
         let a_dir = dir.path().join("d");
         fs::create_dir(&a_dir).unwrap();
         assert!(matches!(
@@ -257,6 +338,16 @@ mod tests {
                 preflight_write(&link),
                 Err(StoreError::Symlink { .. })
             ));
+            // A dangling link where the store's directory would be created.
+            let dangling = dir.path().join("dangling");
+            std::os::unix::fs::symlink(dir.path().join("nowhere"), &dangling).unwrap();
+            let target = dangling.join("creds.json");
+            let msg = preflight_write(&target).unwrap_err().to_string();
+            assert!(
+                msg.contains("symbolic link to a missing directory"),
+                "{msg}"
+            );
+            assert!(write_atomic(&target, b"k").is_err(), "the write agrees");
         }
     }
 

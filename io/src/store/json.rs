@@ -101,12 +101,13 @@ fn to_pretty(map: &Map<String, Value>, trailing_newline: bool) -> Zeroizing<Vec<
 
 /// What `store` would refuse in a JSON store, checked before signing in: the file's place
 /// ([`preflight_write`]) and its contents (a file that is not a JSON object is never clobbered).
-fn preflight_json(path: &Path) -> Result<(), StoreError> {
+/// Returns the parsed document, if the file exists, for store-specific checks.
+fn preflight_json(path: &Path) -> Result<Option<Scrubbed>, StoreError> {
     preflight_write(path)?;
-    if let Some(bytes) = read_existing(path)? {
-        parse_object(path, &bytes)?;
+    match read_existing(path)? {
+        Some(bytes) => parse_object(path, &bytes).map(Some),
+        None => Ok(None),
     }
-    Ok(())
 }
 
 fn report(store: &dyn KeyStore, path: &Path, mode: Option<u32>) -> StoreReport {
@@ -159,7 +160,18 @@ impl KeyStore for CredentialsFileStore {
     }
 
     fn preflight(&self) -> Result<(), StoreError> {
-        preflight_json(&self.path)
+        // `store` fills an absent or null entry, and refuses any other non-object.
+        match preflight_json(&self.path)?
+            .as_ref()
+            .and_then(|d| d.0.get(ENTRY))
+        {
+            None | Some(Value::Null | Value::Object(_)) => Ok(()),
+            Some(other) => Err(StoreError::NotAnObject {
+                path: self.path.clone(),
+                entry: Some(ENTRY),
+                found: type_name(other),
+            }),
+        }
     }
 
     fn store(&mut self, key: &ApiKey, meta: &KeyMeta) -> Result<StoreReport, StoreError> {
@@ -172,6 +184,10 @@ impl KeyStore for CredentialsFileStore {
             .0
             .entry(ENTRY)
             .or_insert_with(|| Value::Object(Map::new()));
+        if entry.is_null() {
+            // `load` reads a null entry as "no key"; fill it in place.
+            *entry = Value::Object(Map::new());
+        }
         let found = type_name(entry);
         let Value::Object(obj) = entry else {
             return Err(StoreError::NotAnObject {
@@ -290,7 +306,8 @@ impl KeyStore for OpencodeStore {
     }
 
     fn preflight(&self) -> Result<(), StoreError> {
-        preflight_json(&self.path)
+        // `store` replaces the `openrouter` entry whatever it holds.
+        preflight_json(&self.path).map(drop)
     }
 
     fn store(&mut self, key: &ApiKey, _meta: &KeyMeta) -> Result<StoreReport, StoreError> {
@@ -653,6 +670,36 @@ mod tests {
         assert!(!msg.contains("sk-or-v1"), "{msg}");
         assert_eq!(fs::read(&path).unwrap(), content);
         assert!(s.load().is_err());
+        // Refused before signing in too, with the same error.
+        let pre = s.preflight().unwrap_err().to_string();
+        assert_eq!(pre, msg);
+        assert_eq!(fs::read(&path).unwrap(), content);
+    }
+
+    #[test]
+    fn credentials_entry_null_counts_as_no_key_and_is_filled() {
+        let dir = TempDir::new().unwrap();
+        let path = dir.path().join("credentials.json");
+        fs::write(&path, br#"{"other": 1, "openrouter": null}"#).unwrap();
+        let mut s = CredentialsFileStore::new(&path);
+        assert!(s.load().unwrap().is_none());
+        s.preflight().unwrap();
+        s.store(&ApiKey::new(KEY), &KeyMeta::default()).unwrap();
+        assert_eq!(s.load().unwrap().unwrap().expose_secret(), KEY);
+        let v = parse(&fs::read(&path).unwrap());
+        assert_eq!(v["other"], 1, "{v}");
+        assert_eq!(v["openrouter"]["api_key"], KEY, "{v}");
+    }
+
+    #[test]
+    fn opencode_preflight_accepts_any_entry_it_would_replace() {
+        let dir = TempDir::new().unwrap();
+        let path = dir.path().join("auth.json");
+        fs::write(&path, br#"{"openrouter": "oops"}"#).unwrap();
+        let mut s = OpencodeStore::new(&path);
+        s.preflight().unwrap();
+        s.store(&ApiKey::new(KEY), &KeyMeta::default()).unwrap();
+        assert_eq!(s.load().unwrap().unwrap().expose_secret(), KEY);
     }
 
     #[test]

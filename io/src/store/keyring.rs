@@ -101,6 +101,15 @@ impl KeyStore for KeyringStore {
         })
     }
 
+    /// Refuses only a missing keychain ([`StoreError::KeyringUnavailable`]): an entry that
+    /// cannot be read is replaced by `store`.
+    fn preflight(&self) -> Result<(), StoreError> {
+        match imp::get(&self.service) {
+            Err(e @ StoreError::KeyringUnavailable { .. }) => Err(e),
+            _ => Ok(()),
+        }
+    }
+
     fn load(&self) -> Result<Option<ApiKey>, StoreError> {
         imp::get(&self.service)
     }

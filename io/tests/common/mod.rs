@@ -670,3 +670,35 @@ impl Drop for Cli {
         }
     }
 }
+
+/// Sets a file attribute with `chattr` (`'i'` immutable: nobody, not even root, may create or
+/// delete files in the directory; `'a'` append-only: files may be created but not deleted or
+/// renamed over) for as long as it lives.
+#[cfg(target_os = "linux")]
+#[allow(dead_code)]
+pub struct Chattr(std::path::PathBuf, char);
+
+#[cfg(target_os = "linux")]
+#[allow(dead_code)]
+impl Chattr {
+    /// `None` where `chattr` is missing or the file system lacks the attribute.
+    pub fn set(path: &Path, flag: char) -> Option<Chattr> {
+        std::process::Command::new("chattr")
+            .arg(format!("+{flag}"))
+            .arg(path)
+            .stderr(std::process::Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+            .then(|| Chattr(path.to_path_buf(), flag))
+    }
+}
+
+#[cfg(target_os = "linux")]
+impl Drop for Chattr {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("chattr")
+            .arg(format!("-{}", self.1))
+            .arg(&self.0)
+            .status();
+    }
+}
