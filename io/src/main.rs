@@ -699,6 +699,42 @@ fn find_keys(
     (found, looked_in, unreadable)
 }
 
+/// What to run about an invalid key in `spec`: commands that name that store (a bare
+/// `login --force` would sign in to the default store and leave this one as it is). When the
+/// store's file is a symbolic link, which both `login` and `logout` refuse to replace, it says
+/// so instead. Reads only: `status` writes nothing, so this is not `KeyStore::preflight`.
+fn replace_hint(spec: &StoreSpec, env: &StoreEnv) -> String {
+    let store_arg = if *spec == StoreSpec::default() {
+        String::new()
+    } else {
+        format!(" --store {}", shell_word(&spec.to_string()))
+    };
+    let link = openrouter_auth::open_store(spec, env)
+        .ok()
+        .and_then(|s| s.location().map(std::path::Path::to_path_buf))
+        .and_then(|path| {
+            let target = std::fs::read_link(&path).ok()?;
+            Some(StoreError::Symlink { path, target })
+        });
+    match link {
+        None => format!(
+            "Sign in again with `openrouter-auth login --force{store_arg}`, or remove it with `openrouter-auth logout{store_arg}`."
+        ),
+        Some(e) => format!("This tool will neither replace nor remove it there: {e}."),
+    }
+}
+
+/// `word` as one POSIX shell word: as is when it holds only safe characters, else in single
+/// quotes.
+fn shell_word(word: &str) -> String {
+    let safe = |c: char| c.is_ascii_alphanumeric() || "-_./:~=+@%,".contains(c);
+    if !word.is_empty() && word.chars().all(safe) {
+        word.to_owned()
+    } else {
+        format!("'{}'", word.replace('\'', r"'\''"))
+    }
+}
+
 fn refuse_stdout(ui: &Ui, spec: &StoreSpec, what: &str) -> Option<u8> {
     if !matches!(spec, StoreSpec::Stdout) {
         return None;
@@ -808,9 +844,10 @@ fn run_status(args: StatusArgs) -> u8 {
                 report["state"] = "invalid".into();
                 report["message"] = e.to_string().into();
                 ui.line(&format!(
-                    "Key {} in {} is NOT valid: {e}.\n  key page:  {page}\n  Sign in again with `openrouter-auth login --force`, or remove it with `openrouter-auth logout`.",
+                    "Key {} in {} is NOT valid: {e}.\n  key page:  {page}\n  {}",
                     f.key.hint(),
-                    f.description
+                    f.description,
+                    replace_hint(&f.spec, &env)
                 ));
                 exit::KEY_NOT_VALID
             }
@@ -975,6 +1012,15 @@ mod tests {
         assert_eq!(money(Some(1.5)), "$1.50");
         assert_eq!(yes_no(Some(true)), "yes");
         assert_eq!(yes_no(None), "unknown");
+    }
+
+    #[test]
+    fn store_hints_are_one_shell_word() {
+        assert_eq!(shell_word("aider"), "aider");
+        assert_eq!(shell_word("file:/home/a/x.json"), "file:/home/a/x.json");
+        assert_eq!(shell_word("file:/my keys/x.json"), "'file:/my keys/x.json'");
+        assert_eq!(shell_word("env-file:it's.env"), r"'env-file:it'\''s.env'");
+        assert_eq!(shell_word("file:$HOME/x"), "'file:$HOME/x'");
     }
 
     #[test]

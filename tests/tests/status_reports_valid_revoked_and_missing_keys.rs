@@ -82,12 +82,53 @@ fn a_revoked_key_exits_7() {
     assert!(f.stderr.contains("is NOT valid"), "{}", f.stderr);
     assert!(f.stderr.contains("(401)"), "{}", f.stderr);
     assert!(f.stderr.contains("aider key file"), "{}", f.stderr);
+    // The way out names the store the key is in: a bare `login --force` would sign in to the
+    // default credentials file and leave aider with the revoked key.
+    assert!(
+        f.stderr
+            .contains("`openrouter-auth login --force --store aider`"),
+        "{}",
+        f.stderr
+    );
+    assert!(
+        f.stderr.contains("`openrouter-auth logout --store aider`"),
+        "{}",
+        f.stderr
+    );
 
     let f = run(home.path(), &["status", "--json", "--base-url", &base]);
     assert_eq!(f.code, Some(7));
     let ev = f.event("status");
     assert_eq!(ev["state"], "invalid", "{ev}");
     assert_eq!(ev["spec"], "aider");
+}
+
+#[test]
+fn a_revoked_key_in_a_store_that_refuses_writes_is_not_sent_to_login() {
+    let emulator = emulator(Mode::Redirect);
+    let home = tempfile::tempdir().unwrap();
+    let key = sign_in(&emulator, home.path(), "opencode");
+    assert!(emulator.revoke_key(&key));
+    // A dotfiles manager makes auth.json a symbolic link: readable, but never replaced.
+    let auth = home.path().join(".local/share/opencode/auth.json");
+    let managed = home.path().join("managed-auth.json");
+    std::fs::rename(&auth, &managed).unwrap();
+    std::os::unix::fs::symlink(&managed, &auth).unwrap();
+    let base = emulator.base_url().to_string();
+    let f = run(
+        home.path(),
+        &["status", "--store", "opencode", "--base-url", &base],
+    );
+    assert_eq!(f.code, Some(7), "{f:#?}");
+    assert!(
+        f.stderr
+            .contains("will neither replace nor remove it there"),
+        "{}",
+        f.stderr
+    );
+    assert!(f.stderr.contains("symbolic link"), "{}", f.stderr);
+    assert!(!f.stderr.contains("login --force"), "{}", f.stderr);
+    assert!(!f.stderr.contains("openrouter-auth logout"), "{}", f.stderr);
 }
 
 #[test]
