@@ -409,9 +409,10 @@ fn confirm_replacing(args: &LoginArgs, ui: &Ui, ttys: Ttys, env: &StoreEnv) -> R
     Err(fail(
         "key_exists",
         format!(
-            "{} already holds an OpenRouter key ({}); signing in would mint another. Pass --force to replace it (revoke the old one at {page}), or run `openrouter-auth logout` first",
+            "{} already holds an OpenRouter key ({}); signing in would mint another. Pass --force to replace it (revoke the old one at {page}), or run `openrouter-auth logout{}` first",
             store.describe(),
-            old.hint()
+            old.hint(),
+            store_arg(&args.store)
         ),
     ))
 }
@@ -704,11 +705,7 @@ fn find_keys(
 /// store's file is a symbolic link, which both `login` and `logout` refuse to replace, it says
 /// so instead. Reads only: `status` writes nothing, so this is not `KeyStore::preflight`.
 fn replace_hint(spec: &StoreSpec, env: &StoreEnv) -> String {
-    let store_arg = if *spec == StoreSpec::default() {
-        String::new()
-    } else {
-        format!(" --store {}", shell_word(&spec.to_string()))
-    };
+    let store_arg = store_arg(spec);
     let link = openrouter_auth::open_store(spec, env)
         .ok()
         .and_then(|s| s.location().map(std::path::Path::to_path_buf))
@@ -721,6 +718,15 @@ fn replace_hint(spec: &StoreSpec, env: &StoreEnv) -> String {
             "Sign in again with `openrouter-auth login --force{store_arg}`, or remove it with `openrouter-auth logout{store_arg}`."
         ),
         Some(e) => format!("This tool will neither replace nor remove it there: {e}."),
+    }
+}
+
+/// ` --store SPEC` for a command line that must reach `spec` (empty for the default store).
+fn store_arg(spec: &StoreSpec) -> String {
+    if *spec == StoreSpec::default() {
+        String::new()
+    } else {
+        format!(" --store {}", shell_word(&spec.to_string()))
     }
 }
 
@@ -768,7 +774,8 @@ fn run_status(args: StatusArgs) -> u8 {
                         "looked_in": [description], "found": [],
                     }));
                     ui.line(&format!(
-                        "No OpenRouter key in {description}. Run `openrouter-auth login --store {spec}`."
+                        "No OpenRouter key in {description}. Run `openrouter-auth login{}`.",
+                        store_arg(spec)
                     ));
                     return exit::NO_KEY;
                 }

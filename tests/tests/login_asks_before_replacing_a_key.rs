@@ -44,6 +44,13 @@ fn without_a_terminal_an_existing_key_needs_force() {
         f.stderr
     );
     assert!(f.stderr.contains("--force"), "{}", f.stderr);
+    // The logout it suggests reaches this store, not the default one.
+    assert!(
+        f.stderr
+            .contains(&format!("`openrouter-auth logout --store {spec}` first")),
+        "{}",
+        f.stderr
+    );
     assert!(
         f.stderr.contains(&key_page(&emulator.base_url(), FAKE_KEY)),
         "names the old key's page:\n{}",

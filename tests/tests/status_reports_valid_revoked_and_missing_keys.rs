@@ -156,6 +156,12 @@ fn no_key_anywhere_exits_8() {
         "{}",
         f.stderr
     );
+    assert!(
+        f.stderr
+            .contains("Run `openrouter-auth login --store opencode`."),
+        "{}",
+        f.stderr
+    );
 }
 
 #[test]
