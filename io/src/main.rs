@@ -372,13 +372,26 @@ fn confirm_replacing(args: &LoginArgs, ui: &Ui, ttys: Ttys, env: &StoreEnv) -> R
         .map_err(|e| fail("store_unavailable", format!("{e}; nothing was signed in")))?;
     // A store that cannot be read now cannot be written after signing in either (a file that
     // is not JSON is never clobbered; no keychain is no keychain): mint nothing.
-    let existing = store.load().map_err(|e| match e {
-        StoreError::KeyringUnavailable { .. } => fail("store_unavailable", e.to_string()),
-        e => fail(
-            "store_unavailable",
-            format!("{e}; nothing was signed in (a new key could not be stored there)"),
-        ),
-    })?;
+    let existing = match store.load() {
+        Ok(existing) => existing,
+        // An OpenRouter entry this tool cannot read (`"openrouter": "x"` in opencode's file,
+        // an unterminated quote in a dotenv line), in a file `store` would rewrite: replaced
+        // only on the same terms as a key.
+        Err(
+            e @ (StoreError::Malformed { .. } | StoreError::NotAnObject { entry: Some(_), .. }),
+        ) if store.preflight().is_ok() => {
+            return confirm_replacing_unreadable(args, ui, ttys, &store.describe(), &e, fail);
+        }
+        Err(e @ StoreError::KeyringUnavailable { .. }) => {
+            return Err(fail("store_unavailable", e.to_string()))
+        }
+        Err(e) => {
+            return Err(fail(
+                "store_unavailable",
+                format!("{e}; nothing was signed in (a new key could not be stored there)"),
+            ))
+        }
+    };
     store
         .preflight()
         .map_err(|e| fail("store_unavailable", format!("{e}; nothing was signed in")))?;
@@ -413,6 +426,38 @@ fn confirm_replacing(args: &LoginArgs, ui: &Ui, ttys: Ttys, env: &StoreEnv) -> R
             store.describe(),
             old.hint(),
             store_arg(&args.store)
+        ),
+    ))
+}
+
+/// [`confirm_replacing`] for a store whose OpenRouter entry cannot be read: `--force`, or a
+/// yes on a terminal, replaces it; otherwise nothing is signed in.
+fn confirm_replacing_unreadable(
+    args: &LoginArgs,
+    ui: &Ui,
+    ttys: Ttys,
+    describe: &str,
+    e: &StoreError,
+    fail: impl Fn(&str, String) -> u8,
+) -> Result<(), u8> {
+    if args.force {
+        ui.line(&format!(
+            "Replacing the OpenRouter entry this tool cannot read in {describe} (--force): {e}."
+        ));
+        return Ok(());
+    }
+    if !ui.json && ttys.stdin && ttys.stderr {
+        eprintln!("{describe} has an OpenRouter entry this tool cannot read: {e}.");
+        if ask_yes_no("Sign in and replace it here?") {
+            return Ok(());
+        }
+        ui.line("Kept the file as it is; nothing was signed in.");
+        return Err(exit::ERROR);
+    }
+    Err(fail(
+        "entry_unreadable",
+        format!(
+            "{e}; signing in would replace that entry. Pass --force to replace it, or fix the file by hand; nothing was signed in"
         ),
     ))
 }

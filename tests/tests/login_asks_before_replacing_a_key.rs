@@ -225,3 +225,62 @@ fn an_unreadable_store_is_refused_before_anything_is_minted() {
     assert!(emulator.authorize_requests().is_empty());
     assert_eq!(std::fs::read(&store).unwrap(), b"not json\n");
 }
+
+/// An opencode `auth.json` whose `openrouter` entry this tool cannot read, beside another
+/// provider; returns the file and its bytes.
+fn with_unreadable_opencode_entry(home: &Path) -> (std::path::PathBuf, Vec<u8>) {
+    let auth = home.join(".local/share/opencode/auth.json");
+    std::fs::create_dir_all(auth.parent().unwrap()).unwrap();
+    let bytes =
+        b"{\n  \"anthropic\": {\n    \"type\": \"api\",\n    \"key\": \"sk-ant-x\"\n  },\n  \"openrouter\": \"oops\"\n}"
+            .to_vec();
+    std::fs::write(&auth, &bytes).unwrap();
+    (auth, bytes)
+}
+
+#[test]
+fn an_unreadable_entry_is_replaced_only_with_force() {
+    let emulator = emulator(Mode::Redirect);
+    let home = tempfile::tempdir().unwrap();
+    let (auth, before) = with_unreadable_opencode_entry(home.path());
+    let f = Run::login(
+        &emulator.base_url(),
+        home.path(),
+        "opencode",
+        &["--no-browser"],
+        &[],
+        Stdin::Null,
+    )
+    .finish();
+    assert_eq!(f.code, Some(1), "{f:#?}");
+    assert!(f.stderr.contains("--force"), "{}", f.stderr);
+    assert!(f.stderr.contains("nothing was signed in"), "{}", f.stderr);
+    assert!(!f.stderr.contains("sk-ant-x"), "{}", f.stderr);
+    assert!(
+        emulator.authorize_requests().is_empty(),
+        "nothing was minted"
+    );
+    assert_eq!(std::fs::read(&auth).unwrap(), before, "store untouched");
+
+    let mut run = Run::login(
+        &emulator.base_url(),
+        home.path(),
+        "opencode",
+        &["--no-browser", "--force"],
+        &[],
+        Stdin::Null,
+    );
+    Browser::new().follow(&run.authorization_url());
+    let f = run.finish();
+    assert_eq!(f.code, Some(exit::OK), "{f:#?}");
+    assert!(f.stderr.contains("cannot read"), "{}", f.stderr);
+    let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&auth).unwrap()).unwrap();
+    assert_eq!(
+        v["openrouter"]["key"],
+        emulator.issued_keys()[0].key.as_str()
+    );
+    assert_eq!(
+        v["anthropic"]["key"], "sk-ant-x",
+        "the other provider is kept"
+    );
+}
