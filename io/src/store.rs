@@ -32,7 +32,9 @@
 //!   dotfile managers), `store` and `remove` fail with [`StoreError::Symlink`], naming the link
 //!   and its target, and touch nothing: replacing the link with a regular file would silently
 //!   detach it from the managed copy, and writing through it would put a secret wherever the link
-//!   points. The user can name the target directly (`file:TARGET`, `env-file:TARGET`).
+//!   points. The user can replace the link with a copy, or name the target directly where
+//!   the format allows it (`file:TARGET` for our credentials file, `env-file:TARGET` for a
+//!   dotenv file; opencode's file has no such form).
 //!   Reading (`load`) follows symlinks.
 //! * **Refused before signing in.** [`KeyStore::preflight`] checks what `store` would refuse
 //!   whatever the key (a symlink, a non-file, a file or dangling link where a directory must be
@@ -397,7 +399,7 @@ pub enum StoreError {
         source: std::io::Error,
     },
     /// The target is a symbolic link; refused, nothing written.
-    #[error("{} is a symbolic link to {}; refusing to replace it. Name the target directly (file:PATH or env-file:PATH) or remove the link", path.display(), target.display())]
+    #[error("{} is a symbolic link to {}; refusing to replace it. Replace the link with a copy of its target, or name the target directly (--store file:PATH for this tool's credentials file, env-file:PATH for a dotenv file)", path.display(), target.display())]
     Symlink {
         /// The link.
         path: PathBuf,
