@@ -747,18 +747,16 @@ fn find_keys(
 
 /// What to run about an invalid key in `spec`: commands that name that store (a bare
 /// `login --force` would sign in to the default store and leave this one as it is). When the
-/// store's file is a symbolic link, which both `login` and `logout` refuse to replace, it says
-/// so instead. Reads only: `status` writes nothing, so this is not `KeyStore::preflight`.
+/// store's file is one that both `login` and `logout` refuse to replace (a symbolic link), it
+/// says so instead. Reads only: `status` writes nothing, so this is
+/// [`openrouter_auth::store::check_replaceable`], not `KeyStore::preflight` and its probe.
 fn replace_hint(spec: &StoreSpec, env: &StoreEnv) -> String {
     let store_arg = store_arg(spec);
-    let link = openrouter_auth::open_store(spec, env)
+    let refused = openrouter_auth::open_store(spec, env)
         .ok()
-        .and_then(|s| s.location().map(std::path::Path::to_path_buf))
-        .and_then(|path| {
-            let target = std::fs::read_link(&path).ok()?;
-            Some(StoreError::Symlink { path, target })
-        });
-    match link {
+        .and_then(|s| s.location().map(openrouter_auth::store::check_replaceable))
+        .and_then(Result::err);
+    match refused {
         None => format!(
             "Sign in again with `openrouter-auth login --force{store_arg}`, or remove it with `openrouter-auth logout{store_arg}`."
         ),

@@ -64,6 +64,7 @@ use std::str::FromStr;
 use openrouter_auth_core::ApiKey;
 
 pub use dotenv::{DotenvStore, DOTENV_VAR};
+pub use fsutil::check_replaceable;
 pub use json::{CredentialsFileStore, OpencodeStore};
 pub use keyring::{
     keyring_name, KeyringStore, KEYRING_ACCOUNT, KEYRING_SERVICE, KEYRING_SERVICE_VAR,

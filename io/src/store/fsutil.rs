@@ -35,9 +35,12 @@ pub(super) fn read_existing(path: &Path) -> Result<Option<Zeroizing<Vec<u8>>>, S
     }
 }
 
-/// Refuses targets we will not replace: symbolic links and non-regular files (module docs).
-/// A missing file is fine.
-pub(super) fn check_replaceable(path: &Path) -> Result<(), StoreError> {
+/// Refuses targets the file stores will not replace or remove (see the module docs of
+/// [`crate::store`]): a symbolic link ([`StoreError::Symlink`]) or a non-regular file
+/// ([`StoreError::NotAFile`]). A missing file is fine. Reads metadata only; writes nothing.
+///
+/// Errors: those two, or [`StoreError::Io`] when the path cannot be inspected.
+pub fn check_replaceable(path: &Path) -> Result<(), StoreError> {
     match fs::symlink_metadata(path) {
         Ok(m) if m.file_type().is_symlink() => Err(StoreError::Symlink {
             path: path.to_path_buf(),

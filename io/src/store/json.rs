@@ -150,6 +150,27 @@ impl CredentialsFileStore {
 
 const OUR_FIELDS: [&str; 4] = ["api_key", "key_label", "user_id", "stored_at"];
 
+/// The `openrouter` object of our credentials file, created when absent or null (`load` reads
+/// both as "no key"). Errors: [`StoreError::NotAnObject`] for any other value, which is never
+/// overwritten.
+fn credentials_entry<'a>(
+    path: &Path,
+    doc: &'a mut Map<String, Value>,
+) -> Result<&'a mut Map<String, Value>, StoreError> {
+    let entry = doc.entry(ENTRY).or_insert(Value::Null);
+    if entry.is_null() {
+        *entry = Value::Object(Map::new());
+    }
+    match entry {
+        Value::Object(obj) => Ok(obj),
+        other => Err(StoreError::NotAnObject {
+            path: path.to_path_buf(),
+            entry: Some(ENTRY),
+            found: type_name(other),
+        }),
+    }
+}
+
 impl KeyStore for CredentialsFileStore {
     fn describe(&self) -> String {
         format!("credentials file {}", self.path.display())
@@ -160,18 +181,10 @@ impl KeyStore for CredentialsFileStore {
     }
 
     fn preflight(&self) -> Result<(), StoreError> {
-        // `store` fills an absent or null entry, and refuses any other non-object.
-        match preflight_json(&self.path)?
-            .as_ref()
-            .and_then(|d| d.0.get(ENTRY))
-        {
-            None | Some(Value::Null | Value::Object(_)) => Ok(()),
-            Some(other) => Err(StoreError::NotAnObject {
-                path: self.path.clone(),
-                entry: Some(ENTRY),
-                found: type_name(other),
-            }),
+        if let Some(mut doc) = preflight_json(&self.path)? {
+            credentials_entry(&self.path, &mut doc.0)?;
         }
+        Ok(())
     }
 
     fn store(&mut self, key: &ApiKey, meta: &KeyMeta) -> Result<StoreReport, StoreError> {
@@ -180,22 +193,7 @@ impl KeyStore for CredentialsFileStore {
             Some(bytes) => parse_object(&self.path, bytes)?,
             None => Scrubbed(Map::new()),
         };
-        let entry = doc
-            .0
-            .entry(ENTRY)
-            .or_insert_with(|| Value::Object(Map::new()));
-        if entry.is_null() {
-            // `load` reads a null entry as "no key"; fill it in place.
-            *entry = Value::Object(Map::new());
-        }
-        let found = type_name(entry);
-        let Value::Object(obj) = entry else {
-            return Err(StoreError::NotAnObject {
-                path: self.path.clone(),
-                entry: Some(ENTRY),
-                found,
-            });
-        };
+        let obj = credentials_entry(&self.path, &mut doc.0)?;
         obj.insert(
             "api_key".into(),
             Value::String(key.expose_secret().to_string()),

@@ -276,10 +276,7 @@ impl<'p> World<'p> {
         }
         let violation = self.main_loop().err().or_else(|| self.end_checks().err());
         if let Some(v) = &violation {
-            if self.rec.is_some() {
-                let text = v.to_string();
-                self.log("!!", || text);
-            }
+            self.log("!!", || v.to_string());
         }
         let outcomes = self
             .flows
@@ -487,15 +484,14 @@ impl<'p> World<'p> {
     fn deliver(&mut self, i: usize, input: Input) -> Result<(), SimViolation> {
         let op = match &input {
             Input::ExchangeResponse { id, response } => {
-                if self.rec.is_some() {
-                    let text = format!(
+                self.log("->", || {
+                    format!(
                         "ExchangeResponse id={} {} {}",
                         id.0,
                         response.status,
                         lossy(&response.body)
-                    );
-                    self.log("->", || text);
-                }
+                    )
+                });
                 if let Some(r) = &mut self.rec {
                     r.harvest.exchange_response.push(encode_response(
                         response.status,
@@ -526,36 +522,26 @@ impl<'p> World<'p> {
                 may_have_been_sent,
                 reason,
             } => {
-                if self.rec.is_some() {
-                    let text = format!(
+                self.log("->", || {
+                    format!(
                         "ExchangeFailed id={} may_have_been_sent={may_have_been_sent} ({reason})",
                         id.0
-                    );
-                    self.log("->", || text);
-                }
+                    )
+                });
                 (self.flows[i].in_flight_id == Some(*id)).then_some(FuzzOp::Fail {
                     may_have_been_sent: *may_have_been_sent,
                 })
             }
             Input::KeyStored { location } => {
-                if self.rec.is_some() {
-                    let text = format!("KeyStored ({location})");
-                    self.log("->", || text);
-                }
+                self.log("->", || format!("KeyStored ({location})"));
                 Some(FuzzOp::Store { ok: true })
             }
             Input::KeyNotStored { reason } => {
-                if self.rec.is_some() {
-                    let text = format!("KeyNotStored ({reason})");
-                    self.log("->", || text);
-                }
+                self.log("->", || format!("KeyNotStored ({reason})"));
                 Some(FuzzOp::Store { ok: false })
             }
             other => {
-                if self.rec.is_some() {
-                    let text = format!("{other:?}");
-                    self.log("->", || text);
-                }
+                self.log("->", || format!("{other:?}"));
                 None
             }
         };
@@ -591,11 +577,9 @@ impl<'p> World<'p> {
         let nonce = cf.flow().nonce().expose_secret().to_owned();
         let challenge = cf.flow().code_challenge().as_str().to_owned();
         let verifier = cf.verifier().to_owned();
-        if self.rec.is_some() {
-            self.redact(&verifier, format!("<verifier#{i}>"));
-            self.redact(&nonce, format!("<nonce#{i}>"));
-            self.redact(&challenge, format!("<challenge#{i}>"));
-        }
+        self.redact(&verifier, format!("<verifier#{i}>"));
+        self.redact(&nonce, format!("<nonce#{i}>"));
+        self.redact(&challenge, format!("<challenge#{i}>"));
         self.flows.push(FlowState {
             cf,
             callback_deadline: self.now + plan.callback_timeout_s * 1000,
@@ -617,18 +601,17 @@ impl<'p> World<'p> {
             in_flight_id: None,
         });
         let p = self.flows[i].plan.clone();
-        if self.rec.is_some() {
-            let text = format!(
-                "flow#{i} starts: {}, port {}, {}, {}, callback timeout {} s, exchange timeout {} s",
-                if p.headless { "headless" } else { "loopback" },
-                p.port,
-                p.callback_host.as_str(),
-                p.method.as_str(),
-                p.callback_timeout_s,
-                p.exchange_timeout_s
-            );
-            self.log("..", || text);
-        }
+        self.log("..", || {
+            format!(
+            "flow#{i} starts: {}, port {}, {}, {}, callback timeout {} s, exchange timeout {} s",
+            if p.headless { "headless" } else { "loopback" },
+            p.port,
+            p.callback_host.as_str(),
+            p.method.as_str(),
+            p.callback_timeout_s,
+            p.exchange_timeout_s
+        )
+        });
         let (cancel, stale) = (p.cancel_after_ms, p.stale_tabs);
         if let Some(c) = cancel {
             self.at(self.now + c, Ev::Cancel(i));
@@ -743,10 +726,9 @@ impl<'p> World<'p> {
         let n = self.flows[i].codes.len();
         self.redact(&code, format!("<code#{i}.{n}>"));
         self.flows[i].codes.push(code.clone());
-        if self.rec.is_some() {
-            let text = format!("user#{i} approves at OpenRouter: code {code} issued");
-            self.log("..", || text);
-        }
+        self.log("..", || {
+            format!("user#{i} approves at OpenRouter: code {code} issued")
+        });
         let challenge = self.flows[i].challenge.clone();
         self.flows[i].cf.note_code_issued(&code, &challenge);
         if headless {
@@ -917,15 +899,14 @@ impl<'p> World<'p> {
 
     fn request(&mut self, req: Req) -> Result<(), SimViolation> {
         let Some(i) = self.live_flow(req.port) else {
-            if self.rec.is_some() {
-                let text = format!(
+            self.log("..", || {
+                format!(
                     "{} {} refused: nothing listens on port {}",
                     req.method,
                     lossy(&req.target),
                     req.port
-                );
-                self.log("..", || text);
-            }
+                )
+            });
             return Ok(());
         };
         let conn = self.next_conn;
@@ -946,20 +927,19 @@ impl<'p> World<'p> {
         if let Some(after) = req.close_after {
             self.at(self.now + after, Ev::Close(conn));
         }
-        if self.rec.is_some() {
+        self.log("->", || {
             let who = match req.who {
                 Who::Browser(b) => format!("browser#{b}"),
                 Who::StaleTab => "stale tab".into(),
                 Who::Attacker => "attacker".into(),
             };
-            let text = format!(
+            format!(
                 "{} {} host={} conn={conn} ({who})",
                 req.method,
                 lossy(&req.target),
                 req.host.as_deref().map_or("-".into(), lossy)
-            );
-            self.log("->", || text);
-        }
+            )
+        });
         if let Some(r) = &mut self.rec {
             let f = &self.flows[i];
             let mut head = format!("{} ", req.method).into_bytes();
@@ -1013,10 +993,7 @@ impl<'p> World<'p> {
     fn output(&mut self, i: usize, out: Output) -> Result<(), SimViolation> {
         match out {
             Output::OpenBrowser { url } => {
-                if self.rec.is_some() {
-                    let text = format!("OpenBrowser {url}");
-                    self.log("<-", || text);
-                }
+                self.log("<-", || format!("OpenBrowser {url}"));
                 let user = self.flows[i].plan.user.clone();
                 if user.comes_back {
                     self.at(self.now + user.think_ms, Ev::Authorize(i, false));
@@ -1025,10 +1002,7 @@ impl<'p> World<'p> {
                 }
             }
             Output::PromptForCode { url } => {
-                if self.rec.is_some() {
-                    let text = format!("PromptForCode {url}");
-                    self.log("<-", || text);
-                }
+                self.log("<-", || format!("PromptForCode {url}"));
                 let user = self.flows[i].plan.user.clone();
                 if user.comes_back {
                     self.at(self.now + user.think_ms, Ev::Authorize(i, false));
@@ -1041,14 +1015,13 @@ impl<'p> World<'p> {
                     c.answered = true;
                     *c
                 });
-                if self.rec.is_some() {
+                self.log("<-", || {
                     let what = match response.header("location") {
                         Some(l) => format!("-> {l}"),
                         None => format!("\"{}\"", title_of(&response.body)),
                     };
-                    let text = format!("Respond conn={} {} {what}", conn.0, response.status);
-                    self.log("<-", || text);
-                }
+                    format!("Respond conn={} {} {what}", conn.0, response.status)
+                });
                 if let Some(info) = info {
                     self.browser_reacts(info, &response)?;
                 }
@@ -1063,21 +1036,18 @@ impl<'p> World<'p> {
                 self.log("<-", || format!("PasteRejected ({reason})"));
             }
             Output::Finished(outcome) => {
-                if self.rec.is_some() {
-                    let text = match &outcome {
-                        Outcome::Stored { key, location, .. } => {
-                            format!("Finished: stored {} in {location}", key.expose_secret())
-                        }
-                        Outcome::KeyNotStored { key, reason, .. } => {
-                            format!(
-                                "Finished: key {} not stored ({reason})",
-                                key.expose_secret()
-                            )
-                        }
-                        Outcome::Failed(e) => format!("Finished: failed, {} ({e})", e.kind()),
-                    };
-                    self.log("<-", || text);
-                }
+                self.log("<-", || match &outcome {
+                    Outcome::Stored { key, location, .. } => {
+                        format!("Finished: stored {} in {location}", key.expose_secret())
+                    }
+                    Outcome::KeyNotStored { key, reason, .. } => {
+                        format!(
+                            "Finished: key {} not stored ({reason})",
+                            key.expose_secret()
+                        )
+                    }
+                    Outcome::Failed(e) => format!("Finished: failed, {} ({e})", e.kind()),
+                });
                 self.flows[i].finished_at = Some(self.now);
                 if i + 1 < self.plan.flows.len() && self.flows.len() == i + 1 {
                     let gap = self.plan.flows[i + 1].gap_ms;
@@ -1186,15 +1156,14 @@ impl<'p> World<'p> {
             .ok()
             .and_then(|v| v.get("code").and_then(|c| c.as_str()).map(str::to_owned))
             .unwrap_or_default();
-        if self.rec.is_some() {
-            let text = format!(
+        self.log("<-", || {
+            format!(
                 "SendExchange id={} code={code} timeout={} ms (attempt {}, network: {fate:?})",
                 id.0,
                 timeout.as_millis(),
                 attempt + 1
-            );
-            self.log("<-", || text);
-        }
+            )
+        });
         let body = Zeroizing::new(body.to_vec());
         let timed_out = Input::ExchangeFailed {
             id,
@@ -1317,15 +1286,14 @@ impl<'p> World<'p> {
             let n = self.model.keys().count();
             self.redact(&key, format!("<key#{n}>"));
         }
-        if self.rec.is_some() {
-            let text = format!(
+        self.log("..", || {
+            format!(
                 "OpenRouter: exchange id={} code={code} -> {} {}",
                 id.0,
                 resp.status,
                 lossy(&resp.body)
-            );
-            self.log("..", || text);
-        }
+            )
+        });
         let t = self.now;
         let timed_out = Input::ExchangeFailed {
             id,
