@@ -75,8 +75,6 @@ pub mod authorize;
 pub mod callback;
 pub mod exchange;
 pub mod flow;
-#[cfg(feature = "fuzzing")]
-pub mod fuzzing;
 pub mod http;
 pub mod key_info;
 pub mod page;
