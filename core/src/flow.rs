@@ -17,7 +17,7 @@
 //! requests still get their small answers).
 //!
 //! A browser request on the flow's own path that carries a code is held until the result is
-//! known. One that carries `error=` ends a waiting flow with [`FlowError::Denied`] at once
+//! known. One that carries `error=` ends a waiting flow with [`FlowError::denied`] at once
 //! (during the exchange it is held like a code). Either way, when the flow ends, each held
 //! request is answered with a 303 See Other to the clean `/callback/<nonce>/done`, so
 //! neither the code nor the error and its description stay in the address bar; `/done` shows
@@ -27,10 +27,9 @@
 //! with no request held (a paste, a timeout or a cancel while waiting) it emits it at once.
 
 use crate::authorize::{authorization_url, callback_url, CallbackHost, KeyLabel, DEFAULT_BASE_URL};
-use crate::callback::{
-    parse_callback, CallbackError, CallbackTarget, Malformed, NotOurs, MAX_CODE_BYTES,
-};
-use crate::exchange::{exchange_request, parse_exchange_response, ExchangeError, ExchangeSuccess};
+use crate::callback::{parse_callback, CallbackTarget, Malformed, NotOurs, MAX_CODE_BYTES};
+use crate::error::{FlowError, NetworkError, UserError};
+use crate::exchange::{exchange_request, parse_exchange_response, ExchangeSuccess};
 use crate::http::{HttpRequest, HttpResponse};
 use crate::page::{BrowserResponse, Page};
 use crate::pkce::{CodeChallenge, CodeChallengeMethod, CodeVerifier};
@@ -237,125 +236,6 @@ pub enum Phase {
     Stored,
     /// Terminal: no key, or a key that could not be stored (see [`Outcome`]).
     Failed,
-}
-
-/// Who must act on a failure (STYLE.md: errors say who is at fault).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub enum Party {
-    /// The person signing in (denied, too slow, cancelled).
-    User,
-    /// The network between here and OpenRouter.
-    Network,
-    /// OpenRouter's service.
-    OpenRouter,
-    /// This program or its caller (a bug, a bad configuration).
-    Program,
-}
-
-/// Why a flow failed.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, Serialize, Deserialize)]
-pub enum FlowError {
-    /// The browser came back with `error=` (RFC 6749 section 4.1.2.1), e.g. the user denied.
-    #[error("{}", denied_message(.0))]
-    Denied(CallbackError),
-    /// No callback (or pasted code) arrived in time.
-    #[error("timed out after {} s waiting for the browser or a pasted code; start the sign-in again", .waited.as_secs())]
-    CallbackTimedOut {
-        /// How long the flow waited.
-        waited: Duration,
-    },
-    /// Cancelled by the user or the embedding program.
-    #[error("sign-in cancelled")]
-    Cancelled,
-    /// OpenRouter refused the exchange.
-    #[error("{0}")]
-    Exchange(ExchangeError),
-    /// The exchange did not finish within the exchange timeout.
-    #[error(
-        "OpenRouter did not answer within {} s{}; start the sign-in again",
-        .waited.as_secs(),
-        maybe_sent_suffix(*.may_have_been_sent)
-    )]
-    ExchangeTimedOut {
-        /// The exchange timeout.
-        waited: Duration,
-        /// Whether an exchange request was out when time ran out (then OpenRouter may have
-        /// created a key that never reached us); false when the flow was only waiting to
-        /// retry a request that certainly was not sent.
-        may_have_been_sent: bool,
-    },
-    /// The exchange could not reach OpenRouter (or its answer was lost).
-    #[error("could not reach OpenRouter: {reason}{}", maybe_sent_suffix(*.may_have_been_sent))]
-    Network {
-        /// What the transport said (no secrets).
-        reason: String,
-        /// Whether the request may have reached OpenRouter (then a key may exist).
-        may_have_been_sent: bool,
-    },
-}
-
-fn maybe_sent_suffix(may_have_been_sent: bool) -> &'static str {
-    if may_have_been_sent {
-        "; the request may have reached OpenRouter, so a key may have been created: check https://openrouter.ai/keys"
-    } else {
-        ""
-    }
-}
-
-fn denied_message(e: &CallbackError) -> String {
-    let mut m = if e.error == "access_denied" {
-        "access was denied in the browser; no key was created".to_string()
-    } else {
-        format!(
-            "OpenRouter reported `{}`",
-            crate::exchange::sanitise(e.error.as_bytes())
-        )
-    };
-    if let Some(d) = &e.error_description {
-        m.push_str(": ");
-        m.push_str(&crate::exchange::sanitise(d.as_bytes()));
-    }
-    m
-}
-
-impl FlowError {
-    /// A stable machine-readable name, e.g. `denied`, `timed_out`, `invalid_code`.
-    pub fn kind(&self) -> &'static str {
-        match self {
-            FlowError::Denied(_) => "denied",
-            FlowError::CallbackTimedOut { .. } => "timed_out",
-            FlowError::Cancelled => "cancelled",
-            FlowError::ExchangeTimedOut { .. } => "exchange_timed_out",
-            FlowError::Network { .. } => "network",
-            FlowError::Exchange(e) => match e {
-                ExchangeError::InvalidCodeChallengeMethod => "invalid_code_challenge_method",
-                ExchangeError::InvalidCode => "invalid_code",
-                ExchangeError::CodeExpired => "code_expired",
-                ExchangeError::MethodNotAllowed => "method_not_allowed",
-                ExchangeError::Conflict { .. } => "conflict",
-                ExchangeError::RateLimited { .. } => "rate_limited",
-                ExchangeError::Server { .. } => "server_error",
-                ExchangeError::MissingKey { .. } => "missing_key",
-                ExchangeError::Unexpected { .. } => "unexpected_response",
-            },
-        }
-    }
-
-    /// Who must act.
-    pub fn party(&self) -> Party {
-        match self {
-            FlowError::Denied(e) if e.error == "access_denied" => Party::User,
-            FlowError::Denied(_) => Party::OpenRouter,
-            FlowError::CallbackTimedOut { .. } | FlowError::Cancelled => Party::User,
-            FlowError::ExchangeTimedOut { .. } | FlowError::Network { .. } => Party::Network,
-            FlowError::Exchange(ExchangeError::InvalidCodeChallengeMethod)
-            | FlowError::Exchange(ExchangeError::MethodNotAllowed) => Party::Program,
-            FlowError::Exchange(ExchangeError::InvalidCode | ExchangeError::CodeExpired) => {
-                Party::User
-            }
-            FlowError::Exchange(_) => Party::OpenRouter,
-        }
-    }
 }
 
 /// How a flow ended.
@@ -593,7 +473,7 @@ impl Flow {
             State::Init | State::AwaitingCallback => {
                 if now >= self.callback_deadline {
                     let waited = self.config.callback_timeout;
-                    self.fail(FlowError::CallbackTimedOut { waited });
+                    self.fail(UserError::CallbackTimedOut { waited }.into());
                 }
             }
             State::Exchanging {
@@ -602,10 +482,10 @@ impl Flow {
                 if now >= *deadline {
                     let waited = self.config.exchange_timeout;
                     let may_have_been_sent = retry_at.is_none();
-                    self.fail(FlowError::ExchangeTimedOut {
+                    self.fail(FlowError::Network(NetworkError::ExchangeTimedOut {
                         waited,
                         may_have_been_sent,
-                    });
+                    }));
                 } else if retry_at.is_some_and(|r| now >= r) {
                     *retry_at = None;
                     self.send_exchange();
@@ -622,7 +502,7 @@ impl Flow {
 
     /// Feeds one input at `now`.
     ///
-    /// [`Input::Cancel`] ends a waiting or exchanging flow with [`FlowError::Cancelled`] (an
+    /// [`Input::Cancel`] ends a waiting or exchanging flow with [`UserError::Cancelled`] (an
     /// exchange answer that arrives later is ignored); while storing it is ignored so the key
     /// is not lost; in a terminal phase it changes nothing.
     pub fn handle_input(&mut self, input: Input, now: Time) {
@@ -641,9 +521,12 @@ impl Flow {
             Input::KeyNotStored { reason } => self.on_store_result(Err(reason)),
             Input::Pasted(text) => self.on_pasted(&text),
             Input::Cancel => match self.state {
-                State::Init | State::AwaitingCallback | State::Exchanging { .. } => {
-                    self.fail(FlowError::Cancelled)
-                }
+                State::Init | State::AwaitingCallback | State::Exchanging { .. } => self.fail(
+                    UserError::Cancelled {
+                        may_have_been_sent: false,
+                    }
+                    .into(),
+                ),
                 State::Storing { .. } | State::Stored | State::Failed => {}
             },
         }
@@ -756,7 +639,7 @@ impl Flow {
                         // its description leave the address bar, and the flow lingers until
                         // the Denied page there has gone out.
                         self.held.push(conn);
-                        self.fail(FlowError::Denied(err));
+                        self.fail(FlowError::denied(err));
                     }
                     State::Exchanging { .. } | State::Storing { .. } => self.hold(conn),
                     State::Stored | State::Failed => {
@@ -806,7 +689,7 @@ impl Flow {
             let target = Zeroizing::new(target);
             match parse_callback(target.as_bytes(), &self.nonce) {
                 CallbackTarget::Code(code) => self.start_exchange(code),
-                CallbackTarget::Error(err) => self.fail(FlowError::Denied(err)),
+                CallbackTarget::Error(err) => self.fail(FlowError::denied(err)),
                 CallbackTarget::NotOurs(NotOurs::WrongNonce | NotOurs::WrongPath) => {
                     reject(self, "that URL belongs to another sign-in")
                 }
@@ -897,7 +780,7 @@ impl Flow {
                 });
                 self.state = State::Storing { success };
             }
-            Err(e) => self.fail(FlowError::Exchange(e)),
+            Err(e) => self.fail(e),
         }
     }
 
@@ -956,10 +839,10 @@ impl Flow {
                 return;
             }
         }
-        self.fail(FlowError::Network {
+        self.fail(FlowError::Network(NetworkError::Unreachable {
             reason: crate::exchange::sanitise(reason.as_bytes()),
             may_have_been_sent,
-        });
+        }));
     }
 
     fn on_store_result(&mut self, result: Result<String, String>) {
@@ -1036,12 +919,15 @@ impl Flow {
                 location: location.clone(),
             },
             Outcome::KeyNotStored { .. } => Page::KeyNotStored,
-            Outcome::Failed(FlowError::Denied(e)) => Page::Denied {
-                error: e.error.clone(),
-                description: e.error_description.clone(),
-            },
-            Outcome::Failed(FlowError::Cancelled) => Page::Cancelled,
-            Outcome::Failed(FlowError::CallbackTimedOut { .. }) => Page::Expired,
+            Outcome::Failed(e) if e.callback_error().is_some() => {
+                let e = e.callback_error().expect("checked");
+                Page::Denied {
+                    error: e.error.clone(),
+                    description: e.error_description.clone(),
+                }
+            }
+            Outcome::Failed(FlowError::User(UserError::Cancelled { .. })) => Page::Cancelled,
+            Outcome::Failed(FlowError::User(UserError::CallbackTimedOut { .. })) => Page::Expired,
             Outcome::Failed(e) => Page::Failed {
                 reason: e.to_string(),
             },

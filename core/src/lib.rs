@@ -64,6 +64,7 @@
 //! - [`key_info`]: the key check codec (PROTOCOL.md §4).
 //! - [`page`]: every HTTP response the browser can get (PROTOCOL.md §7).
 //! - [`flow`]: the state machine that ties them together.
+//! - [`error`]: why a flow failed, sorted by who must act.
 //! - [`secret`]: the secret newtypes (redacted, zeroized).
 //!
 //! Determinism: with the same seeded RNG, the same inputs and the same times, two runs give
@@ -73,6 +74,7 @@
 
 pub mod authorize;
 pub mod callback;
+pub mod error;
 pub mod exchange;
 pub mod flow;
 pub mod http;
@@ -87,10 +89,11 @@ pub use authorize::{
     DEFAULT_BASE_URL,
 };
 pub use callback::{parse_callback, CallbackError, CallbackTarget};
-pub use exchange::{exchange_request, parse_exchange_response, ExchangeError, ExchangeSuccess};
+pub use error::{FlowError, NetworkError, OpenRouterError, Party, ProgramError, UserError};
+pub use exchange::{exchange_request, parse_exchange_response, ExchangeSuccess};
 pub use flow::{
-    host_is_ours, BrowserRequest, ConnectionId, ExchangeId, Flow, FlowConfig, FlowError, Input,
-    Outcome, Output, Party, Phase,
+    host_is_ours, BrowserRequest, ConnectionId, ExchangeId, Flow, FlowConfig, Input, Outcome,
+    Output, Phase,
 };
 pub use http::{HttpMethod, HttpRequest, HttpResponse, USER_AGENT};
 pub use key_info::{key_check_request, parse_key_info, KeyCheckError, KeyInfo};

@@ -7,7 +7,16 @@ use openrouter_auth_core::*;
 
 fn assert_cancelled(outs: &[Output], f: &Flow) {
     assert_eq!(f.phase(), Phase::Failed);
-    assert_eq!(f.outcome(), Some(&Outcome::Failed(FlowError::Cancelled)));
+    assert!(
+        matches!(
+            f.outcome(),
+            Some(Outcome::Failed(FlowError::User(
+                UserError::Cancelled { .. }
+            )))
+        ),
+        "{:?}",
+        f.outcome()
+    );
     assert_eq!(
         f.outcome().map(|o| match o {
             Outcome::Failed(e) => (e.kind(), e.party()),
@@ -25,7 +34,12 @@ fn cancel_in_init() {
     f.handle_input(Input::Cancel, t(1));
     let outs = drain(&mut f);
     assert_cancelled(&outs, &f);
-    assert_eq!(finished(&outs), Some(Outcome::Failed(FlowError::Cancelled)));
+    assert_eq!(
+        finished(&outs),
+        Some(Outcome::Failed(FlowError::User(UserError::Cancelled {
+            may_have_been_sent: false
+        })))
+    );
     // Binding afterwards opens no browser.
     f.handle_input(Input::ListenerBound { port: PORT }, t(2));
     assert!(drain(&mut f).is_empty());
@@ -39,7 +53,12 @@ fn cancel_while_awaiting_the_callback() {
     f.handle_input(Input::Cancel, t(1));
     let outs = drain(&mut f);
     assert_cancelled(&outs, &f);
-    assert_eq!(finished(&outs), Some(Outcome::Failed(FlowError::Cancelled)));
+    assert_eq!(
+        finished(&outs),
+        Some(Outcome::Failed(FlowError::User(UserError::Cancelled {
+            may_have_been_sent: false
+        })))
+    );
     // The browser arriving late is told, and no code is exchanged.
     f.handle_input(get(1, &own(&f, "?code=c")), t(2));
     let outs = drain(&mut f);
@@ -87,7 +106,12 @@ fn cancel_during_the_exchange_answers_the_tab_and_ignores_the_late_key() {
     assert!(response_for(&outs, 2)
         .body
         .contains("The program stopped waiting for this sign-in."));
-    assert_eq!(finished(&outs), Some(Outcome::Failed(FlowError::Cancelled)));
+    assert!(matches!(
+        finished(&outs),
+        Some(Outcome::Failed(FlowError::User(
+            UserError::Cancelled { .. }
+        )))
+    ));
 }
 
 #[test]

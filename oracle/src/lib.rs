@@ -25,7 +25,7 @@ use memchr::memmem::Finder;
 use openrouter_auth_core::callback::{
     parse_callback, CallbackTarget, NotOurs, MAX_CODE_BYTES, MAX_TARGET_BYTES,
 };
-use openrouter_auth_core::exchange::{parse_exchange_response, ExchangeError};
+use openrouter_auth_core::exchange::parse_exchange_response;
 use openrouter_auth_core::flow::{
     BrowserRequest, ConnectionId, ExchangeId, Flow, FlowConfig, Input, Outcome, Output, Phase,
 };
@@ -998,26 +998,28 @@ pub fn exchange_response(data: &[u8]) {
         }
         Err(e) => {
             let want_ok = matches!(resp.status, 200 | 201);
+            use openrouter_auth_core::error::{OpenRouterError as O, ProgramError as P, UserError as U};
+            use openrouter_auth_core::FlowError as F;
             match (&e, resp.status) {
-                (ExchangeError::MissingKey { .. }, _) => assert!(want_ok),
-                (ExchangeError::Server { status }, s) => {
+                (F::OpenRouter(O::MissingKey { .. }), _) => assert!(want_ok),
+                (F::OpenRouter(O::Server { status }), s) => {
                     assert_eq!(*status, s);
                     assert!((500..=599).contains(&s))
                 }
-                (ExchangeError::RateLimited { .. }, s) => assert_eq!(s, 429),
-                (ExchangeError::MethodNotAllowed, s) => assert_eq!(s, 405),
-                (ExchangeError::Conflict { .. }, s) => assert_eq!(s, 409),
-                (ExchangeError::InvalidCode | ExchangeError::CodeExpired, s) => {
+                (F::OpenRouter(O::RateLimited { .. }), s) => assert_eq!(s, 429),
+                (F::Program(P::MethodNotAllowed), s) => assert_eq!(s, 405),
+                (F::OpenRouter(O::Conflict { .. }), s) => assert_eq!(s, 409),
+                (F::User(U::InvalidCode | U::CodeExpired), s) => {
                     assert!(s == 401 || s == 403)
                 }
-                (ExchangeError::InvalidCodeChallengeMethod, s) => assert_eq!(s, 400),
-                (ExchangeError::Unexpected { status, .. }, s) => {
+                (F::Program(P::InvalidCodeChallengeMethod), s) => assert_eq!(s, 400),
+                (F::OpenRouter(O::Unexpected { status, .. }), s) => {
                     assert_eq!(*status, s);
                     assert!(!want_ok && !(500..=599).contains(&s));
                 }
+                (other, _) => panic!("the exchange parser never returns {other:?}"),
             }
             check_message(&e.to_string());
-            check_message(&openrouter_auth_core::FlowError::Exchange(e).to_string());
         }
     }
 }
