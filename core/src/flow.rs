@@ -60,7 +60,8 @@ pub const MAX_RETRY_DELAY: Duration = Duration::from_secs(4);
 pub struct FlowConfig {
     /// Where `/auth` and `/api/v1/auth/keys` live. Default `https://openrouter.ai`.
     pub base_url: url::Url,
-    /// The host name in the `callback_url`. Default `localhost`.
+    /// The host name in the `callback_url`. Default `localhost`; `127.0.0.1` is used anyway
+    /// when the listener has no ::1 ([`Input::ListenerBound`] `ipv6: false`).
     pub callback_host: CallbackHost,
     /// The `key_label`; `None` lets OpenRouter pick (the app's name).
     pub key_label: Option<KeyLabel>,
@@ -134,6 +135,11 @@ pub enum Input {
     ListenerBound {
         /// The port, e.g. 53122.
         port: u16,
+        /// Whether `[::1]` is served on `port` too. `false` (IPv6 is not available on this
+        /// machine) makes the `callback_url` name `127.0.0.1` whatever
+        /// [`FlowConfig::callback_host`] says: a browser may resolve `localhost` to ::1, where
+        /// any other program could listen on that port (RFC 8252 section 8.3).
+        ipv6: bool,
     },
     /// A request head arrived.
     Request(BrowserRequest),
@@ -508,7 +514,7 @@ impl Flow {
     pub fn handle_input(&mut self, input: Input, now: Time) {
         self.advance(now);
         match input {
-            Input::ListenerBound { port } => self.on_listener_bound(port),
+            Input::ListenerBound { port, ipv6 } => self.on_listener_bound(port, ipv6),
             Input::Request(req) => self.on_request(req),
             Input::ConnectionClosed(conn) => self.held.retain(|c| *c != conn),
             Input::ExchangeResponse { id, response } => self.on_exchange_response(id, &response),
@@ -537,11 +543,17 @@ impl Flow {
         self.now = self.now.max(now);
     }
 
-    fn on_listener_bound(&mut self, port: u16) {
+    fn on_listener_bound(&mut self, port: u16, ipv6: bool) {
         if !matches!(self.state, State::Init) {
             return;
         }
-        let cb = callback_url(self.config.callback_host, port, &self.nonce);
+        // Without ::1, `localhost` may lead the browser to a port that is not ours.
+        let host = if ipv6 {
+            self.config.callback_host
+        } else {
+            CallbackHost::Ipv4Loopback
+        };
+        let cb = callback_url(host, port, &self.nonce);
         let url = authorization_url(
             &self.config.base_url,
             Some(&cb),

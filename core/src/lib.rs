@@ -20,7 +20,7 @@
 //! # fn rand_chacha_stub() -> Stub { Stub }
 //! # struct Stub; impl RngCore for Stub { fn next_u32(&mut self)->u32{0} fn next_u64(&mut self)->u64{0} fn fill_bytes(&mut self, _: &mut [u8]){} } impl CryptoRng for Stub {}
 //! # fn now() -> Time { Time::ZERO }
-//! # fn bind_loopback_listener() -> u16 { 0 }
+//! # fn bind_loopback_listener() -> (u16, bool) { (0, true) }
 //! # enum Event { Input(Input), Timeout }
 //! # fn wait_for_event_until(_: Option<Time>) -> Event { Event::Timeout }
 //! # fn print_and_open_browser(_: &url::Url) {}
@@ -28,8 +28,9 @@
 //! # fn start_http_request(_: openrouter_auth_core::ExchangeId, _: openrouter_auth_core::HttpRequest) {}
 //! # fn start_storing(_: &openrouter_auth_core::ApiKey) {}
 //! let mut flow = Flow::new(FlowConfig::default(), &mut os_csprng(), now());
-//! let port = bind_loopback_listener(); // 127.0.0.1 and ::1, port 0
-//! flow.handle_input(Input::ListenerBound { port }, now());
+//! // 127.0.0.1 and ::1 on one free port; `ipv6` false only where IPv6 is not available.
+//! let (port, ipv6) = bind_loopback_listener();
+//! flow.handle_input(Input::ListenerBound { port, ipv6 }, now());
 //! let outcome = loop {
 //!     let mut finished = None;
 //!     while let Some(output) = flow.poll_output() {

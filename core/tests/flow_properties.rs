@@ -402,7 +402,13 @@ impl Run {
         };
         let mut f = Flow::new(config, &mut rng(seed), t(0));
         if !headless {
-            f.handle_input(Input::ListenerBound { port: PORT }, t(0));
+            f.handle_input(
+                Input::ListenerBound {
+                    port: PORT,
+                    ipv6: true,
+                },
+                t(0),
+            );
         }
         let outs = drain(&mut f);
         assert!(matches!(

@@ -38,7 +38,15 @@ fn transcript(store_ok: bool, pasted: bool) -> (String, String) {
             &mut log,
         )
     } else {
-        feed(&mut f, Input::ListenerBound { port: PORT }, 0, &mut log);
+        feed(
+            &mut f,
+            Input::ListenerBound {
+                port: PORT,
+                ipv6: true,
+            },
+            0,
+            &mut log,
+        );
         feed(&mut f, get(1, "/favicon.ico"), 1, &mut log);
         feed(
             &mut f,
@@ -203,7 +211,13 @@ fn round_trip_after_listener_bound_then_sign_in() {
     let mut f = Flow::new(FlowConfig::default(), &mut rng(13), t(0));
     let f0 = round_trip(&f);
     assert_eq!(f0.phase(), Phase::Init);
-    f.handle_input(Input::ListenerBound { port: PORT }, t(1));
+    f.handle_input(
+        Input::ListenerBound {
+            port: PORT,
+            ipv6: true,
+        },
+        t(1),
+    );
     // Undrained outputs survive the trip too.
     let mut g = round_trip(&f);
     let outs = drain(&mut g);
@@ -223,7 +237,13 @@ fn round_trip_after_listener_bound_then_sign_in() {
 
 fn bound_copy(f: &Flow) -> Flow {
     let mut g = round_trip(f);
-    g.handle_input(Input::ListenerBound { port: PORT }, t(1));
+    g.handle_input(
+        Input::ListenerBound {
+            port: PORT,
+            ipv6: true,
+        },
+        t(1),
+    );
     drain(&mut g);
     g
 }

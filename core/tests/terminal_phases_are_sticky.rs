@@ -70,7 +70,10 @@ fn late_inputs(f: &Flow, id: Option<ExchangeId>) -> Vec<(&'static str, Input)> {
         ),
         (
             "listener bound again",
-            Input::ListenerBound { port: PORT + 1 },
+            Input::ListenerBound {
+                port: PORT + 1,
+                ipv6: true,
+            },
         ),
         (
             "connection closed",

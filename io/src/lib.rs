@@ -44,5 +44,5 @@ pub use login::{
     LoginOutcome,
 };
 pub use openrouter_auth_core as core;
-pub use server::{BindError, LoopbackServer};
+pub use server::{BindError, IpFamily, LoopbackServer};
 pub use store::{open_store, KeyMeta, KeyStore, StoreEnv, StoreError, StoreReport, StoreSpec};

@@ -485,6 +485,7 @@ pub(crate) fn run(
         flow.handle_input(
             Input::ListenerBound {
                 port: server.port(),
+                ipv6: server.has_ipv6(),
             },
             now_since(epoch),
         );

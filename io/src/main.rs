@@ -688,6 +688,9 @@ fn report_login_error(ui: &Ui, e: LoginError) -> u8 {
     }
     ui.json(ev);
     ui.line(&format!("error: {e}"));
+    if let LoginError::Bind(openrouter_auth::BindError::PortInUse { .. }) = &e {
+        ui.line("hint: pick another port with --port, or leave --port out to use any free port");
+    }
     code
 }
 

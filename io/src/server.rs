@@ -23,7 +23,7 @@ use mio::{Events, Interest, Poll, Token, Waker};
 use openrouter_auth_core::{BrowserRequest, ConnectionId, Input, Page};
 use std::collections::HashMap;
 use std::io::{self, Read, Write};
-use std::net::{Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use zeroize::Zeroizing;
@@ -56,23 +56,96 @@ const LISTENER_V6: Token = Token(1);
 pub(crate) const WAKER: Token = Token(2);
 const FIRST_CONN: usize = 16;
 
+/// How many ephemeral ports [`LoopbackServer::bind`]`(0)` tries before giving up, when each
+/// one it is handed on 127.0.0.1 is already taken on ::1 by another program.
+pub const MAX_PORT_TRIES: u32 = 32;
+
+/// One of the two loopback addresses the listener serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum IpFamily {
+    /// `127.0.0.1`.
+    V4,
+    /// `[::1]`.
+    V6,
+}
+
+impl IpFamily {
+    /// `127.0.0.1` or `::1`.
+    pub fn loopback(self) -> IpAddr {
+        match self {
+            IpFamily::V4 => Ipv4Addr::LOCALHOST.into(),
+            IpFamily::V6 => Ipv6Addr::LOCALHOST.into(),
+        }
+    }
+}
+
+impl std::fmt::Display for IpFamily {
+    /// `127.0.0.1` or `[::1]`.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            IpFamily::V4 => "127.0.0.1",
+            IpFamily::V6 => "[::1]",
+        })
+    }
+}
+
 /// Why the listener could not be opened.
 #[derive(Debug, thiserror::Error)]
 pub enum BindError {
-    /// The fixed port is taken by another program.
-    #[error("port {port} on 127.0.0.1 is already in use; pick another with --port, or leave it out to use any free port")]
+    /// The fixed port is taken on 127.0.0.1 or on ::1 by another program (`EADDRINUSE`).
+    /// Either one is enough: a browser that reaches `localhost` over the other family would
+    /// hand the authorization code to that program (RFC 8252 section 8.3). The message names
+    /// a command that shows the holder (`ss` on Linux, `lsof` on macOS and the BSDs,
+    /// PowerShell's `Get-NetTCPConnection` on Windows).
+    #[error("port {port} on {family} is already in use by another program{}", holder_hint(*port))]
     PortInUse {
         /// The port asked for.
         port: u16,
+        /// Where it is taken.
+        family: IpFamily,
     },
-    /// Any other OS error.
-    #[error("could not listen on 127.0.0.1 port {port}: {source}")]
+    /// Any free port (port 0) was asked for, and each of the [`MAX_PORT_TRIES`] ports the
+    /// system handed out on 127.0.0.1 was already taken on ::1 by another program.
+    #[error("no port was free on both 127.0.0.1 and [::1] after {tries} tries: other programs hold [::1] on every port tried")]
+    NoFreePort {
+        /// Ports tried.
+        tries: u32,
+    },
+    /// Listening on one family failed for another reason than a taken port (e.g. permission
+    /// denied). IPv6 that is not available on this machine is not an error: see
+    /// [`LoopbackServer::bind`].
+    #[error("could not listen on {family} port {port}: {source}")]
+    Listen {
+        /// The port (0 = any).
+        port: u16,
+        /// Where listening failed.
+        family: IpFamily,
+        /// The OS error.
+        source: io::Error,
+    },
+    /// Any other OS error (creating the poller or registering a listener with it).
+    #[error("could not open the loopback listener on port {port}: {source}")]
     Io {
         /// The port asked for (0 = any).
         port: u16,
         /// The OS error.
         source: io::Error,
     },
+}
+
+/// How to find who holds `port`, as a parenthesised clause for an error message.
+fn holder_hint(port: u16) -> String {
+    if cfg!(any(target_os = "linux", target_os = "android")) {
+        format!(" (`ss -ltnp 'sport = :{port}'` shows which)")
+    } else if cfg!(windows) {
+        format!(
+            " (`Get-NetTCPConnection -State Listen -LocalPort {port}` in PowerShell shows which)"
+        )
+    } else if cfg!(unix) {
+        format!(" (`lsof -nP -iTCP:{port} -sTCP:LISTEN` shows which)")
+    } else {
+        String::new()
+    }
 }
 
 enum ConnState {
@@ -120,30 +193,30 @@ pub(crate) struct Turn {
 }
 
 impl LoopbackServer {
-    /// Listens on 127.0.0.1:`port` and `[::1]` on the same port (`port` 0 picks a free one).
-    /// If ::1 cannot be bound, continues on IPv4 only and logs that at debug level. Never
-    /// binds a non-loopback address. Errors: [`BindError`]; a taken fixed port fails at once.
+    /// Listens on 127.0.0.1:`port` and `[::1]` on the same port; never on a non-loopback
+    /// address.
+    ///
+    /// - A fixed `port` that another program holds on either family fails at once with
+    ///   [`BindError::PortInUse`].
+    /// - `port` 0 takes a free port the system hands out on 127.0.0.1; if ::1 is taken on
+    ///   it, tries another, up to [`MAX_PORT_TRIES`] ports ([`BindError::NoFreePort`]).
+    /// - Only when IPv6 is not available on this machine (`EADDRNOTAVAIL`, `EAFNOSUPPORT`,
+    ///   `EPROTONOSUPPORT` on ::1) does it serve 127.0.0.1 alone ([`Self::has_ipv6`] is then
+    ///   `false`, and the flow must advertise `127.0.0.1`: pass it in
+    ///   [`Input::ListenerBound`]). Any other failure on ::1 is [`BindError::Listen`].
+    ///
+    /// Source: RFC 8252 sections 7.3 and 8.3.
     pub fn bind(port: u16) -> Result<Self, BindError> {
         let poll = Poll::new().map_err(|source| BindError::Io { port, source })?;
-        let v4_addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
-        let mut v4 = listen(v4_addr).map_err(|source| {
-            if source.kind() == io::ErrorKind::AddrInUse {
-                BindError::PortInUse { port }
-            } else {
-                BindError::Io { port, source }
-            }
-        })?;
+        let (mut v4, mut v6) = if port == 0 {
+            bind_any_free(MAX_PORT_TRIES, |_| 0)?
+        } else {
+            bind_pair(port)?
+        };
         let actual = v4
             .local_addr()
             .map_err(|source| BindError::Io { port, source })?
             .port();
-        let mut v6 = match listen(SocketAddr::from((Ipv6Addr::LOCALHOST, actual))) {
-            Ok(l) => Some(l),
-            Err(e) => {
-                tracing::debug!(port = actual, error = %e, "::1 unavailable; serving on 127.0.0.1 only");
-                None
-            }
-        };
         let registry = poll.registry();
         registry
             .register(&mut v4, LISTENER_V4, Interest::READABLE)
@@ -545,6 +618,75 @@ fn out_of_descriptors(e: &io::Error) -> bool {
     e.raw_os_error().is_some_and(|c| CODES.contains(&c))
 }
 
+/// 127.0.0.1:`port` and `[::1]` on the port that got (`port` 0: any free one). `None` for
+/// ::1 only when IPv6 is not available here; a port taken on either family is
+/// [`BindError::PortInUse`] (never for `port` 0 on 127.0.0.1: the system picks a free one).
+fn bind_pair(port: u16) -> Result<(TcpListener, Option<TcpListener>), BindError> {
+    let v4 = listen(SocketAddr::from((Ipv4Addr::LOCALHOST, port)))
+        .map_err(|e| bind_error(e, port, IpFamily::V4))?;
+    let actual = v4
+        .local_addr()
+        .map_err(|source| BindError::Io { port, source })?
+        .port();
+    match listen(SocketAddr::from((Ipv6Addr::LOCALHOST, actual))) {
+        Ok(v6) => Ok((v4, Some(v6))),
+        Err(e) if ipv6_unavailable(&e) => {
+            tracing::debug!(port = actual, error = %e, "IPv6 is not available here; serving on 127.0.0.1 only");
+            Ok((v4, None))
+        }
+        Err(e) => Err(bind_error(e, actual, IpFamily::V6)),
+    }
+}
+
+/// [`bind_pair`] on the port `pick(try)` names (0 = the system's pick), until one is free on
+/// both families, at most `tries` times. A port taken on one family is let go (its other
+/// listener closes) and the next one is tried.
+fn bind_any_free(
+    tries: u32,
+    mut pick: impl FnMut(u32) -> u16,
+) -> Result<(TcpListener, Option<TcpListener>), BindError> {
+    for attempt in 0..tries {
+        match bind_pair(pick(attempt)) {
+            Err(BindError::PortInUse { port, family }) => {
+                tracing::debug!(port, %family, "port taken by another program; trying another");
+            }
+            other => return other,
+        }
+    }
+    Err(BindError::NoFreePort { tries })
+}
+
+/// A failed `listen` on `family`: a taken port is [`BindError::PortInUse`] unless it was
+/// the system's own pick (port 0).
+fn bind_error(source: io::Error, port: u16, family: IpFamily) -> BindError {
+    if source.kind() == io::ErrorKind::AddrInUse && port != 0 {
+        BindError::PortInUse { port, family }
+    } else {
+        BindError::Listen {
+            port,
+            family,
+            source,
+        }
+    }
+}
+
+/// Whether a failure on ::1 means this machine has no IPv6 loopback: ::1 not assigned
+/// (`EADDRNOTAVAIL`, e.g. `disable_ipv6`), or no IPv6 in the kernel (`EAFNOSUPPORT`,
+/// `EPROTONOSUPPORT`). Only then may the listener run on 127.0.0.1 alone.
+fn ipv6_unavailable(e: &io::Error) -> bool {
+    if e.kind() == io::ErrorKind::AddrNotAvailable {
+        return true;
+    }
+    #[cfg(unix)]
+    const CODES: [i32; 2] = [libc::EAFNOSUPPORT, libc::EPROTONOSUPPORT];
+    // WSAEAFNOSUPPORT, WSAEPROTONOSUPPORT.
+    #[cfg(windows)]
+    const CODES: [i32; 2] = [10047, 10043];
+    #[cfg(not(any(unix, windows)))]
+    const CODES: [i32; 0] = [];
+    e.raw_os_error().is_some_and(|c| CODES.contains(&c))
+}
+
 /// A non-blocking listener on `addr` with a [`LISTEN_BACKLOG`] backlog. Like
 /// `mio::net::TcpListener::bind`, it sets `SO_REUSEADDR` on unix only (quick rebinding of a
 /// fixed port after a previous run; on Windows the option would allow port hijacking), and
@@ -656,7 +798,79 @@ mod tests {
         let t = Instant::now();
         let err = LoopbackServer::bind(port).err().expect("port is taken");
         assert!(t.elapsed() < Duration::from_secs(1));
-        assert!(matches!(err, BindError::PortInUse { port: p } if p == port));
+        assert!(matches!(err, BindError::PortInUse { port: p, family: IpFamily::V4 } if p == port));
         assert!(err.to_string().contains(&port.to_string()));
+    }
+
+    /// `bind(0)`'s retry, with the first port it is handed already taken on ::1 by another
+    /// program: that port is let go and a port ours on both families is found instead.
+    #[test]
+    fn any_free_port_skips_a_port_squatted_on_ipv6() {
+        let Ok(squatter) = std::net::TcpListener::bind("[::1]:0") else {
+            eprintln!("skipped: no IPv6 loopback here");
+            return;
+        };
+        let taken = squatter.local_addr().unwrap().port();
+        let mut picks = Vec::new();
+        let (v4, v6) = bind_any_free(MAX_PORT_TRIES, |attempt| {
+            picks.push(attempt);
+            if attempt == 0 {
+                taken
+            } else {
+                0
+            }
+        })
+        .unwrap();
+        let port = v4.local_addr().unwrap().port();
+        assert_ne!(port, taken);
+        assert_eq!(
+            v6.expect("::1 is served").local_addr().unwrap().port(),
+            port
+        );
+        assert_eq!(picks, [0, 1]);
+    }
+
+    /// Every try handed a port taken on ::1: the retry is bounded and says so.
+    #[test]
+    fn any_free_port_gives_up_after_its_tries() {
+        let Ok(squatter) = std::net::TcpListener::bind("[::1]:0") else {
+            eprintln!("skipped: no IPv6 loopback here");
+            return;
+        };
+        let taken = squatter.local_addr().unwrap().port();
+        let mut calls = 0;
+        let err = bind_any_free(5, |_| {
+            calls += 1;
+            taken
+        })
+        .expect_err("never free on ::1");
+        assert!(matches!(err, BindError::NoFreePort { tries: 5 }), "{err:?}");
+        assert_eq!(calls, 5);
+    }
+
+    #[test]
+    fn only_a_missing_ipv6_stack_counts_as_no_ipv6() {
+        let os = |kind: io::ErrorKind| io::Error::from(kind);
+        assert!(ipv6_unavailable(&os(io::ErrorKind::AddrNotAvailable)));
+        #[cfg(unix)]
+        for code in [
+            libc::EAFNOSUPPORT,
+            libc::EPROTONOSUPPORT,
+            libc::EADDRNOTAVAIL,
+        ] {
+            assert!(
+                ipv6_unavailable(&io::Error::from_raw_os_error(code)),
+                "{code}"
+            );
+        }
+        #[cfg(unix)]
+        for code in [libc::EADDRINUSE, libc::EACCES, libc::EPERM] {
+            assert!(
+                !ipv6_unavailable(&io::Error::from_raw_os_error(code)),
+                "{code}"
+            );
+        }
+        assert!(!ipv6_unavailable(&os(io::ErrorKind::AddrInUse)));
+        assert!(!ipv6_unavailable(&os(io::ErrorKind::PermissionDenied)));
     }
 }

@@ -1540,7 +1540,7 @@ pub fn run_ops(config: FuzzConfig, ops: &[FuzzOp]) -> Result<(), Violation> {
     for op in ops {
         match op {
             FuzzOp::Bind => {
-                cf.handle_input(Input::ListenerBound { port }, now)?;
+                cf.handle_input(Input::ListenerBound { port, ipv6: true }, now)?;
             }
             FuzzOp::Request {
                 method,

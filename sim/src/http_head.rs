@@ -90,8 +90,14 @@ pub fn http_head(data: &[u8]) {
             let (mut flow, _) =
                 CheckedFlow::new(FlowConfig::default(), &mut FuzzRng::new(0), Time::ZERO)
                     .unwrap_or_else(|v| panic!("{v}"));
-            flow.handle_input(Input::ListenerBound { port: FUZZ_PORT }, Time::ZERO)
-                .unwrap_or_else(|v| panic!("{v}"));
+            flow.handle_input(
+                Input::ListenerBound {
+                    port: FUZZ_PORT,
+                    ipv6: true,
+                },
+                Time::ZERO,
+            )
+            .unwrap_or_else(|v| panic!("{v}"));
             let conn = ConnectionId(7);
             let outs = flow
                 .handle_input(

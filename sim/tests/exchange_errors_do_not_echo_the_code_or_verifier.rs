@@ -28,8 +28,14 @@ fn exchange_errors_do_not_echo_the_code_or_verifier() {
         let challenge = f.flow().code_challenge().as_str().to_owned();
         f.note_code_issued(CODE, &challenge);
         let verifier = f.verifier().to_owned();
-        f.handle_input(Input::ListenerBound { port: 53682 }, Time::ZERO)
-            .unwrap();
+        f.handle_input(
+            Input::ListenerBound {
+                port: 53682,
+                ipv6: true,
+            },
+            Time::ZERO,
+        )
+        .unwrap();
         let own = format!("/callback/{}", f.flow().nonce().expose_secret());
         let request = |conn: u64, target: String| {
             Input::Request(BrowserRequest {
@@ -66,8 +72,14 @@ fn exchange_errors_do_not_echo_the_code_or_verifier() {
             )
             .unwrap();
             g.note_code_issued(CODE, &challenge);
-            g.handle_input(Input::ListenerBound { port: 53682 }, Time::ZERO)
-                .unwrap();
+            g.handle_input(
+                Input::ListenerBound {
+                    port: 53682,
+                    ipv6: true,
+                },
+                Time::ZERO,
+            )
+            .unwrap();
             g.handle_input(
                 request(1, format!("{own}?code={CODE}")),
                 Time::from_millis(10),

@@ -437,7 +437,10 @@ impl StateMachineTest for FlowMatchesModel {
             key_counter: 0,
         };
         if !m.headless {
-            sut.input(Input::ListenerBound { port: PORT });
+            sut.input(Input::ListenerBound {
+                port: PORT,
+                ipv6: true,
+            });
         }
         sut
     }

@@ -623,7 +623,11 @@ impl<'p> World<'p> {
         if !self.flows[i].plan.headless {
             let port = self.flows[i].port;
             self.log("->", || format!("ListenerBound port={port}"));
-            self.feed(i, Input::ListenerBound { port }, Some(FuzzOp::Bind))?;
+            self.feed(
+                i,
+                Input::ListenerBound { port, ipv6: true },
+                Some(FuzzOp::Bind),
+            )?;
         }
         Ok(())
     }
