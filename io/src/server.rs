@@ -60,7 +60,7 @@ const FIRST_CONN: usize = 16;
 #[derive(Debug, thiserror::Error)]
 pub enum BindError {
     /// The fixed port is taken by another program.
-    #[error("port {port} on 127.0.0.1 is already in use; pick another with --port, or leave it out to use any free port")]
+    #[error("port {port} on 127.0.0.1 is already in use")]
     PortInUse {
         /// The port asked for.
         port: u16,
