@@ -311,7 +311,7 @@ enum State {
 /// Serialisable with serde so a service can park a pending flow; **the serialised form holds
 /// secrets** (the `code_verifier`, nonce, and any code or key in flight): store it like a
 /// password.
-#[derive(Clone, Serialize, Deserialize)]
+#[derive(Serialize, Deserialize)]
 pub struct Flow {
     config: FlowConfig,
     verifier: CodeVerifier,

@@ -23,12 +23,33 @@ pub enum VerifierError {
     Character(usize),
 }
 
-/// The PKCE `code_verifier`: 43 to 128 characters of `A-Z a-z 0-9 - . _ ~`
-/// (RFC 7636 section 4.1). A secret: zeroized on drop, redacted in `Debug`/`Display`, read with
-/// [`CodeVerifier::expose_secret`]. It appears only in the code exchange body.
-#[derive(Clone, Serialize, Deserialize)]
-#[serde(try_from = "String", into = "String")]
-pub struct CodeVerifier(Zeroizing<String>);
+crate::secret::secret_string!(
+    /// The PKCE `code_verifier`: 43 to 128 characters of `A-Z a-z 0-9 - . _ ~`
+    /// (RFC 7636 section 4.1). A secret: zeroized on drop, redacted in `Debug`/`Display`,
+    /// compared in constant time, read only with [`CodeVerifier::expose_secret`]. It appears
+    /// only in the code exchange body. Neither `Clone` nor convertible into a `String`, so no
+    /// copy escapes zeroizing; serde reads it back through [`CodeVerifier::parse`].
+    ///
+    /// ```compile_fail
+    /// fn needs_clone<T: Clone>() {}
+    /// needs_clone::<openrouter_auth_core::CodeVerifier>();
+    /// ```
+    ///
+    /// ```compile_fail
+    /// let v = openrouter_auth_core::CodeVerifier::from_entropy(&[0; 32]);
+    /// let s: String = v.into();
+    /// ```
+    #[derive(Deserialize)]
+    #[serde(try_from = "String")]
+    CodeVerifier
+);
+
+/// Writes the verifier itself (a serialised [`crate::Flow`] holds its secrets).
+impl Serialize for CodeVerifier {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.expose_secret())
+    }
+}
 
 impl CodeVerifier {
     /// Minimum length in characters (RFC 7636 section 4.1).
@@ -62,11 +83,6 @@ impl CodeVerifier {
         Ok(Self(Zeroizing::new(s.to_owned())))
     }
 
-    /// The verifier itself; only the code exchange body should need it.
-    pub fn expose_secret(&self) -> &str {
-        &self.0
-    }
-
     /// The `code_challenge` for `method` (RFC 7636 section 4.2).
     pub fn challenge(&self, method: CodeChallengeMethod) -> CodeChallenge {
         match method {
@@ -84,32 +100,6 @@ impl TryFrom<String> for CodeVerifier {
     fn try_from(s: String) -> Result<Self, Self::Error> {
         let s = Zeroizing::new(s);
         Self::parse(&s)
-    }
-}
-
-impl From<CodeVerifier> for String {
-    fn from(v: CodeVerifier) -> String {
-        v.0.as_str().to_owned()
-    }
-}
-
-impl PartialEq for CodeVerifier {
-    fn eq(&self, other: &Self) -> bool {
-        crate::ct_eq(self.0.as_bytes(), other.0.as_bytes())
-    }
-}
-
-impl Eq for CodeVerifier {}
-
-impl std::fmt::Debug for CodeVerifier {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("CodeVerifier([redacted])")
-    }
-}
-
-impl std::fmt::Display for CodeVerifier {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("[redacted]")
     }
 }
 

@@ -9,12 +9,14 @@ use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use zeroize::Zeroizing;
 
+/// Defines a secret newtype over `Zeroizing<String>`: `expose_secret()`, constant-time
+/// `PartialEq`/`Eq`, and `Debug`/`Display` that print `Name([redacted])`/`[redacted]`. The
+/// attributes given (docs, derives, serde) go on the struct: a secret is `Clone` or
+/// `Serialize` only where it says so. Used here and by [`crate::pkce::CodeVerifier`].
 macro_rules! secret_string {
     ($(#[$meta:meta])* $name:ident) => {
         $(#[$meta])*
-        #[derive(Clone, Serialize, Deserialize)]
-        #[serde(transparent)]
-        pub struct $name(Zeroizing<String>);
+        pub struct $name(zeroize::Zeroizing<String>);
 
         impl $name {
             /// The secret itself. Every call site is a place the secret leaves its wrapper:
@@ -46,16 +48,21 @@ macro_rules! secret_string {
         }
     };
 }
+pub(crate) use secret_string;
 
 secret_string!(
     /// An OAuth authorization code, as OpenRouter appended it to the `callback_url`
     /// (PROTOCOL.md section 2). Single use; expires 10 minutes after it was issued.
+    #[derive(Clone, Serialize, Deserialize)]
+    #[serde(transparent)]
     AuthorizationCode
 );
 
 secret_string!(
     /// An OpenRouter API key (`sk-or-v1-` followed by 64 lowercase hex digits), as returned by
     /// `POST /api/v1/auth/keys` (PROTOCOL.md section 3). Long-lived: no expiry, no refresh.
+    #[derive(Clone, Serialize, Deserialize)]
+    #[serde(transparent)]
     ApiKey
 );
 
@@ -63,6 +70,8 @@ secret_string!(
     /// The per-flow nonce: 192 bits from the caller's CSPRNG, base64url without padding
     /// (32 characters). It is the last segment of the callback path (`/callback/<nonce>`) and is
     /// also sent as `state` (PROTOCOL.md section 1; RFC 9700 section 4.7.1).
+    #[derive(Clone, Serialize, Deserialize)]
+    #[serde(transparent)]
     FlowNonce
 );
 

@@ -147,16 +147,18 @@ pub struct LoginOutcome {
 
 /// Why `login` returned no stored key. [`LoginError::KeyNotStored`] still carries the key.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum LoginError {
     /// The loopback listener could not be opened.
     #[error(transparent)]
     Bind(#[from] BindError),
     /// The store could not be opened, or would refuse any key ([`KeyStore::preflight`]);
-    /// reported before anything was signed in.
-    #[error("{0}")]
+    /// reported before anything was signed in. Display and `source()` are the store error's.
+    #[error(transparent)]
     Store(StoreError),
-    /// The sign-in failed; see [`FlowError::kind`] and [`FlowError::party`].
-    #[error("{0}")]
+    /// The sign-in failed; see [`FlowError::kind`] and [`FlowError::party`]. Display and
+    /// `source()` are the flow error's.
+    #[error(transparent)]
     Flow(FlowError),
     /// A key was obtained but not stored. Show `key` to the user: the store does not hold it
     /// (`reason` says why, and names a temporary file left holding it, if any).

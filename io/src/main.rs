@@ -4,7 +4,7 @@
 
 use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
-use openrouter_auth::core::{self, CallbackHost, FlowError, KeyLabel, UserError};
+use openrouter_auth::core::{self, CallbackHost, KeyLabel};
 use openrouter_auth::{
     default_key_label, headless_reason, login, EnvSnapshot, LoginError, LoginEvent, LoginHandle,
     LoginOptions, StoreEnv, StoreError, StoreSpec,
@@ -14,19 +14,8 @@ use std::process::ExitCode;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-/// Exit codes (documented in the README and in `--help`).
-mod exit {
-    pub const OK: u8 = 0;
-    pub const ERROR: u8 = 1;
-    pub const USAGE: u8 = 2;
-    pub const DENIED: u8 = 3;
-    pub const TIMED_OUT: u8 = 4;
-    pub const EXCHANGE_FAILED: u8 = 5;
-    pub const KEY_NOT_STORED: u8 = 6;
-    pub const KEY_NOT_VALID: u8 = 7;
-    pub const NO_KEY: u8 = 8;
-    pub const CANCELLED: u8 = 130;
-}
+/// Exit codes (documented in the README and in `--help`) and the table that picks them.
+mod exit;
 
 const EXIT_CODES: &str = "Exit codes:
   0    signed in (login), key valid (status), done (logout)
@@ -368,8 +357,10 @@ fn confirm_replacing(args: &LoginArgs, ui: &Ui, ttys: Ttys, env: &StoreEnv) -> R
         ui.line(&format!("error: {message}"));
         exit::ERROR
     };
-    let store = openrouter_auth::open_store(&args.store, env)
-        .map_err(|e| fail("store_unavailable", format!("{e}; nothing was signed in")))?;
+    let store = openrouter_auth::open_store(&args.store, env).map_err(|e| {
+        let e = exit::store_message(&e);
+        fail("store_unavailable", format!("{e}; nothing was signed in"))
+    })?;
     // A store that cannot be read now cannot be written after signing in either (a file that
     // is not JSON is never clobbered; no keychain is no keychain): mint nothing.
     let existing = match store.load() {
@@ -383,18 +374,20 @@ fn confirm_replacing(args: &LoginArgs, ui: &Ui, ttys: Ttys, env: &StoreEnv) -> R
             return confirm_replacing_unreadable(args, ui, ttys, &store.describe(), &e, fail);
         }
         Err(e @ StoreError::KeyringUnavailable { .. }) => {
-            return Err(fail("store_unavailable", e.to_string()))
+            return Err(fail("store_unavailable", exit::store_message(&e)))
         }
         Err(e) => {
+            let e = exit::store_message(&e);
             return Err(fail(
                 "store_unavailable",
                 format!("{e}; nothing was signed in (a new key could not be stored there)"),
-            ))
+            ));
         }
     };
-    store
-        .preflight()
-        .map_err(|e| fail("store_unavailable", format!("{e}; nothing was signed in")))?;
+    store.preflight().map_err(|e| {
+        let e = exit::store_message(&e);
+        fail("store_unavailable", format!("{e}; nothing was signed in"))
+    })?;
     let Some(old) = existing else {
         return Ok(());
     };
@@ -579,7 +572,7 @@ fn run_login(args: LoginArgs) -> u8 {
             }
             exit::OK
         }
-        Err(e) => report_login_error(&ui, e),
+        Err(e) => report_login_error(&ui, e, &options.base_url),
     }
 }
 
@@ -660,37 +653,38 @@ fn login_once(
     login(options, &mut observer, handle)
 }
 
-fn report_login_error(ui: &Ui, e: LoginError) -> u8 {
-    let code = match &e {
-        LoginError::Flow(e) if e.callback_error().is_some() => exit::DENIED,
-        LoginError::Flow(FlowError::User(UserError::CallbackTimedOut { .. })) => exit::TIMED_OUT,
-        LoginError::Flow(FlowError::User(UserError::Cancelled { .. })) => exit::CANCELLED,
-        LoginError::Flow(FlowError::User(UserError::PastesClosed)) => exit::ERROR,
-        LoginError::Flow(_) => exit::EXCHANGE_FAILED,
-        LoginError::KeyNotStored { .. } => exit::KEY_NOT_STORED,
-        LoginError::InsecureBaseUrl { .. } => exit::USAGE,
-        LoginError::Bind(_) | LoginError::Store(_) | LoginError::Io(_) => exit::ERROR,
-    };
+fn report_login_error(ui: &Ui, e: LoginError, base_url: &url::Url) -> u8 {
+    let code = exit::login_failure(&e).code;
+    let message = exit::login_message(&e);
     let mut ev = serde_json::json!({
         "event": "failed",
-        "error": {"kind": e.kind(), "message": e.to_string()},
+        "error": {"kind": e.kind(), "message": message},
     });
+    if let LoginError::Flow(f) = &e {
+        ev["error"]["party"] = exit::party_name(f.party()).into();
+        ev["error"]["may_have_been_sent"] = f.may_have_been_sent().into();
+        if f.may_have_been_sent() {
+            // Where a key that never reached us can be revoked.
+            let mut keys = base_url.clone();
+            keys.set_path("/keys");
+            keys.set_query(None);
+            keys.set_fragment(None);
+            ev["error"]["keys_url"] = keys.as_str().into();
+        }
+    }
     if let LoginError::KeyNotStored { key, .. } = &e {
         // The key exists only here now: hand it over once, on stdout.
         if ui.json {
             ev["key"] = serde_json::Value::String(key.expose_secret().to_owned());
         } else {
-            eprintln!("error: {e}");
+            eprintln!("error: {message}");
             eprintln!("Your new key is below. It was not stored: keep it now.");
             println!("{}", key.expose_secret());
             return code;
         }
     }
     ui.json(ev);
-    ui.line(&format!("error: {e}"));
-    if let LoginError::Bind(openrouter_auth::BindError::PortInUse { .. }) = &e {
-        ui.line("hint: pick another port with --port, or leave --port out to use any free port");
-    }
+    ui.line(&format!("error: {message}"));
     code
 }
 
@@ -737,8 +731,9 @@ fn find_keys(
                 continue;
             }
             Err(e) => {
+                let e = exit::store_message(&e);
                 ui.line(&format!("warning: skipped {}: {e}", store.describe()));
-                unreadable.push((store.describe(), e.to_string()));
+                unreadable.push((store.describe(), e));
             }
         }
         looked_in.push(store.describe());
@@ -761,7 +756,10 @@ fn replace_hint(spec: &StoreSpec, env: &StoreEnv) -> String {
         None => format!(
             "Sign in again with `openrouter-auth login --force{store_arg}`, or remove it with `openrouter-auth logout{store_arg}`."
         ),
-        Some(e) => format!("This tool will neither replace nor remove it there: {e}."),
+        Some(e) => format!(
+            "This tool will neither replace nor remove it there: {}.",
+            exit::store_message(&e)
+        ),
     }
 }
 
@@ -824,8 +822,9 @@ fn run_status(args: StatusArgs) -> u8 {
                     return exit::NO_KEY;
                 }
                 Err(e) => {
+                    let e = exit::store_message(&e);
                     ui.json(serde_json::json!({
-                        "event": "status", "state": "error", "message": e.to_string(),
+                        "event": "status", "state": "error", "message": e,
                     }));
                     ui.line(&format!("error: {e}"));
                     return exit::ERROR;
@@ -951,9 +950,9 @@ fn run_logout(args: LogoutArgs) -> u8 {
                 continue;
             }
             Err(e) => {
+                let e = exit::store_message(&e);
                 ui.line(&format!("error: {e}"));
-                errors
-                    .push(serde_json::json!({"spec": spec.to_string(), "message": e.to_string()}));
+                errors.push(serde_json::json!({"spec": spec.to_string(), "message": e}));
                 continue;
             }
         };
@@ -989,9 +988,10 @@ fn run_logout(args: LogoutArgs) -> u8 {
             }
             Ok(false) => not_found.push(store.describe()),
             Err(e) => {
+                let e = exit::store_message(&e);
                 ui.line(&format!("error: {e}"));
                 errors.push(serde_json::json!({
-                    "store": store.describe(), "spec": spec.to_string(), "message": e.to_string(),
+                    "store": store.describe(), "spec": spec.to_string(), "message": e,
                 }));
             }
         }

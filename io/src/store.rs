@@ -335,7 +335,7 @@ pub fn open_store(spec: &StoreSpec, env: &StoreEnv) -> Result<Box<dyn KeyStore>,
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum StoreError {
-    /// `--store` value not understood.
+    /// A store spec ([`StoreSpec`]'s text form) not understood.
     #[error("invalid store `{input}`: {reason}; accepted forms: {forms}", forms = STORE_SPEC_FORMS)]
     BadSpec {
         /// What the user typed (withheld if it looks like a key).
@@ -347,7 +347,7 @@ pub enum StoreError {
     #[error("cannot locate the home directory (HOME is not set)")]
     NoHome,
     /// The default credentials file needs the platform configuration directory and none is known.
-    #[error("cannot locate the configuration directory for the default credentials file; use --store file:PATH")]
+    #[error("cannot locate the configuration directory for the default credentials file")]
     NoConfigDir,
     /// An operating-system call failed.
     #[error("could not {action} {}: {source} ({kind:?})", path.display(), kind = source.kind())]
@@ -400,7 +400,7 @@ pub enum StoreError {
         source: std::io::Error,
     },
     /// The target is a symbolic link; refused, nothing written.
-    #[error("{} is a symbolic link to {}; refusing to replace it. Replace the link with a copy of its target, or name the target directly (--store file:PATH for this tool's credentials file, env-file:PATH for a dotenv file)", path.display(), target.display())]
+    #[error("{} is a symbolic link to {}; refusing to replace it. Replace the link with a copy of its target, or name the target directly", path.display(), target.display())]
     Symlink {
         /// The link.
         path: PathBuf,
@@ -423,7 +423,7 @@ pub enum StoreError {
     /// There is no keychain to talk to: on Linux no Secret Service is running (servers,
     /// containers, SSH sessions without a desktop), or this build or platform has no keyring
     /// support. Nothing was read or written.
-    #[error("{reason}; use --store file")]
+    #[error("{reason}")]
     KeyringUnavailable {
         /// What is missing, e.g. `no secret service is running on this machine (…)`.
         reason: String,
