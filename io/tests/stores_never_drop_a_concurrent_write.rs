@@ -29,7 +29,7 @@ while not os.path.exists(stop):
         json.dump(doc, f, indent=2)
     os.replace(tmp, path)
     n += 1
-    time.sleep(0.0003)
+    time.sleep(0.02)
 print(n)
 "#;
 
@@ -41,9 +41,13 @@ while [ ! -e "$stop" ]; do
   echo "WRITER_$n=$n" >> "$path.writer.tmp"
   mv -f "$path.writer.tmp" "$path"
   n=$((n+1))
+  sleep 0.02
 done
 echo $n
 "#;
+
+/// The races run one at a time, so they do not slow each other down.
+static ONE_AT_A_TIME: std::sync::Mutex<()> = std::sync::Mutex::new(());
 
 fn spawn(program: &str, args: &[&str]) -> Child {
     Command::new(program)
@@ -62,6 +66,15 @@ fn race(
     open: impl Fn() -> Box<dyn KeyStore> + Sync,
     present: impl Fn(&[u8], usize) -> bool,
 ) -> (usize, usize) {
+    let _one = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
+    /// Stops the other program even if a store panics.
+    struct Stop<'a>(&'a Path);
+    impl Drop for Stop<'_> {
+        fn drop(&mut self) {
+            let _ = std::fs::write(self.0, b"");
+        }
+    }
+    let stop_guard = Stop(stop);
     // Let the other program start writing before we do.
     std::thread::sleep(std::time::Duration::from_millis(100));
     std::thread::scope(|s| {
@@ -77,7 +90,7 @@ fn race(
             });
         }
     });
-    std::fs::write(stop, b"").unwrap();
+    drop(stop_guard);
     let out = other.wait_with_output().unwrap();
     assert!(out.status.success(), "the other writer failed");
     let written: usize = String::from_utf8(out.stdout)

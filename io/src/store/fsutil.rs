@@ -218,7 +218,7 @@ pub(super) enum Updated {
 
 /// How many times [`update`] merges again because another program changed the file between
 /// our read and our rename, before giving up.
-const MAX_MERGES: usize = 32;
+const MAX_MERGES: usize = 64;
 
 /// How long [`update`] waits for another `openrouter-auth` holding the lock.
 const LOCK_PATIENCE: std::time::Duration = std::time::Duration::from_secs(10);
@@ -546,6 +546,11 @@ fn swap_in(
             Err(e) => Err(rename_failed(path, tmp, e.into())),
         };
     };
+    // Most writes by others show here already, before anything of ours is at `path`.
+    let id_now = |p: &Path| fs::symlink_metadata(p).ok().and_then(|m| FileId::of(&m));
+    if seen.id.is_none() || id_now(path) != seen.id {
+        return Ok(Swapped::Changed);
+    }
     match renameat_with(CWD, tmp.path(), CWD, path, RenameFlags::EXCHANGE) {
         Ok(()) => {}
         Err(Errno::NOENT) => return Ok(Swapped::Changed),
@@ -553,12 +558,9 @@ fn swap_in(
         Err(e) => return Err(rename_failed(path, tmp, e.into())),
     }
     // `tmp`'s name now holds the file that was at `path`; ours is at `path`.
-    let displaced_id = fs::symlink_metadata(tmp.path())
-        .ok()
-        .and_then(|m| FileId::of(&m));
-    let unchanged = displaced_id.is_some()
-        && displaced_id == seen.id
-        && Snapshot::read(tmp.path())?.bytes() == Some(expected);
+    let displaced_id = id_now(tmp.path());
+    let unchanged =
+        displaced_id == seen.id && Snapshot::read(tmp.path())?.bytes() == Some(expected);
     if unchanged {
         // `tmp` (the old file) is deleted when dropped.
         return Ok(Swapped::Done);
@@ -568,9 +570,7 @@ fn swap_in(
     if let Err(e) = renameat_with(CWD, tmp.path(), CWD, path, RenameFlags::EXCHANGE) {
         return Err(rename_failed(path, tmp, e.into()));
     }
-    let back = fs::symlink_metadata(tmp.path())
-        .ok()
-        .and_then(|m| FileId::of(&m));
+    let back = id_now(tmp.path());
     if back.map(|b| (b.dev, b.ino)) != ours.map(|o| (o.dev, o.ino)) {
         // It replaced ours again within those microseconds: what came back is its newest
         // file; swap once more so that one is at `path`.
