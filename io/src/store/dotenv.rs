@@ -32,7 +32,8 @@ pub const DOTENV_VAR: &str = "OPENROUTER_API_KEY";
 ///   including CRLF endings, a missing final newline and bytes that are not UTF-8. The key
 ///   must be printable ASCII without whitespace, quotes, `\`, `$` or `` ` `` (OpenRouter keys
 ///   are), else [`StoreError::UnsafeKey`] and nothing is written.
-/// * `load` reads the **last** statement that sets it, as python-dotenv does (later wins):
+/// * `load` reads the **last** statement that sets it and that python-dotenv can parse, as
+///   python-dotenv does (later wins):
 ///   `"…"` (escapes `\\ \' \" \a \b \f \n \r \t \v`; others stay as written), `'…'` (escapes
 ///   `\\` and `\'`) or bare (up to a `#` after a blank, trimmed). An empty value, or the name
 ///   without `=`, counts as no key; a statement python-dotenv cannot parse (an unterminated
@@ -435,7 +436,15 @@ fn edit(old: &[u8], new_line: Option<&[u8]>) -> Option<Zeroizing<Vec<u8>>> {
 /// The key the file sets (the last statement wins), as [`KeyStore::load`].
 fn key_in(path: &Path, bytes: &[u8]) -> Result<Option<ApiKey>, StoreError> {
     let statements = parse(bytes);
-    let Some(st) = statements.iter().rev().find(|st| st.is_ours(bytes)) else {
+    let mut ours = statements.iter().filter(|st| st.is_ours(bytes));
+    // python-dotenv skips what it cannot parse: the last statement it can parse wins, and
+    // only when there is none is a broken one reported.
+    let Some(st) = ours
+        .clone()
+        .rev()
+        .find(|st| st.error.is_none())
+        .or_else(|| ours.next())
+    else {
         return Ok(None);
     };
     let malformed = |reason: &str| StoreError::Malformed {
@@ -672,6 +681,33 @@ mod tests {
             let (_, s) = store_at(&dir, format!("{line}\n").as_bytes());
             let got = s.load().unwrap();
             assert_eq!(got.as_ref().map(ApiKey::expose_secret), expect, "{line:?}");
+        }
+    }
+
+    /// Expected values checked against python-dotenv 1.0.1's `dotenv_values`.
+    #[test]
+    fn reads_what_python_dotenv_reads() {
+        for (content, expect) in [
+            ("OPENROUTER_API_KEY='sk\\'x'\n", Some("sk'x")),
+            ("A=\"x\nOPENROUTER_API_KEY=inner\n\"\nB=1\n", None),
+            (
+                "OPENROUTER_API_KEY=\"k\"trailing\nOPENROUTER_API_KEY=good\n",
+                Some("good"),
+            ),
+            (
+                "OPENROUTER_API_KEY=good\nOPENROUTER_API_KEY=\"k\"trailing\n",
+                Some("good"),
+            ),
+            ("OPENROUTER_API_KEY=\"a\\\"b\" # c\n", Some("a\"b")),
+        ] {
+            let dir = TempDir::new().unwrap();
+            let (_, s) = store_at(&dir, content.as_bytes());
+            let got = s.load().unwrap();
+            assert_eq!(
+                got.as_ref().map(ApiKey::expose_secret),
+                expect,
+                "{content:?}"
+            );
         }
     }
 
