@@ -7,7 +7,9 @@
 //! decision is made here.
 
 use crate::server::{BindError, LoopbackServer};
-use crate::store::{open_store, KeyMeta, KeyStore, StoreEnv, StoreError, StoreReport, StoreSpec};
+use crate::store::{
+    open_store, KeyMeta, KeyStore, Replace, StoreEnv, StoreError, StoreReport, StoreSpec,
+};
 use crate::transport::{self, TransportError};
 use mio::Waker;
 use openrouter_auth_core::{
@@ -48,6 +50,12 @@ pub struct LoginOptions {
     /// [`CancelHandle::paste`]. In loopback mode (the default) pasting works too, racing the
     /// browser's callback.
     pub headless: bool,
+    /// Replace an OpenRouter key that appeared in the store during the sign-in (another
+    /// sign-in or program stored it after this one began). Off (the default): such a key is
+    /// kept and the login ends with [`LoginError::KeyNotStored`] carrying the new key, its
+    /// reason [`StoreError::KeyAppeared`]'s message. The key the store held when the login
+    /// began is replaced either way (`openrouter-auth login` asks about it first).
+    pub force: bool,
 }
 
 impl Default for LoginOptions {
@@ -64,6 +72,7 @@ impl Default for LoginOptions {
             store_env: StoreEnv::from_process(),
             open_browser: true,
             headless: false,
+            force: false,
         }
     }
 }
@@ -462,6 +471,11 @@ pub(crate) fn run(
     // Mint no key that the store would refuse anyway (a symlink, a read-only directory, a
     // hand-broken JSON file): say so now, before the browser opens.
     store.preflight().map_err(LoginError::Store)?;
+    // What the store holds now: a different key found at store time appeared meanwhile.
+    let replace = match options.force {
+        true => Replace::Any,
+        false => Replace::Seen(store.seen()),
+    };
     let epoch = Instant::now();
     let mut rng = rand_chacha::ChaCha20Rng::from_os_rng();
 
@@ -546,7 +560,7 @@ pub(crate) fn run(
                         user_id,
                     };
                     // Local and quick: done inline, so the store needs no thread or lock.
-                    let input = store_key(store.as_mut(), &key, &meta, &report);
+                    let input = store_key(store.as_mut(), &key, &meta, &replace, &report);
                     inbox.send(input);
                 }
                 Output::PasteRejected { reason } => {
@@ -645,9 +659,10 @@ fn store_key(
     store: &mut dyn KeyStore,
     key: &ApiKey,
     meta: &KeyMeta,
+    replace: &Replace,
     report: &Mutex<Option<StoreReport>>,
 ) -> Input {
-    match store.store(key, meta) {
+    match store.store_replacing(key, meta, replace) {
         Ok(r) => {
             let location = r.description.clone();
             *report.lock().unwrap_or_else(|p| p.into_inner()) = Some(r);

@@ -499,6 +499,7 @@ fn run_login(args: LoginArgs) -> u8 {
         store_env,
         open_browser: !args.no_browser && !headless,
         headless,
+        force: args.force,
         ..LoginOptions::default()
     };
     let handle = LoginHandle::new();

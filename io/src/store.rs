@@ -48,8 +48,19 @@
 //! * **No secrets in errors or logs.** Errors name the path, the action and the OS error; never
 //!   the key, and never file contents (JSON syntax errors are reported by category, line and
 //!   column only). Buffers that hold the key are [`Zeroizing`](zeroize::Zeroizing).
-//! * No locking: if another program rewrites the same file at the same moment, the last rename
-//!   wins.
+//! * **No write is lost.** Our own writers serialise on an advisory lock on `<file>.lock`
+//!   beside the target (`flock`, through `fd-lock`), held across read, merge and rename, and
+//!   deleted before it is released. A program that does not take it (opencode adding a
+//!   provider, an editor, a script) may still write in between: the new file replaces the
+//!   target only if the target is still what was merged, else the merge runs again on what that
+//!   program wrote. On Linux the check and the rename are one atomic step
+//!   (`renameat2` with `RENAME_NOREPLACE` or `RENAME_EXCHANGE`); elsewhere the target is
+//!   re-read just before the rename.
+//! * **A key that appeared is not replaced silently.** [`KeyStore::store_replacing`] with
+//!   [`Replace::Seen`] refuses, with [`StoreError::KeyAppeared`], to replace an OpenRouter key
+//!   other than the one the caller saw earlier ([`KeyStore::seen`]): [`crate::login()`] looks
+//!   when it starts, so a key another sign-in stored meanwhile is kept (unless
+//!   [`LoginOptions::force`](crate::LoginOptions::force)).
 
 mod dotenv;
 mod fsutil;
@@ -252,6 +263,64 @@ pub struct StoreReport {
     pub mode: Option<u32>,
 }
 
+/// The OpenRouter key a store held at one moment ([`KeyStore::seen`]), kept as the key's
+/// SHA-256 ([`ApiKey::key_hash`]), never as the key. `SeenKey::default()` is "no key" (also
+/// what an entry that could not be read counts as).
+#[derive(Clone, Default, PartialEq, Eq)]
+pub struct SeenKey(Option<String>);
+
+impl SeenKey {
+    /// What a store holding `key` (or no key) was seen to hold.
+    pub fn of(key: Option<&ApiKey>) -> Self {
+        SeenKey(key.map(ApiKey::key_hash))
+    }
+
+    /// Whether `key` is the one that was seen (`None` matches "no key").
+    pub fn is(&self, key: Option<&ApiKey>) -> bool {
+        *self == SeenKey::of(key)
+    }
+}
+
+impl fmt::Debug for SeenKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self.0 {
+            Some(_) => "SeenKey(a key)",
+            None => "SeenKey(no key)",
+        })
+    }
+}
+
+/// Which OpenRouter key [`KeyStore::store_replacing`] may replace.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub enum Replace {
+    /// Whatever the store holds (`--force`); what [`KeyStore::store`] does.
+    #[default]
+    Any,
+    /// Only the key seen earlier (or nothing, or the very key being stored): a different key
+    /// found at write time appeared since, and is kept ([`StoreError::KeyAppeared`]).
+    Seen(SeenKey),
+}
+
+impl Replace {
+    /// `Err(KeyAppeared)` if `found` (the key in the store now) may not be replaced by `key`.
+    pub(crate) fn check(
+        &self,
+        describe: impl FnOnce() -> String,
+        found: Option<&ApiKey>,
+        key: &ApiKey,
+    ) -> Result<(), StoreError> {
+        match (self, found) {
+            (Replace::Seen(seen), Some(found)) if !seen.is(Some(found)) && found != key => {
+                Err(StoreError::KeyAppeared {
+                    store: describe(),
+                    found: found.hint(),
+                })
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
 /// A place that can keep one OpenRouter API key.
 pub trait KeyStore: Send {
     /// Human description, e.g. `credentials file /home/u/.config/openrouter-auth/credentials.json`.
@@ -280,12 +349,40 @@ pub trait KeyStore: Send {
     /// Stores `key` (with `meta` where the format has room), replacing any key already there
     /// and keeping everything else in the file.
     ///
-    /// Errors: [`StoreError::Io`] (create directory, read, write, rename…),
+    /// Errors: [`StoreError::Io`] (create directory, lock, read, write, rename…; also when
+    /// another program rewrote the file every time it was merged),
     /// [`StoreError::TempLeft`] (the rename failed and the temporary file could not be deleted),
     /// [`StoreError::Unparseable`] / [`StoreError::NotAnObject`] (file left untouched),
     /// [`StoreError::Symlink`], [`StoreError::NotAFile`], [`StoreError::UnsafeKey`] (dotenv),
     /// [`StoreError::Output`] (stdout).
     fn store(&mut self, key: &ApiKey, meta: &KeyMeta) -> Result<StoreReport, StoreError>;
+
+    /// [`KeyStore::store`], replacing only what `replace` allows: with [`Replace::Seen`], an
+    /// OpenRouter key other than the one seen (and other than `key`) is kept and
+    /// [`StoreError::KeyAppeared`] returned, nothing written. The file stores check this under
+    /// their lock, in the same read-merge-write as the store itself; the default (used by the
+    /// keyring and stdout stores) loads first, then stores.
+    ///
+    /// Errors: as [`KeyStore::store`], and [`StoreError::KeyAppeared`].
+    fn store_replacing(
+        &mut self,
+        key: &ApiKey,
+        meta: &KeyMeta,
+        replace: &Replace,
+    ) -> Result<StoreReport, StoreError> {
+        if let Replace::Seen(_) = replace {
+            if let Ok(found) = self.load() {
+                replace.check(|| self.describe(), found.as_ref(), key)?;
+            }
+        }
+        self.store(key, meta)
+    }
+
+    /// What the store holds now, for a later [`Replace::Seen`]: the key, or "no key" when
+    /// there is none or it cannot be read.
+    fn seen(&self) -> SeenKey {
+        SeenKey::of(self.load().ok().flatten().as_ref())
+    }
 
     /// The key currently stored, or `None` if there is no file or no key in it.
     ///
@@ -437,6 +534,16 @@ pub enum StoreError {
         what: &'static str,
         /// What it said (never the key).
         reason: String,
+    },
+    /// The store holds an OpenRouter key that was not there when the caller looked
+    /// ([`Replace::Seen`]): another sign-in or another program stored it meanwhile. It was
+    /// kept, and nothing was written.
+    #[error("{store} now holds another OpenRouter key ({found}), stored after this sign-in began (by another sign-in or program); it was kept and this key was not stored there. Use this key, or sign in again with --force to replace that one")]
+    KeyAppeared {
+        /// The store ([`KeyStore::describe`]).
+        store: String,
+        /// The key found, as [`ApiKey::hint`] (never the key).
+        found: String,
     },
     /// Writing to standard output (or the injected writer) failed.
     #[error("could not write the key to standard output: {source}")]

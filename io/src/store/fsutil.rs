@@ -56,6 +56,7 @@ pub fn check_replaceable(path: &Path) -> Result<(), StoreError> {
 }
 
 /// Reads the file for a read-modify-write: applies [`check_replaceable`] first.
+#[cfg(test)]
 pub(super) fn read_for_update(path: &Path) -> Result<Option<Zeroizing<Vec<u8>>>, StoreError> {
     check_replaceable(path)?;
     read_existing(path)
@@ -174,15 +175,280 @@ fn create_private_dirs(dir: &Path) -> Result<(), StoreError> {
         .map_err(|e| io_err(dir, "create directory", e))
 }
 
-/// Atomically replaces `path` with `contents`: temporary file in the same directory, mode 0600
-/// before writing (unix), write, fsync, rename over the target, fsync the directory (unix,
-/// best effort: the rename has already happened, so a failure there is only logged).
+/// Replaces `path` with `contents` through [`update`] (lock, private temporary file, fsync,
+/// rename only over what was read, directory fsync), whatever the file held.
 ///
 /// Returns the unix mode bits of the resulting file (`None` elsewhere).
-/// The caller must have applied [`check_replaceable`].
+#[cfg(test)]
 pub(super) fn write_atomic(path: &Path, contents: &[u8]) -> Result<Option<u32>, StoreError> {
+    match update(path, |_| {
+        Ok(Change::Write(Zeroizing::new(contents.to_vec())))
+    })? {
+        Updated::Wrote(mode) => Ok(mode),
+        Updated::Deleted | Updated::Kept => unreachable!("the merge always writes"),
+    }
+}
+
+/// Deletes `path` (used when our own credentials file becomes empty).
+pub(super) fn remove_file(path: &Path) -> Result<(), StoreError> {
+    fs::remove_file(path).map_err(|e| io_err(path, "delete", e))?;
+    sync_dir(parent_dir(path));
+    Ok(())
+}
+
+/// What a merge decided to do with the file it was shown.
+pub(super) enum Change {
+    /// Replace the file with these bytes.
+    Write(Zeroizing<Vec<u8>>),
+    /// Delete the file (our credentials file, once nothing is left in it).
+    Delete,
+    /// Leave the file as it is.
+    Keep,
+}
+
+/// What [`update`] did.
+pub(super) enum Updated {
+    /// Wrote the file; its unix mode bits (`None` elsewhere).
+    Wrote(Option<u32>),
+    /// Deleted it.
+    Deleted,
+    /// Left it as it was.
+    Kept,
+}
+
+/// How many times [`update`] merges again because another program changed the file between
+/// our read and our rename, before giving up.
+const MAX_MERGES: usize = 64;
+
+/// How long [`update`] waits for another `openrouter-auth` holding the lock.
+const LOCK_PATIENCE: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// Read-merge-write of `path` that never drops another program's write:
+///
+/// 1. Our own writers serialise on an advisory lock ([`fd_lock`]: `flock` on unix,
+///    `LockFileEx` on Windows) on `<file>.lock` beside the target, held across the whole
+///    read-merge-write and deleted (on unix) before it is released.
+/// 2. `merge` is shown the current bytes (`None`: no file) and says what to write.
+/// 3. The new bytes go to a private temporary file (mode 0600, fsynced) in the same
+///    directory, which then replaces the target only if the target is still what `merge` was
+///    shown. Programs that do not take our lock (opencode, an editor, a script) may write in
+///    between; then `merge` runs again on what they wrote (at most [`MAX_MERGES`] times).
+///    On Linux the check and the rename are one step: `renameat2(RENAME_NOREPLACE)` when there
+///    was no file, `renameat2(RENAME_EXCHANGE)` otherwise, after which the file swapped out is
+///    compared with what was merged and, if another program had replaced it meanwhile, swapped
+///    straight back. Elsewhere (or on a filesystem without `renameat2`) the target is read
+///    again just before the rename, which leaves a window of one `rename` call.
+///
+/// A `merge` error (a file that does not parse) leaves the file untouched.
+pub(super) fn update(
+    path: &Path,
+    mut merge: impl FnMut(Option<&[u8]>) -> Result<Change, StoreError>,
+) -> Result<Updated, StoreError> {
+    check_replaceable(path)?;
+    // A missing file that stays missing (remove from a store never written): no directory,
+    // no lock file.
+    if read_existing(path)?.is_none() && matches!(merge(None)?, Change::Keep) {
+        return Ok(Updated::Kept);
+    }
+    create_private_dirs(parent_dir(path))?;
+    with_lock(path, || {
+        check_replaceable(path)?;
+        let mut seen = Snapshot::read(path)?;
+        for _ in 0..MAX_MERGES {
+            match merge(seen.bytes())? {
+                Change::Keep => return Ok(Updated::Kept),
+                Change::Delete => {
+                    let now = Snapshot::read(path)?;
+                    if now.bytes() != seen.bytes() {
+                        seen = now;
+                        continue;
+                    }
+                    if now.bytes().is_some() {
+                        remove_file(path)?;
+                    }
+                    return Ok(Updated::Deleted);
+                }
+                Change::Write(bytes) => match replace_if_unchanged(path, &seen, &bytes)? {
+                    Some(mode) => {
+                        tracing::debug!(path = %path.display(), "wrote key file");
+                        return Ok(Updated::Wrote(mode));
+                    }
+                    None => {
+                        tracing::debug!(path = %path.display(), "another program wrote the file meanwhile; merging again");
+                        seen = Snapshot::read(path)?;
+                    }
+                },
+            }
+        }
+        Err(io_err(
+            path,
+            "write",
+            io::Error::other(format!(
+                "another program rewrote it {MAX_MERGES} times while this tool was writing it; nothing was written"
+            )),
+        ))
+    })
+}
+
+/// The lock file beside `path`: `auth.json` → `auth.json.lock`.
+fn lock_path(path: &Path) -> PathBuf {
+    let mut name = path.file_name().unwrap_or_default().to_os_string();
+    name.push(".lock");
+    path.with_file_name(name)
+}
+
+/// Runs `f` holding the advisory lock of `path` (see [`update`]). On unix the lock file is
+/// deleted while still locked; whoever was waiting on that file sees it is no longer the one
+/// at the path and locks the new one instead, so every holder locks the same file.
+fn with_lock<T>(path: &Path, f: impl FnOnce() -> Result<T, StoreError>) -> Result<T, StoreError> {
+    let lock_file = lock_path(path);
+    let started = std::time::Instant::now();
+    loop {
+        let mut open = fs::OpenOptions::new();
+        open.read(true).write(true).create(true);
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::OpenOptionsExt;
+            open.mode(0o600);
+        }
+        let file = open
+            .open(&lock_file)
+            .map_err(|e| io_err(&lock_file, "open the lock file", e))?;
+        let mut lock = fd_lock::RwLock::new(file);
+        let guard = loop {
+            match lock.try_write() {
+                Ok(guard) => break guard,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    if started.elapsed() > LOCK_PATIENCE {
+                        return Err(io_err(
+                            &lock_file,
+                            "lock",
+                            io::Error::new(
+                                io::ErrorKind::TimedOut,
+                                "another openrouter-auth has held it for 10 s",
+                            ),
+                        ));
+                    }
+                    std::thread::sleep(std::time::Duration::from_millis(2));
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(io_err(&lock_file, "lock", e)),
+            }
+        };
+        #[cfg(unix)]
+        {
+            use std::os::unix::fs::MetadataExt;
+            let locked = guard
+                .metadata()
+                .map_err(|e| io_err(&lock_file, "inspect", e))?;
+            match fs::symlink_metadata(&lock_file) {
+                Ok(m) if m.dev() == locked.dev() && m.ino() == locked.ino() => {}
+                // Deleted (or replaced) by the holder before us: lock the current one.
+                _ => continue,
+            }
+        }
+        let result = f();
+        #[cfg(unix)]
+        if let Err(e) = fs::remove_file(&lock_file) {
+            // An append-only directory: the lock file stays, which is harmless.
+            tracing::debug!(path = %lock_file.display(), error = %e, "could not delete the lock file");
+        }
+        drop(guard);
+        return result;
+    }
+}
+
+/// A file's bytes as read, with the identity of the file they were read from.
+struct Snapshot {
+    bytes: Option<Zeroizing<Vec<u8>>>,
+    #[cfg_attr(not(any(target_os = "linux", target_os = "android")), allow(dead_code))]
+    id: Option<FileId>,
+}
+
+/// Which file, and which version of it: device, inode, length, modification time.
+#[derive(PartialEq, Eq, Clone, Copy, Debug)]
+struct FileId {
+    dev: u64,
+    ino: u64,
+    len: u64,
+    mtime: Option<std::time::SystemTime>,
+}
+
+impl FileId {
+    #[cfg(unix)]
+    fn of(m: &fs::Metadata) -> Option<FileId> {
+        use std::os::unix::fs::MetadataExt;
+        Some(FileId {
+            dev: m.dev(),
+            ino: m.ino(),
+            len: m.len(),
+            mtime: m.modified().ok(),
+        })
+    }
+
+    #[cfg(not(unix))]
+    fn of(_m: &fs::Metadata) -> Option<FileId> {
+        None
+    }
+}
+
+impl Snapshot {
+    /// Reads `path` through one open file, so bytes and identity belong together.
+    fn read(path: &Path) -> Result<Snapshot, StoreError> {
+        let mut file = match fs::File::open(path) {
+            Ok(f) => f,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                return Ok(Snapshot {
+                    bytes: None,
+                    id: None,
+                })
+            }
+            Err(e) => return Err(io_err(path, "read", e)),
+        };
+        let meta = file.metadata().map_err(|e| io_err(path, "inspect", e))?;
+        if !meta.is_file() {
+            return Err(StoreError::NotAFile {
+                path: path.to_path_buf(),
+            });
+        }
+        let mut bytes = Zeroizing::new(Vec::with_capacity(meta.len() as usize + 1));
+        read_all(&mut file, &mut bytes).map_err(|e| io_err(path, "read", e))?;
+        Ok(Snapshot {
+            bytes: Some(bytes),
+            id: FileId::of(&meta),
+        })
+    }
+
+    fn bytes(&self) -> Option<&[u8]> {
+        self.bytes.as_deref().map(Vec::as_slice)
+    }
+}
+
+/// `read_to_end` into a zeroized buffer, growing it by hand so no unzeroized copy of a
+/// reallocated buffer is left behind.
+fn read_all(file: &mut fs::File, out: &mut Zeroizing<Vec<u8>>) -> io::Result<()> {
+    use std::io::Read;
+    let mut chunk = Zeroizing::new([0u8; 8192]);
+    loop {
+        let n = match file.read(&mut chunk[..]) {
+            Ok(0) => return Ok(()),
+            Ok(n) => n,
+            Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+            Err(e) => return Err(e),
+        };
+        if out.len() + n > out.capacity() {
+            let mut bigger = Zeroizing::new(Vec::with_capacity((out.len() + n) * 2));
+            bigger.extend_from_slice(out);
+            *out = bigger;
+        }
+        out.extend_from_slice(&chunk[..n]);
+    }
+}
+
+/// A private temporary file in `path`'s directory holding `contents`: mode 0600 before any
+/// byte is written (unix), fsynced.
+fn temp_with(path: &Path, contents: &[u8]) -> Result<tempfile::NamedTempFile, StoreError> {
     let dir = parent_dir(path);
-    create_private_dirs(dir)?;
     let name = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
@@ -205,28 +471,122 @@ pub(super) fn write_atomic(path: &Path, contents: &[u8]) -> Result<Option<u32>, 
     tmp.as_file()
         .sync_all()
         .map_err(|e| io_err(path, "flush temporary file for", e))?;
-    if let Err(e) = tmp.persist(path) {
-        let temp = e.file.path().to_path_buf();
-        return Err(match e.file.close() {
-            Ok(()) => io_err(path, "rename temporary file over", e.error),
-            // The key is still on disk: say where, so the user can delete it.
-            Err(_) => StoreError::TempLeft {
-                path: path.to_path_buf(),
-                temp,
-                source: e.error,
-            },
-        });
-    }
-    sync_dir(dir);
-    tracing::debug!(path = %path.display(), "wrote key file");
-    file_mode(path)
+    Ok(tmp)
 }
 
-/// Deletes `path` (used when our own credentials file becomes empty).
-pub(super) fn remove_file(path: &Path) -> Result<(), StoreError> {
-    fs::remove_file(path).map_err(|e| io_err(path, "delete", e))?;
+/// The rename of `tmp` over `path` failed with `error`: deletes `tmp`, or says it is left.
+fn rename_failed(path: &Path, tmp: tempfile::NamedTempFile, error: io::Error) -> StoreError {
+    let temp = tmp.path().to_path_buf();
+    match tmp.close() {
+        Ok(()) => io_err(path, "rename temporary file over", error),
+        // The key is still on disk: say where, so the user can delete it.
+        Err(_) => StoreError::TempLeft {
+            path: path.to_path_buf(),
+            temp,
+            source: error,
+        },
+    }
+}
+
+/// Puts `contents` at `path` if `path` still holds what `seen` holds (see [`update`]).
+/// `Ok(None)`: another program wrote `path` meanwhile; nothing of ours stayed there.
+fn replace_if_unchanged(
+    path: &Path,
+    seen: &Snapshot,
+    contents: &[u8],
+) -> Result<Option<Option<u32>>, StoreError> {
+    let tmp = temp_with(path, contents)?;
+    #[cfg(any(target_os = "linux", target_os = "android"))]
+    let tmp = match swap_in(path, seen, tmp)? {
+        Swapped::Done => {
+            sync_dir(parent_dir(path));
+            return file_mode(path).map(Some);
+        }
+        Swapped::Changed => return Ok(None),
+        Swapped::Unsupported(tmp) => tmp,
+    };
+    // Re-read just before the rename.
+    let now = Snapshot::read(path)?;
+    if now.bytes() != seen.bytes() {
+        return Ok(None);
+    }
+    if let Err(e) = tmp.persist(path) {
+        return Err(rename_failed(path, e.file, e.error));
+    }
     sync_dir(parent_dir(path));
-    Ok(())
+    file_mode(path).map(Some)
+}
+
+#[cfg(any(target_os = "linux", target_os = "android"))]
+enum Swapped {
+    Done,
+    Changed,
+    Unsupported(tempfile::NamedTempFile),
+}
+
+/// The Linux compare-and-swap of [`replace_if_unchanged`].
+#[cfg(any(target_os = "linux", target_os = "android"))]
+fn swap_in(
+    path: &Path,
+    seen: &Snapshot,
+    tmp: tempfile::NamedTempFile,
+) -> Result<Swapped, StoreError> {
+    use rustix::fs::{renameat_with, RenameFlags, CWD};
+    use rustix::io::Errno;
+    let unsupported = |e: Errno| matches!(e, Errno::INVAL | Errno::NOSYS | Errno::OPNOTSUPP);
+    let Some(expected) = seen.bytes() else {
+        // There was no file: create it only if there still is none.
+        return match renameat_with(CWD, tmp.path(), CWD, path, RenameFlags::NOREPLACE) {
+            Ok(()) => {
+                disarm(tmp);
+                Ok(Swapped::Done)
+            }
+            Err(Errno::EXIST) => Ok(Swapped::Changed),
+            Err(e) if unsupported(e) => Ok(Swapped::Unsupported(tmp)),
+            Err(e) => Err(rename_failed(path, tmp, e.into())),
+        };
+    };
+    // Most writes by others show here already, before anything of ours is at `path`.
+    let id_now = |p: &Path| fs::symlink_metadata(p).ok().and_then(|m| FileId::of(&m));
+    if seen.id.is_none() || id_now(path) != seen.id {
+        return Ok(Swapped::Changed);
+    }
+    match renameat_with(CWD, tmp.path(), CWD, path, RenameFlags::EXCHANGE) {
+        Ok(()) => {}
+        Err(Errno::NOENT) => return Ok(Swapped::Changed),
+        Err(e) if unsupported(e) => return Ok(Swapped::Unsupported(tmp)),
+        Err(e) => return Err(rename_failed(path, tmp, e.into())),
+    }
+    // `tmp`'s name now holds the file that was at `path`; ours is at `path`.
+    let displaced_id = id_now(tmp.path());
+    let unchanged =
+        displaced_id == seen.id && Snapshot::read(tmp.path())?.bytes() == Some(expected);
+    if unchanged {
+        // `tmp` (the old file) is deleted when dropped.
+        return Ok(Swapped::Done);
+    }
+    // Another program replaced the file after we read it: give its file back at once.
+    let ours = tmp.as_file().metadata().ok().and_then(|m| FileId::of(&m));
+    if let Err(e) = renameat_with(CWD, tmp.path(), CWD, path, RenameFlags::EXCHANGE) {
+        return Err(rename_failed(path, tmp, e.into()));
+    }
+    let back = id_now(tmp.path());
+    if back.map(|b| (b.dev, b.ino)) != ours.map(|o| (o.dev, o.ino)) {
+        // It replaced ours again within those microseconds: what came back is its newest
+        // file; swap once more so that one is at `path`.
+        if let Err(e) = renameat_with(CWD, tmp.path(), CWD, path, RenameFlags::EXCHANGE) {
+            return Err(rename_failed(path, tmp, e.into()));
+        }
+    }
+    // What is left at the temporary name is deleted with it.
+    Ok(Swapped::Changed)
+}
+
+/// The temporary file was renamed away: forget it without deleting whatever is at its name.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+fn disarm(tmp: tempfile::NamedTempFile) {
+    let (_file, temp_path) = tmp.into_parts();
+    let _ = temp_path.keep();
 }
 
 #[cfg(unix)]

@@ -8,8 +8,8 @@ use openrouter_auth_core::ApiKey;
 use serde_json::{Map, Value};
 use zeroize::{Zeroize, Zeroizing};
 
-use super::fsutil::{preflight_write, read_existing, read_for_update, remove_file, write_atomic};
-use super::{KeyMeta, KeyStore, StoreError, StoreReport};
+use super::fsutil::{preflight_write, read_existing, update, Change, Updated};
+use super::{KeyMeta, KeyStore, Replace, StoreError, StoreReport};
 
 /// The provider id under which both JSON formats keep the OpenRouter entry.
 const ENTRY: &str = "openrouter";
@@ -110,6 +110,22 @@ fn preflight_json(path: &Path) -> Result<Option<Scrubbed>, StoreError> {
     }
 }
 
+/// The document `bytes` hold (`None`: no file, an empty object).
+fn parse_or_empty(path: &Path, bytes: Option<&[u8]>) -> Result<Scrubbed, StoreError> {
+    match bytes {
+        Some(bytes) => parse_object(path, bytes),
+        None => Ok(Scrubbed(Map::new())),
+    }
+}
+
+/// The mode [`update`] reported for a merge that always writes.
+fn written(updated: Updated) -> Option<u32> {
+    match updated {
+        Updated::Wrote(mode) => mode,
+        Updated::Deleted | Updated::Kept => None,
+    }
+}
+
 fn report(store: &dyn KeyStore, path: &Path, mode: Option<u32>) -> StoreReport {
     StoreReport {
         description: store.describe(),
@@ -188,35 +204,44 @@ impl KeyStore for CredentialsFileStore {
     }
 
     fn store(&mut self, key: &ApiKey, meta: &KeyMeta) -> Result<StoreReport, StoreError> {
-        let old = read_for_update(&self.path)?;
-        let mut doc = match &old {
-            Some(bytes) => parse_object(&self.path, bytes)?,
-            None => Scrubbed(Map::new()),
-        };
-        let obj = credentials_entry(&self.path, &mut doc.0)?;
-        obj.insert(
-            "api_key".into(),
-            Value::String(key.expose_secret().to_string()),
-        );
-        for (name, value) in [("key_label", &meta.key_label), ("user_id", &meta.user_id)] {
-            match value {
-                Some(v) => {
-                    obj.insert(name.into(), Value::String(v.clone()));
-                }
-                None => {
-                    obj.shift_remove(name);
-                }
-            }
-        }
+        self.store_replacing(key, meta, &Replace::Any)
+    }
+
+    fn store_replacing(
+        &mut self,
+        key: &ApiKey,
+        meta: &KeyMeta,
+        replace: &Replace,
+    ) -> Result<StoreReport, StoreError> {
         let now = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map(|d| d.as_secs())
             .unwrap_or(0);
-        obj.insert("stored_at".into(), Value::from(now));
-        let bytes = to_pretty(&doc.0, true);
-        let mode = write_atomic(&self.path, &bytes)?;
+        let this = &*self;
+        let updated = update(&this.path, |old| {
+            let mut doc = parse_or_empty(&this.path, old)?;
+            let found = credentials_key(&this.path, &doc.0).unwrap_or(None);
+            replace.check(|| this.describe(), found.as_ref(), key)?;
+            let obj = credentials_entry(&this.path, &mut doc.0)?;
+            obj.insert(
+                "api_key".into(),
+                Value::String(key.expose_secret().to_string()),
+            );
+            for (name, value) in [("key_label", &meta.key_label), ("user_id", &meta.user_id)] {
+                match value {
+                    Some(v) => {
+                        obj.insert(name.into(), Value::String(v.clone()));
+                    }
+                    None => {
+                        obj.shift_remove(name);
+                    }
+                }
+            }
+            obj.insert("stored_at".into(), Value::from(now));
+            Ok(Change::Write(to_pretty(&doc.0, true)))
+        })?;
         tracing::info!(path = %self.path.display(), key = %key.hint(), "stored API key");
-        Ok(report(self, &self.path, mode))
+        Ok(report(self, &self.path, written(updated)))
     }
 
     fn load(&self) -> Result<Option<ApiKey>, StoreError> {
@@ -224,50 +249,57 @@ impl KeyStore for CredentialsFileStore {
             return Ok(None);
         };
         let doc = parse_object(&self.path, &bytes)?;
-        match doc.0.get(ENTRY) {
-            None | Some(Value::Null) => Ok(None),
-            Some(Value::Object(obj)) => match obj.get("api_key") {
-                None | Some(Value::Null) => Ok(None),
-                Some(Value::String(k)) if k.is_empty() => Ok(None),
-                Some(Value::String(k)) => Ok(Some(ApiKey::new(k.as_str()))),
-                Some(other) => Err(StoreError::Malformed {
-                    path: self.path.clone(),
-                    reason: format!("`{ENTRY}.api_key` is a {}, not a string", type_name(other)),
-                }),
-            },
-            Some(other) => Err(StoreError::NotAnObject {
-                path: self.path.clone(),
-                entry: Some(ENTRY),
-                found: type_name(other),
-            }),
-        }
+        credentials_key(&self.path, &doc.0)
     }
 
     fn remove(&mut self) -> Result<bool, StoreError> {
-        let Some(bytes) = read_for_update(&self.path)? else {
-            return Ok(false);
-        };
-        let mut doc = parse_object(&self.path, &bytes)?;
-        let Some(Value::Object(obj)) = doc.0.get_mut(ENTRY) else {
-            return Ok(false);
-        };
-        if !obj.contains_key("api_key") {
-            return Ok(false);
-        }
-        for f in OUR_FIELDS {
-            if let Some(Value::String(s)) = obj.shift_remove(f).as_mut() {
-                s.zeroize();
+        let updated = update(&self.path, |old| {
+            let Some(bytes) = old else {
+                return Ok(Change::Keep);
+            };
+            let mut doc = parse_object(&self.path, bytes)?;
+            let Some(Value::Object(obj)) = doc.0.get_mut(ENTRY) else {
+                return Ok(Change::Keep);
+            };
+            if !obj.contains_key("api_key") {
+                return Ok(Change::Keep);
             }
-        }
-        if obj.is_empty() {
-            doc.0.shift_remove(ENTRY);
-        }
-        if doc.0.is_empty() {
-            remove_file(&self.path)?;
-        } else {
-            write_atomic(&self.path, &to_pretty(&doc.0, true))?;
-        }
-        Ok(true)
+            for f in OUR_FIELDS {
+                if let Some(Value::String(s)) = obj.shift_remove(f).as_mut() {
+                    s.zeroize();
+                }
+            }
+            if obj.is_empty() {
+                doc.0.shift_remove(ENTRY);
+            }
+            Ok(if doc.0.is_empty() {
+                Change::Delete
+            } else {
+                Change::Write(to_pretty(&doc.0, true))
+            })
+        })?;
+        Ok(!matches!(updated, Updated::Kept))
+    }
+}
+
+/// The key in our credentials document (see [`KeyStore::load`]).
+fn credentials_key(path: &Path, doc: &Map<String, Value>) -> Result<Option<ApiKey>, StoreError> {
+    match doc.get(ENTRY) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Object(obj)) => match obj.get("api_key") {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::String(k)) if k.is_empty() => Ok(None),
+            Some(Value::String(k)) => Ok(Some(ApiKey::new(k.as_str()))),
+            Some(other) => Err(StoreError::Malformed {
+                path: path.to_path_buf(),
+                reason: format!("`{ENTRY}.api_key` is a {}, not a string", type_name(other)),
+            }),
+        },
+        Some(other) => Err(StoreError::NotAnObject {
+            path: path.to_path_buf(),
+            entry: Some(ENTRY),
+            found: type_name(other),
+        }),
     }
 }
 
@@ -290,10 +322,6 @@ impl OpencodeStore {
     }
 }
 
-fn ends_with_newline(bytes: Option<&Zeroizing<Vec<u8>>>) -> bool {
-    bytes.is_some_and(|b| b.ends_with(b"\n"))
-}
-
 impl KeyStore for OpencodeStore {
     fn describe(&self) -> String {
         format!("opencode auth file {}", self.path.display())
@@ -308,23 +336,34 @@ impl KeyStore for OpencodeStore {
         preflight_json(&self.path).map(drop)
     }
 
-    fn store(&mut self, key: &ApiKey, _meta: &KeyMeta) -> Result<StoreReport, StoreError> {
-        let old = read_for_update(&self.path)?;
-        let mut doc = match &old {
-            Some(bytes) => parse_object(&self.path, bytes)?,
-            None => Scrubbed(Map::new()),
-        };
-        let mut entry = Map::new();
-        entry.insert("type".into(), Value::String("api".into()));
-        entry.insert("key".into(), Value::String(key.expose_secret().to_string()));
-        // Replaces in place (keeps the entry's position) or appends; the old entry is scrubbed.
-        if let Some(old_entry) = doc.0.insert(ENTRY.into(), Value::Object(entry)) {
-            drop(Scrubbed(Map::from_iter([(String::new(), old_entry)])));
-        }
-        let bytes = to_pretty(&doc.0, ends_with_newline(old.as_ref()));
-        let mode = write_atomic(&self.path, &bytes)?;
+    fn store(&mut self, key: &ApiKey, meta: &KeyMeta) -> Result<StoreReport, StoreError> {
+        self.store_replacing(key, meta, &Replace::Any)
+    }
+
+    fn store_replacing(
+        &mut self,
+        key: &ApiKey,
+        _meta: &KeyMeta,
+        replace: &Replace,
+    ) -> Result<StoreReport, StoreError> {
+        let this = &*self;
+        let updated = update(&this.path, |old| {
+            let mut doc = parse_or_empty(&this.path, old)?;
+            let found = opencode_key(&this.path, &doc.0).unwrap_or(None);
+            replace.check(|| this.describe(), found.as_ref(), key)?;
+            let mut entry = Map::new();
+            entry.insert("type".into(), Value::String("api".into()));
+            entry.insert("key".into(), Value::String(key.expose_secret().to_string()));
+            // Replaces in place (keeps the entry's position) or appends; the old entry is
+            // scrubbed.
+            if let Some(old_entry) = doc.0.insert(ENTRY.into(), Value::Object(entry)) {
+                drop(Scrubbed(Map::from_iter([(String::new(), old_entry)])));
+            }
+            let newline = old.is_some_and(|b| b.ends_with(b"\n"));
+            Ok(Change::Write(to_pretty(&doc.0, newline)))
+        })?;
         tracing::info!(path = %self.path.display(), key = %key.hint(), "stored API key for opencode");
-        Ok(report(self, &self.path, mode))
+        Ok(report(self, &self.path, written(updated)))
     }
 
     fn load(&self) -> Result<Option<ApiKey>, StoreError> {
@@ -332,42 +371,46 @@ impl KeyStore for OpencodeStore {
             return Ok(None);
         };
         let doc = parse_object(&self.path, &bytes)?;
-        let Some(entry) = doc.0.get(ENTRY) else {
-            return Ok(None);
-        };
-        let Value::Object(obj) = entry else {
-            return Err(StoreError::Malformed {
-                path: self.path.clone(),
-                reason: format!("`{ENTRY}` is a {}, not an object", type_name(entry)),
-            });
-        };
-        if obj.get("type").and_then(Value::as_str) != Some("api") {
-            return Ok(None);
-        }
-        match obj.get("key") {
-            Some(Value::String(k)) if !k.is_empty() => Ok(Some(ApiKey::new(k.as_str()))),
-            None | Some(Value::Null) | Some(Value::String(_)) => Ok(None),
-            Some(other) => Err(StoreError::Malformed {
-                path: self.path.clone(),
-                reason: format!("`{ENTRY}.key` is a {}, not a string", type_name(other)),
-            }),
-        }
+        opencode_key(&self.path, &doc.0)
     }
 
     fn remove(&mut self) -> Result<bool, StoreError> {
-        let Some(bytes) = read_for_update(&self.path)? else {
-            return Ok(false);
-        };
-        let mut doc = parse_object(&self.path, &bytes)?;
-        let Some(old_entry) = doc.0.shift_remove(ENTRY) else {
-            return Ok(false);
-        };
-        drop(Scrubbed(Map::from_iter([(String::new(), old_entry)])));
-        write_atomic(
-            &self.path,
-            &to_pretty(&doc.0, ends_with_newline(Some(&bytes))),
-        )?;
-        Ok(true)
+        let updated = update(&self.path, |old| {
+            let Some(bytes) = old else {
+                return Ok(Change::Keep);
+            };
+            let mut doc = parse_object(&self.path, bytes)?;
+            let Some(old_entry) = doc.0.shift_remove(ENTRY) else {
+                return Ok(Change::Keep);
+            };
+            drop(Scrubbed(Map::from_iter([(String::new(), old_entry)])));
+            Ok(Change::Write(to_pretty(&doc.0, bytes.ends_with(b"\n"))))
+        })?;
+        Ok(!matches!(updated, Updated::Kept))
+    }
+}
+
+/// The key in an opencode document (see [`KeyStore::load`]).
+fn opencode_key(path: &Path, doc: &Map<String, Value>) -> Result<Option<ApiKey>, StoreError> {
+    let Some(entry) = doc.get(ENTRY) else {
+        return Ok(None);
+    };
+    let Value::Object(obj) = entry else {
+        return Err(StoreError::Malformed {
+            path: path.to_path_buf(),
+            reason: format!("`{ENTRY}` is a {}, not an object", type_name(entry)),
+        });
+    };
+    if obj.get("type").and_then(Value::as_str) != Some("api") {
+        return Ok(None);
+    }
+    match obj.get("key") {
+        Some(Value::String(k)) if !k.is_empty() => Ok(Some(ApiKey::new(k.as_str()))),
+        None | Some(Value::Null) | Some(Value::String(_)) => Ok(None),
+        Some(other) => Err(StoreError::Malformed {
+            path: path.to_path_buf(),
+            reason: format!("`{ENTRY}.key` is a {}, not a string", type_name(other)),
+        }),
     }
 }
 
