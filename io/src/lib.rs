@@ -32,6 +32,7 @@ pub mod label;
 pub mod login;
 pub mod server;
 pub mod store;
+pub mod terminal;
 pub mod transport;
 
 pub use detect::{headless_reason, EnvSnapshot, HeadlessReason};

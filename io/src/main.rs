@@ -5,6 +5,7 @@
 use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
 use openrouter_auth::core::{self, CallbackHost, KeyLabel};
+use openrouter_auth::terminal::{escape, escape_text};
 use openrouter_auth::{
     default_key_label, headless_reason, login, EnvSnapshot, LoginError, LoginEvent, LoginHandle,
     LoginOptions, StoreEnv, StoreError, StoreSpec,
@@ -164,7 +165,9 @@ fn main() -> ExitCode {
     ExitCode::from(code)
 }
 
-/// Human output on stderr, or JSON lines on stdout.
+/// Human output on stderr, or JSON lines on stdout. Neither lets a control character from
+/// outside through (issue 12, rule 4): text lines go through [`escape_text`], JSON lines are
+/// [`openrouter_auth::terminal::json_line`].
 #[derive(Clone)]
 struct Ui {
     json: bool,
@@ -186,14 +189,14 @@ impl Ui {
     fn line(&self, s: &str) {
         self.stop_spinner();
         if !self.json {
-            eprintln!("{s}");
+            eprintln!("{}", escape_text(s));
         }
     }
 
     fn json(&self, v: serde_json::Value) {
         if self.json {
             let mut out = std::io::stdout().lock();
-            let _ = writeln!(out, "{v}");
+            let _ = writeln!(out, "{}", openrouter_auth::terminal::json_line(&v));
             let _ = out.flush();
         }
     }
@@ -314,11 +317,12 @@ fn yes_no(v: Option<bool>) -> &'static str {
     v.map_or("unknown", |f| if f { "yes" } else { "no" })
 }
 
-/// The indented description of a checked key (status and after login).
+/// The indented description of a checked key (status and after login). The label is
+/// OpenRouter's text: escaped, so it stays on its line.
 fn key_info_lines(info: &core::KeyInfo, page: &url::Url) -> String {
     format!(
         "  label:     {}\n  usage:     {}\n  limit:     {}\n  free tier: {}\n  key page:  {page}\n             (see usage there, or revoke the key)",
-        info.label.as_deref().unwrap_or("-"),
+        escape(info.label.as_deref().unwrap_or("-")),
         money(info.usage),
         money(info.limit),
         yes_no(info.is_free_tier),
@@ -403,7 +407,7 @@ fn confirm_replacing(args: &LoginArgs, ui: &Ui, ttys: Ttys, env: &StoreEnv) -> R
     if !ui.json && ttys.stdin && ttys.stderr {
         eprintln!(
             "{} already holds an OpenRouter key ({}).\nSigning in creates another key; the old one keeps working until you revoke it at:\n  {page}",
-            store.describe(),
+            escape(&store.describe()),
             old.hint()
         );
         if ask_yes_no("Sign in and replace it here?") {
@@ -440,7 +444,12 @@ fn confirm_replacing_unreadable(
         return Ok(());
     }
     if !ui.json && ttys.stdin && ttys.stderr {
-        eprintln!("{describe} has an OpenRouter entry this tool cannot read: {e}.");
+        eprintln!(
+            "{}",
+            escape_text(&format!(
+                "{describe} has an OpenRouter entry this tool cannot read: {e}."
+            ))
+        );
         if ask_yes_no("Sign in and replace it here?") {
             return Ok(());
         }
@@ -678,7 +687,7 @@ fn report_login_error(ui: &Ui, e: LoginError, base_url: &url::Url) -> u8 {
         if ui.json {
             ev["key"] = serde_json::Value::String(key.expose_secret().to_owned());
         } else {
-            eprintln!("error: {message}");
+            eprintln!("{}", escape_text(&format!("error: {message}")));
             eprintln!("Your new key is below. It was not stored: keep it now.");
             println!("{}", key.expose_secret());
             return code;

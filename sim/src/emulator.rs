@@ -238,6 +238,7 @@ struct State {
     once_faults: VecDeque<Fault>,
     exchange_attempts: usize,
     authorize_requests: Vec<AuthorizeRequest>,
+    reported_label: Option<String>,
 }
 
 impl State {
@@ -254,6 +255,7 @@ impl State {
             once_faults: VecDeque::new(),
             exchange_attempts: 0,
             authorize_requests: Vec::new(),
+            reported_label: None,
         }
     }
 
@@ -425,6 +427,14 @@ impl Emulator {
             }
             None => false,
         }
+    }
+
+    /// Makes every following `GET /api/v1/key` answer report `label` as the key's `label`
+    /// instead of the one given at `/auth` (`None`: the key's own again): a label renamed on
+    /// OpenRouter's key page, or a hostile stand-in, can be any text (escape sequences, C1
+    /// controls, bidi overrides), which the client must show without acting on it.
+    pub fn set_reported_label(&self, label: Option<&str>) {
+        self.lock().reported_label = label.map(str::to_owned);
     }
 
     /// How many requests reached `POST /api/v1/auth/keys`, faulted or malformed ones included.
@@ -784,7 +794,7 @@ fn key_info(state: &State, request: &Request) -> ResponseTemplate {
     };
     ResponseTemplate::new(200).set_body_json(json!({
         "data": {
-            "label": key.label,
+            "label": state.reported_label.as_deref().unwrap_or(&key.label),
             "limit": null,
             "limit_remaining": null,
             "usage": 0.0,
