@@ -91,8 +91,8 @@ pub use authorize::{
 pub use callback::{parse_callback, CallbackError, CallbackTarget};
 pub use exchange::{exchange_request, parse_exchange_response, ExchangeError, ExchangeSuccess};
 pub use flow::{
-    host_is_ours, BrowserRequest, ConnectionId, ExchangeId, Flow, FlowConfig, FlowError, Input,
-    Outcome, Output, Party, Phase,
+    host_is_ours, BrowserRequest, ConfigError, ConnectionId, ExchangeId, Flow, FlowConfig,
+    FlowError, Handled, Ignored, Input, Outcome, Output, Party, Phase, StoreFailure,
 };
 pub use http::{HttpMethod, HttpRequest, HttpResponse, USER_AGENT};
 pub use key_info::{key_check_request, parse_key_info, KeyCheckError, KeyInfo};
