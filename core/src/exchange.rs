@@ -1,8 +1,10 @@
 //! The code exchange: `POST {base_url}/api/v1/auth/keys` (PROTOCOL.md section 3).
 //!
 //! [`exchange_request`] builds the request as data; [`parse_exchange_response`] turns
-//! OpenRouter's answer into the key or one [`ExchangeError`] per documented failure.
+//! OpenRouter's answer into the key or one [`FlowError`] per documented failure, filed under
+//! who must act ([`UserError`], [`OpenRouterError`], [`ProgramError`]).
 
+use crate::error::{FlowError, OpenRouterError, ProgramError, UserError};
 use crate::http::{HttpMethod, HttpRequest, HttpResponse, USER_AGENT};
 use crate::pkce::{CodeChallengeMethod, CodeVerifier};
 use crate::secret::{ApiKey, AuthorizationCode};
@@ -20,75 +22,6 @@ pub struct ExchangeSuccess {
     pub key: ApiKey,
     /// OpenRouter's user id (`user_…`), when it sent one.
     pub user_id: Option<String>,
-}
-
-/// Why the code exchange failed. Each documented failure of PROTOCOL.md section 3 has its
-/// own variant; [`ExchangeError::Unexpected`] catches the rest. Messages never contain the
-/// code, the verifier or a key.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, Serialize, Deserialize)]
-pub enum ExchangeError {
-    /// 400 `Invalid code_challenge_method`: the method differed between `/auth` and the
-    /// exchange. A bug in the client (the caller), not the user's fault.
-    #[error("OpenRouter rejected the code_challenge_method (400): this is a bug in the program, please report it")]
-    InvalidCodeChallengeMethod,
-    /// 403 `Invalid code or code_verifier`: wrong verifier, or the code was already used.
-    #[error("OpenRouter rejected the authorization code (403: invalid code or code_verifier); it may have been used already. Start the sign-in again")]
-    InvalidCode,
-    /// 403 `Authorization code expired`: more than 10 minutes since the code was issued.
-    #[error(
-        "the authorization code expired (codes are valid for 10 minutes). Start the sign-in again"
-    )]
-    CodeExpired,
-    /// 405 `Method Not Allowed`: not a POST over HTTPS (a wrong base URL or a proxy).
-    #[error("OpenRouter answered 405 Method Not Allowed: check the base URL (it must be https)")]
-    MethodNotAllowed,
-    /// 409: OpenRouter failed to create or update the app. On OpenRouter's side.
-    #[error("OpenRouter could not create the key (409{}); try again later, or create a key at https://openrouter.ai/keys", message_suffix(.message))]
-    Conflict {
-        /// OpenRouter's message, sanitised and cut to [`EXCERPT_CHARS`].
-        message: Option<String>,
-    },
-    /// 429: rate limited.
-    #[error("OpenRouter is rate limiting requests (429){}; start the sign-in again later", retry_suffix(.retry_after))]
-    RateLimited {
-        /// From `Retry-After` (seconds form), if present.
-        retry_after: Option<Duration>,
-    },
-    /// 5xx: OpenRouter failed.
-    #[error("OpenRouter had a server error ({status}); start the sign-in again in a moment")]
-    Server {
-        /// The status code, 500 to 599.
-        status: u16,
-    },
-    /// 200, but no usable key in the body (missing, not a string, not `sk-or-`, not JSON,
-    /// truncated). A key may have been created: the user should check their key list.
-    #[error("OpenRouter answered without a usable key ({reason}); a key may have been created: check https://openrouter.ai/keys")]
-    MissingKey {
-        /// What was wrong, without the body.
-        reason: String,
-    },
-    /// Any other answer.
-    #[error("OpenRouter answered {status} unexpectedly{}", message_suffix(.excerpt))]
-    Unexpected {
-        /// The status code.
-        status: u16,
-        /// A sanitised excerpt of the body (printable ASCII, at most [`EXCERPT_CHARS`]).
-        excerpt: Option<String>,
-    },
-}
-
-fn message_suffix(m: &Option<String>) -> String {
-    match m {
-        Some(m) if !m.is_empty() => format!(": {m}"),
-        _ => String::new(),
-    }
-}
-
-fn retry_suffix(d: &Option<Duration>) -> String {
-    match d {
-        Some(d) => format!(" for {} s", d.as_secs()),
-        None => String::new(),
-    }
 }
 
 #[derive(Serialize)]
@@ -208,16 +141,22 @@ struct SuccessBody {
     user_id: Option<serde_json::Value>,
 }
 
-/// Classifies OpenRouter's answer to the exchange. Errors: [`ExchangeError`], one per
-/// documented failure (PROTOCOL.md section 3). A 200 without a usable key is
-/// [`ExchangeError::MissingKey`], never a success.
-pub fn parse_exchange_response(resp: &HttpResponse) -> Result<ExchangeSuccess, ExchangeError> {
+/// Classifies OpenRouter's answer to the exchange. Errors, one per documented failure
+/// (PROTOCOL.md section 3): 400 `Invalid code_challenge_method`
+/// [`ProgramError::InvalidCodeChallengeMethod`]; 403 [`UserError::InvalidCode`] or
+/// [`UserError::CodeExpired`]; 405 [`ProgramError::MethodNotAllowed`]; 409
+/// [`OpenRouterError::Conflict`]; 429 [`OpenRouterError::RateLimited`]; 5xx
+/// [`OpenRouterError::Server`]; a 200 without a usable key [`OpenRouterError::MissingKey`],
+/// never a success; anything else [`OpenRouterError::Unexpected`]. Never a
+/// [`FlowError::Network`]: that is the shell's transport failing. Messages never contain the
+/// code, the verifier or a key.
+pub fn parse_exchange_response(resp: &HttpResponse) -> Result<ExchangeSuccess, FlowError> {
     let body: &[u8] = &resp.body;
     let message = || error_message(body);
     match resp.status {
         200 | 201 => {
             let parsed: SuccessBody =
-                serde_json::from_slice(body).map_err(|e| ExchangeError::MissingKey {
+                serde_json::from_slice(body).map_err(|e| OpenRouterError::MissingKey {
                     reason: if e.is_eof() {
                         "the body was cut short".into()
                     } else {
@@ -227,20 +166,23 @@ pub fn parse_exchange_response(resp: &HttpResponse) -> Result<ExchangeSuccess, E
             let key = match parsed.key {
                 Some(serde_json::Value::String(k)) => Zeroizing::new(k),
                 Some(_) => {
-                    return Err(ExchangeError::MissingKey {
+                    return Err(OpenRouterError::MissingKey {
                         reason: "`key` is not a string".into(),
-                    })
+                    }
+                    .into())
                 }
                 None => {
-                    return Err(ExchangeError::MissingKey {
+                    return Err(OpenRouterError::MissingKey {
                         reason: "no `key` in the answer".into(),
-                    })
+                    }
+                    .into())
                 }
             };
             if !looks_like_key(&key) {
-                return Err(ExchangeError::MissingKey {
+                return Err(OpenRouterError::MissingKey {
                     reason: "the key does not look like an OpenRouter key".into(),
-                });
+                }
+                .into());
             }
             let user_id = match parsed.user_id {
                 Some(serde_json::Value::String(u)) => Some(sanitise(u.as_bytes())),
@@ -256,7 +198,7 @@ pub fn parse_exchange_response(resp: &HttpResponse) -> Result<ExchangeSuccess, E
             if m.as_deref()
                 .is_some_and(|m| m.to_ascii_lowercase().contains("code_challenge_method"))
             {
-                Err(ExchangeError::InvalidCodeChallengeMethod)
+                Err(ProgramError::InvalidCodeChallengeMethod.into())
             } else {
                 Err(unexpected(resp))
             }
@@ -264,31 +206,34 @@ pub fn parse_exchange_response(resp: &HttpResponse) -> Result<ExchangeSuccess, E
         401 | 403 => {
             let m = message().unwrap_or_default().to_ascii_lowercase();
             if m.contains("expired") {
-                Err(ExchangeError::CodeExpired)
+                Err(UserError::CodeExpired.into())
             } else {
-                Err(ExchangeError::InvalidCode)
+                Err(UserError::InvalidCode.into())
             }
         }
-        405 => Err(ExchangeError::MethodNotAllowed),
-        409 => Err(ExchangeError::Conflict {
+        405 => Err(ProgramError::MethodNotAllowed.into()),
+        409 => Err(OpenRouterError::Conflict {
             message: message().map(redact_keys),
-        }),
-        429 => Err(ExchangeError::RateLimited {
+        }
+        .into()),
+        429 => Err(OpenRouterError::RateLimited {
             retry_after: parse_retry_after(resp.header("retry-after")),
-        }),
-        500..=599 => Err(ExchangeError::Server {
+        }
+        .into()),
+        500..=599 => Err(OpenRouterError::Server {
             status: resp.status,
-        }),
+        }
+        .into()),
         _ => Err(unexpected(resp)),
     }
 }
 
-fn unexpected(resp: &HttpResponse) -> ExchangeError {
+fn unexpected(resp: &HttpResponse) -> FlowError {
     let excerpt = error_message(&resp.body).unwrap_or_else(|| sanitise(&resp.body));
-    ExchangeError::Unexpected {
+    FlowError::OpenRouter(OpenRouterError::Unexpected {
         status: resp.status,
         excerpt: Some(redact_keys(excerpt)).filter(|e| !e.is_empty()),
-    }
+    })
 }
 
 /// `sk-or-` followed by 8 to 256 characters of `A-Z a-z 0-9 - _`.
@@ -365,45 +310,57 @@ mod tests {
 
     #[test]
     fn documented_failures_map_one_by_one() {
-        use ExchangeError::*;
+        use crate::error::{OpenRouterError::*, ProgramError::*, UserError::*};
         let p = |r: HttpResponse| parse_exchange_response(&r).unwrap_err();
         assert_eq!(
             p(err(400, "Invalid code_challenge_method")),
-            InvalidCodeChallengeMethod
+            FlowError::from(InvalidCodeChallengeMethod)
         );
-        assert_eq!(p(err(403, "Invalid code or code_verifier")), InvalidCode);
-        assert_eq!(p(err(403, "Authorization code expired")), CodeExpired);
-        assert_eq!(p(err(405, "Method Not Allowed")), MethodNotAllowed);
+        assert_eq!(
+            p(err(403, "Invalid code or code_verifier")),
+            FlowError::from(InvalidCode)
+        );
+        assert_eq!(
+            p(err(403, "Authorization code expired")),
+            FlowError::from(CodeExpired)
+        );
+        assert_eq!(
+            p(err(405, "Method Not Allowed")),
+            FlowError::from(MethodNotAllowed)
+        );
         assert_eq!(
             p(err(409, "Failed to create or update app")),
-            Conflict {
+            FlowError::from(Conflict {
                 message: Some("Failed to create or update app".into())
-            }
+            })
         );
         assert_eq!(
             p(err(429, "slow down").with_header("Retry-After", "17")),
-            RateLimited {
+            FlowError::from(RateLimited {
                 retry_after: Some(Duration::from_secs(17))
-            }
+            })
         );
-        assert_eq!(p(resp(429, "")), RateLimited { retry_after: None });
+        assert_eq!(
+            p(resp(429, "")),
+            FlowError::from(RateLimited { retry_after: None })
+        );
         assert_eq!(
             p(resp(502, "<html>bad gateway</html>")),
-            Server { status: 502 }
+            FlowError::from(Server { status: 502 })
         );
         assert_eq!(
             p(resp(418, "I'm a\n\n teapot\u{1}")),
-            Unexpected {
+            FlowError::from(Unexpected {
                 status: 418,
                 excerpt: Some("I'm a teapot?".into())
-            }
+            })
         );
         assert_eq!(
             p(resp(400, "")),
-            Unexpected {
+            FlowError::from(Unexpected {
                 status: 400,
                 excerpt: None
-            }
+            })
         );
     }
 
@@ -412,25 +369,28 @@ mod tests {
         let p = |b: &str| parse_exchange_response(&resp(200, b)).unwrap_err();
         assert!(matches!(
             p(r#"{"user_id":"u"}"#),
-            ExchangeError::MissingKey { .. }
+            FlowError::OpenRouter(OpenRouterError::MissingKey { .. })
         ));
         assert!(matches!(
             p(r#"{"key":17}"#),
-            ExchangeError::MissingKey { .. }
+            FlowError::OpenRouter(OpenRouterError::MissingKey { .. })
         ));
         assert!(matches!(
             p(r#"{"key":""}"#),
-            ExchangeError::MissingKey { .. }
+            FlowError::OpenRouter(OpenRouterError::MissingKey { .. })
         ));
         assert!(matches!(
             p(r#"{"key":"not-a-key-at-all"}"#),
-            ExchangeError::MissingKey { .. }
+            FlowError::OpenRouter(OpenRouterError::MissingKey { .. })
         ));
         assert!(matches!(
             p(r#"{"key":"sk-or-v1-ab"#),
-            ExchangeError::MissingKey { .. }
+            FlowError::OpenRouter(OpenRouterError::MissingKey { .. })
         ));
-        assert!(matches!(p("<html>"), ExchangeError::MissingKey { .. }));
+        assert!(matches!(
+            p("<html>"),
+            FlowError::OpenRouter(OpenRouterError::MissingKey { .. })
+        ));
     }
 
     #[test]
@@ -444,9 +404,9 @@ mod tests {
     #[test]
     fn excerpt_is_bounded() {
         let long = "x".repeat(10_000);
-        let ExchangeError::Unexpected {
+        let FlowError::OpenRouter(OpenRouterError::Unexpected {
             excerpt: Some(e), ..
-        } = parse_exchange_response(&resp(418, &long)).unwrap_err()
+        }) = parse_exchange_response(&resp(418, &long)).unwrap_err()
         else {
             panic!("expected Unexpected")
         };

@@ -26,7 +26,7 @@
 //!
 //! A browser request on the flow's own path that carries a code is held (in `Exchanging`
 //! and `Storing`, at most [`MAX_HELD_CONNECTIONS`]) until the result is known. One that
-//! carries `error=` ends a waiting flow with [`FlowError::Denied`] at once (during the
+//! carries `error=` ends a waiting flow with [`FlowError::denied`] at once (during the
 //! exchange it is held like a code). Either way, when the flow ends, each held request is
 //! answered with a 303 See Other to the clean `/callback/<nonce>/done`, so neither the code
 //! nor the error and its description stay in the address bar; `/done` shows the result page
@@ -38,10 +38,9 @@
 //! before it exits.
 
 use crate::authorize::{authorization_url, callback_url, CallbackHost, KeyLabel, DEFAULT_BASE_URL};
-use crate::callback::{
-    parse_callback, CallbackError, CallbackTarget, Malformed, NotOurs, MAX_CODE_BYTES,
-};
-use crate::exchange::{exchange_request, parse_exchange_response, ExchangeError, ExchangeSuccess};
+use crate::callback::{parse_callback, CallbackTarget, Malformed, NotOurs, MAX_CODE_BYTES};
+use crate::error::{FlowError, NetworkError, UserError};
+use crate::exchange::{exchange_request, parse_exchange_response, ExchangeSuccess};
 use crate::http::{HttpRequest, HttpResponse};
 use crate::page::{BrowserResponse, Page};
 use crate::pkce::{CodeChallenge, CodeChallengeMethod, CodeVerifier};
@@ -231,7 +230,7 @@ pub enum Input<R = ()> {
     Pasted(Zeroizing<String>),
     /// The source of pasted text closed (standard input reached its end): nothing more will
     /// be pasted. A headless flow still waiting for a code then ends with
-    /// [`FlowError::NoCodeSource`]; a loopback flow keeps waiting for the browser.
+    /// [`UserError::PastesClosed`]; a loopback flow keeps waiting for the browser.
     PastesClosed,
     /// Stop waiting. See [`Flow::handle_input`] for what happens in each phase.
     Cancel,
@@ -373,125 +372,6 @@ pub enum ConfigError {
         /// The refused base URL.
         base_url: url::Url,
     },
-}
-
-/// Who must act on a failure (STYLE.md: errors say who is at fault).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-pub enum Party {
-    /// The person signing in (denied, too slow, cancelled).
-    User,
-    /// The network between here and OpenRouter.
-    Network,
-    /// OpenRouter's service.
-    OpenRouter,
-    /// This program or its caller (a bug, a bad configuration).
-    Program,
-}
-
-/// Why a flow failed.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, Serialize, Deserialize)]
-pub enum FlowError {
-    /// The browser came back with `error=` (RFC 6749 section 4.1.2.1), e.g. the user denied.
-    #[error("{}", denied_message(.0))]
-    Denied(CallbackError),
-    /// No callback (or pasted code) arrived in time.
-    #[error("timed out after {} s waiting for the browser or a pasted code; start the sign-in again", .waited.as_secs())]
-    CallbackTimedOut {
-        /// How long the flow waited.
-        waited: Duration,
-    },
-    /// Cancelled by the user or the embedding program.
-    #[error("sign-in cancelled")]
-    Cancelled,
-    /// OpenRouter refused the exchange.
-    #[error("{0}")]
-    Exchange(ExchangeError),
-    /// The exchange did not finish within the exchange timeout.
-    #[error(
-        "OpenRouter did not answer within {} s{}; start the sign-in again",
-        .waited.as_secs(),
-        maybe_sent_suffix(*.may_have_been_sent)
-    )]
-    ExchangeTimedOut {
-        /// The exchange timeout.
-        waited: Duration,
-        /// Whether an exchange request was out when time ran out (then OpenRouter may have
-        /// created a key that never reached us); false when the flow was only waiting to
-        /// retry a request that certainly was not sent.
-        may_have_been_sent: bool,
-    },
-    /// The exchange could not reach OpenRouter (or its answer was lost).
-    #[error("could not reach OpenRouter: {reason}{}", maybe_sent_suffix(*.may_have_been_sent))]
-    Network {
-        /// What the transport said (no secrets).
-        reason: String,
-        /// Whether the request may have reached OpenRouter (then a key may exist).
-        may_have_been_sent: bool,
-    },
-}
-
-fn maybe_sent_suffix(may_have_been_sent: bool) -> &'static str {
-    if may_have_been_sent {
-        "; the request may have reached OpenRouter, so a key may have been created: check https://openrouter.ai/keys"
-    } else {
-        ""
-    }
-}
-
-fn denied_message(e: &CallbackError) -> String {
-    let mut m = if e.error == "access_denied" {
-        "access was denied in the browser; no key was created".to_string()
-    } else {
-        format!(
-            "OpenRouter reported `{}`",
-            crate::exchange::sanitise(e.error.as_bytes())
-        )
-    };
-    if let Some(d) = &e.error_description {
-        m.push_str(": ");
-        m.push_str(&crate::exchange::sanitise(d.as_bytes()));
-    }
-    m
-}
-
-impl FlowError {
-    /// A stable machine-readable name, e.g. `denied`, `timed_out`, `invalid_code`.
-    pub fn kind(&self) -> &'static str {
-        match self {
-            FlowError::Denied(_) => "denied",
-            FlowError::CallbackTimedOut { .. } => "timed_out",
-            FlowError::Cancelled => "cancelled",
-            FlowError::ExchangeTimedOut { .. } => "exchange_timed_out",
-            FlowError::Network { .. } => "network",
-            FlowError::Exchange(e) => match e {
-                ExchangeError::InvalidCodeChallengeMethod => "invalid_code_challenge_method",
-                ExchangeError::InvalidCode => "invalid_code",
-                ExchangeError::CodeExpired => "code_expired",
-                ExchangeError::MethodNotAllowed => "method_not_allowed",
-                ExchangeError::Conflict { .. } => "conflict",
-                ExchangeError::RateLimited { .. } => "rate_limited",
-                ExchangeError::Server { .. } => "server_error",
-                ExchangeError::MissingKey { .. } => "missing_key",
-                ExchangeError::Unexpected { .. } => "unexpected_response",
-            },
-        }
-    }
-
-    /// Who must act.
-    pub fn party(&self) -> Party {
-        match self {
-            FlowError::Denied(e) if e.error == "access_denied" => Party::User,
-            FlowError::Denied(_) => Party::OpenRouter,
-            FlowError::CallbackTimedOut { .. } | FlowError::Cancelled => Party::User,
-            FlowError::ExchangeTimedOut { .. } | FlowError::Network { .. } => Party::Network,
-            FlowError::Exchange(ExchangeError::InvalidCodeChallengeMethod)
-            | FlowError::Exchange(ExchangeError::MethodNotAllowed) => Party::Program,
-            FlowError::Exchange(ExchangeError::InvalidCode | ExchangeError::CodeExpired) => {
-                Party::User
-            }
-            FlowError::Exchange(_) => Party::OpenRouter,
-        }
-    }
 }
 
 /// How a flow ended. `R` is the shell's store report from [`Input::KeyStored`].
@@ -790,7 +670,7 @@ impl<R: Clone> Flow<R> {
                 return match phase {
                     P::Init | P::AwaitingCallback if now >= self.callback_deadline => {
                         let waited = self.config.callback_timeout;
-                        self.end(FlowError::CallbackTimedOut { waited })
+                        self.end(UserError::CallbackTimedOut { waited }.into())
                     }
                     P::Exchanging => self.exchange_timeout(),
                     P::Lingering => match self.state {
@@ -844,18 +724,28 @@ impl<R: Clone> Flow<R> {
                 Handled::Ignored(Ignored::BrowserCanStillCome)
             }
             (P::Init | P::AwaitingCallback, Input::PastesClosed) => {
-                self.end(crate::flow::no_code_source())
+                self.end(UserError::PastesClosed.into())
             }
             (_, Input::PastesClosed) => Handled::Ignored(Ignored::CodeAlreadyReceived),
 
             (P::Init | P::AwaitingCallback, Input::Cancel) => {
-                self.end(crate::flow::cancelled(false))
+                self.end(
+                    UserError::Cancelled {
+                        may_have_been_sent: false,
+                    }
+                    .into(),
+                )
             }
             (P::Exchanging, Input::Cancel) => {
                 // A request is out unless the flow is backing off before a retry (the last
                 // attempt then certainly never left this machine).
                 let out = matches!(self.state, State::Exchanging { retry_at: None, .. });
-                self.end(crate::flow::cancelled(out))
+                self.end(
+                    UserError::Cancelled {
+                        may_have_been_sent: out,
+                    }
+                    .into(),
+                )
             }
             (P::Storing, Input::Cancel) => Handled::Ignored(Ignored::KeyBeingStored),
         }
@@ -872,10 +762,10 @@ impl<R: Clone> Flow<R> {
         if now >= *deadline {
             let waited = self.config.exchange_timeout;
             let may_have_been_sent = retry_at.is_none();
-            self.end(FlowError::ExchangeTimedOut {
+            self.end(FlowError::Network(NetworkError::ExchangeTimedOut {
                 waited,
                 may_have_been_sent,
-            })
+            }))
         } else if retry_at.is_some_and(|r| now >= r) {
             *retry_at = None;
             self.send_exchange();
@@ -978,7 +868,7 @@ impl<R: Clone> Flow<R> {
                     // Like a code: the browser gets a 303 to `/done`, so the error and its
                     // description leave the address bar, and the flow lingers until the
                     // Denied page there has gone out.
-                    self.terminate(Outcome::Failed(FlowError::Denied(err)), vec![conn])
+                    self.terminate(Outcome::Failed(FlowError::denied(err)), vec![conn])
                 }
                 State::Exchanging { .. } | State::Storing { .. } => self.hold(conn),
                 State::Lingering { .. } | State::Finished { .. } => {
@@ -1049,7 +939,7 @@ impl<R: Clone> Flow<R> {
             let target = Zeroizing::new(target);
             match parse_callback(target.as_bytes(), &self.nonce) {
                 CallbackTarget::Code(code) => self.start_exchange(code, Vec::new()),
-                CallbackTarget::Error(err) => self.end(FlowError::Denied(err)),
+                CallbackTarget::Error(err) => self.end(FlowError::denied(err)),
                 CallbackTarget::NotOurs(NotOurs::WrongNonce | NotOurs::WrongPath) => {
                     reject(self, "that URL belongs to another sign-in")
                 }
@@ -1143,7 +1033,7 @@ impl<R: Clone> Flow<R> {
                 self.state = State::Storing { success, held };
                 Handled::Applied
             }
-            Err(e) => self.end(FlowError::Exchange(e)),
+            Err(e) => self.end(e),
         }
     }
 
@@ -1199,10 +1089,10 @@ impl<R: Clone> Flow<R> {
                 return Handled::Applied;
             }
         }
-        self.end(FlowError::Network {
+        self.end(FlowError::Network(NetworkError::Unreachable {
             reason: crate::exchange::sanitise(reason.as_bytes()),
             may_have_been_sent,
-        })
+        }))
     }
 
     fn on_store_result(&mut self, result: Result<(String, R), StoreFailure>) -> Handled {
@@ -1281,28 +1171,20 @@ impl<R: Clone> Flow<R> {
                 location: location.clone(),
             },
             Outcome::KeyNotStored { .. } => Page::KeyNotStored,
-            Outcome::Failed(FlowError::Denied(e)) => Page::Denied {
-                error: e.error.clone(),
-                description: e.error_description.clone(),
-            },
-            Outcome::Failed(FlowError::Cancelled) => Page::Cancelled,
-            Outcome::Failed(FlowError::CallbackTimedOut { .. }) => Page::Expired,
+            Outcome::Failed(e) if e.callback_error().is_some() => {
+                let e = e.callback_error().expect("checked");
+                Page::Denied {
+                    error: e.error.clone(),
+                    description: e.error_description.clone(),
+                }
+            }
+            Outcome::Failed(FlowError::User(UserError::Cancelled { .. })) => Page::Cancelled,
+            Outcome::Failed(FlowError::User(UserError::CallbackTimedOut { .. })) => Page::Expired,
             Outcome::Failed(e) => Page::Failed {
                 reason: e.to_string(),
             },
         })
     }
-}
-
-/// The error for a cancel; `may_have_been_sent` when an exchange request was out.
-fn cancelled(may_have_been_sent: bool) -> FlowError {
-    let _ = may_have_been_sent; // TODO(errors): the cancel-during-exchange variant
-    FlowError::Cancelled
-}
-
-/// The error for a headless flow whose paste source closed before a code came.
-fn no_code_source() -> FlowError {
-    FlowError::Cancelled // TODO(errors): the pastes-closed variant
 }
 
 /// The DNS-rebinding guard (RFC 8252 section 8.3; PROTOCOL.md section 7): the `Host` header

@@ -18,7 +18,7 @@
 //! generator that only claims `CryptoRng` so it can stand in for the OS RNG in tests.
 
 use crate::callback::{parse_callback, CallbackTarget, NotOurs, MAX_CODE_BYTES, MAX_TARGET_BYTES};
-use crate::exchange::{parse_exchange_response, ExchangeError};
+use crate::exchange::parse_exchange_response;
 use crate::flow::{
     BrowserRequest, ConnectionId, ExchangeId, Flow, FlowConfig, Handled, Ignored, Input, Outcome,
     Output, Phase,
@@ -1043,26 +1043,28 @@ pub fn exchange_response(data: &[u8]) {
         }
         Err(e) => {
             let want_ok = matches!(resp.status, 200 | 201);
+            use crate::error::{OpenRouterError as O, ProgramError as P, UserError as U};
+            use crate::FlowError as F;
             match (&e, resp.status) {
-                (ExchangeError::MissingKey { .. }, _) => assert!(want_ok),
-                (ExchangeError::Server { status }, s) => {
+                (F::OpenRouter(O::MissingKey { .. }), _) => assert!(want_ok),
+                (F::OpenRouter(O::Server { status }), s) => {
                     assert_eq!(*status, s);
                     assert!((500..=599).contains(&s))
                 }
-                (ExchangeError::RateLimited { .. }, s) => assert_eq!(s, 429),
-                (ExchangeError::MethodNotAllowed, s) => assert_eq!(s, 405),
-                (ExchangeError::Conflict { .. }, s) => assert_eq!(s, 409),
-                (ExchangeError::InvalidCode | ExchangeError::CodeExpired, s) => {
+                (F::OpenRouter(O::RateLimited { .. }), s) => assert_eq!(s, 429),
+                (F::Program(P::MethodNotAllowed), s) => assert_eq!(s, 405),
+                (F::OpenRouter(O::Conflict { .. }), s) => assert_eq!(s, 409),
+                (F::User(U::InvalidCode | U::CodeExpired), s) => {
                     assert!(s == 401 || s == 403)
                 }
-                (ExchangeError::InvalidCodeChallengeMethod, s) => assert_eq!(s, 400),
-                (ExchangeError::Unexpected { status, .. }, s) => {
+                (F::Program(P::InvalidCodeChallengeMethod), s) => assert_eq!(s, 400),
+                (F::OpenRouter(O::Unexpected { status, .. }), s) => {
                     assert_eq!(*status, s);
                     assert!(!want_ok && !(500..=599).contains(&s));
                 }
+                (other, _) => panic!("the exchange parser never returns {other:?}"),
             }
             check_message(&e.to_string());
-            check_message(&crate::FlowError::Exchange(e).to_string());
         }
     }
 }

@@ -7,7 +7,16 @@ use openrouter_auth_core::*;
 
 fn assert_cancelled(outs: &[Output], f: &Flow) {
     assert_eq!(ended(&f), Some(End::Failed));
-    assert_eq!(f.outcome(), Some(&Outcome::Failed(FlowError::Cancelled)));
+    assert!(
+        matches!(
+            f.outcome(),
+            Some(Outcome::Failed(FlowError::User(
+                UserError::Cancelled { .. }
+            )))
+        ),
+        "{:?}",
+        f.outcome()
+    );
     assert_eq!(
         f.outcome().map(|o| match o {
             Outcome::Failed(e) => (e.kind(), e.party()),
@@ -25,7 +34,12 @@ fn cancel_in_init() {
     let _ = f.handle_input(Input::Cancel, t(1));
     let outs = drain(&mut f);
     assert_cancelled(&outs, &f);
-    assert_eq!(finished(&outs), Some(Outcome::Failed(FlowError::Cancelled)));
+    assert_eq!(
+        finished(&outs),
+        Some(Outcome::Failed(FlowError::User(UserError::Cancelled {
+            may_have_been_sent: false
+        })))
+    );
     // Binding afterwards opens no browser.
     let _ = f.handle_input(Input::ListenerBound { port: PORT }, t(2));
     assert!(drain(&mut f).is_empty());
@@ -39,7 +53,12 @@ fn cancel_while_awaiting_the_callback() {
     let _ = f.handle_input(Input::Cancel, t(1));
     let outs = drain(&mut f);
     assert_cancelled(&outs, &f);
-    assert_eq!(finished(&outs), Some(Outcome::Failed(FlowError::Cancelled)));
+    assert_eq!(
+        finished(&outs),
+        Some(Outcome::Failed(FlowError::User(UserError::Cancelled {
+            may_have_been_sent: false
+        })))
+    );
     // The browser arriving late is told, and no code is exchanged.
     let _ = f.handle_input(get(1, &own(&f, "?code=c")), t(2));
     let outs = drain(&mut f);
@@ -61,7 +80,10 @@ fn cancel_while_headless_awaits_a_paste() {
     let _ = f.handle_input(Input::Cancel, t(1));
     let outs = drain(&mut f);
     assert_cancelled(&outs, &f);
-    let _ = f.handle_input(Input::Pasted("code".to_string().into()), t(2));
+    assert_eq!(
+        f.handle_input(Input::Pasted("code".to_string().into()), t(2)),
+        Handled::Ignored(Ignored::Ended)
+    );
     assert!(drain(&mut f).is_empty());
 }
 
@@ -73,12 +95,15 @@ fn cancel_during_the_exchange_answers_the_tab_and_ignores_the_late_key() {
     assert_cancelled(&outs, &f);
     let r = response_for(&outs, 1);
     assert_eq!(r.status, 303);
-    let _ = f.handle_input(
-        Input::ExchangeResponse {
-            id,
-            response: ok_response(),
-        },
-        t(1101),
+    assert_eq!(
+        f.handle_input(
+            Input::ExchangeResponse {
+                id,
+                response: ok_response(),
+            },
+            t(1101),
+        ),
+        Handled::Ignored(Ignored::Ended)
     );
     assert!(drain(&mut f).is_empty(), "late key is not stored");
     let _ = f.handle_input(get(2, r.header("location").unwrap()), t(1102));
@@ -87,7 +112,22 @@ fn cancel_during_the_exchange_answers_the_tab_and_ignores_the_late_key() {
     assert!(response_for(&outs, 2)
         .body
         .contains("The program stopped waiting for this sign-in."));
-    assert_eq!(finished(&outs), Some(Outcome::Failed(FlowError::Cancelled)));
+    // The request was out: OpenRouter may have created a key, and the error says so.
+    let Some(Outcome::Failed(e)) = finished(&outs) else {
+        panic!("{outs:?}")
+    };
+    assert_eq!(
+        e,
+        FlowError::User(UserError::Cancelled {
+            may_have_been_sent: true
+        })
+    );
+    assert!(e.may_have_been_sent());
+    assert!(
+        e.to_string().contains("a key may have been created")
+            && e.to_string().contains("https://openrouter.ai/keys"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -101,10 +141,24 @@ fn cancel_during_the_retry_backoff() {
         },
         t(1100),
     );
-    let _ = f.handle_input(Input::Cancel, t(1101));
+    assert_eq!(f.handle_input(Input::Cancel, t(1101)), Handled::Applied);
     let outs = drain(&mut f);
     assert_cancelled(&outs, &f);
-    let _ = f.handle_timeout(t(2000));
+    // Only backing off: the last attempt certainly never left, so no key can exist.
+    assert_eq!(
+        f.outcome(),
+        Some(&Outcome::Failed(FlowError::User(UserError::Cancelled {
+            may_have_been_sent: false
+        })))
+    );
+    assert!(!f.outcome().map(|o| match o {
+        Outcome::Failed(e) => e.to_string(),
+        _ => unreachable!(),
+    })
+    .unwrap()
+    .contains("may have been created"));
+    // The retry's time passes: still lingering for the tab's `/done`, nothing is due.
+    assert_eq!(f.handle_timeout(t(2000)), Handled::Ignored(Ignored::NotDue));
     assert_eq!(sends(&drain(&mut f)), 0, "no retry after cancel");
     assert_eq!(f.exchanges_sent(), 1);
 }
@@ -125,8 +179,12 @@ fn storing(seed: u64) -> Flow {
 #[test]
 fn cancel_while_storing_is_ignored_until_stored() {
     let mut f = storing(6);
-    let _ = f.handle_input(Input::Cancel, t(1101));
-    let _ = f.handle_input(Input::Cancel, t(1102));
+    for at in [1101, 1102] {
+        assert_eq!(
+            f.handle_input(Input::Cancel, t(at)),
+            Handled::Ignored(Ignored::KeyBeingStored)
+        );
+    }
     assert!(
         drain(&mut f).is_empty(),
         "the tab is still held, nothing ends"

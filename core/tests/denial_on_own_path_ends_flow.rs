@@ -50,7 +50,7 @@ fn denial_redirects_to_done_so_the_error_leaves_the_address_bar() {
     assert_eq!(ended(&f), Some(End::Failed));
     assert!(matches!(
         f.outcome(),
-        Some(Outcome::Failed(FlowError::Denied(_)))
+        Some(Outcome::Failed(FlowError::User(UserError::Denied(_))))
     ));
 
     let _ = f.handle_input(get(2, &done), t(20));
@@ -71,7 +71,7 @@ fn denial_redirects_to_done_so_the_error_leaves_the_address_bar() {
         ),
         "the Denied page, then Finished: {outs:?}"
     );
-    let Some(Outcome::Failed(FlowError::Denied(cb))) = finished(&outs) else {
+    let Some(Outcome::Failed(FlowError::User(UserError::Denied(cb)))) = finished(&outs) else {
         panic!("{outs:?}")
     };
     assert_eq!(cb.error, "access_denied");
@@ -125,7 +125,7 @@ fn access_denied_on_our_path_fails_with_denied_and_shows_the_denied_page() {
         panic!("{outs:?}")
     };
     assert!(
-        matches!(&err, FlowError::Denied(cb) if cb.error == "access_denied"),
+        matches!(&err, FlowError::User(UserError::Denied(cb)) if cb.error == "access_denied"),
         "{err:?}"
     );
     assert_eq!(err.kind(), "denied");

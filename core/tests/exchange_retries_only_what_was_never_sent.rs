@@ -102,10 +102,10 @@ fn backoff_doubles_to_a_cap_and_never_passes_the_deadline() {
     };
     assert_eq!(
         err,
-        FlowError::Network {
+        FlowError::Network(NetworkError::Unreachable {
             reason: "connection refused".into(),
             may_have_been_sent: false
-        }
+        })
     );
     assert_eq!(err.kind(), "network");
     assert_eq!(response_for(&outs, 1).status, 303);
@@ -124,10 +124,10 @@ fn maybe_sent_fails_at_once_and_the_code_is_never_sent_again() {
     };
     assert_eq!(
         err,
-        FlowError::Network {
+        FlowError::Network(NetworkError::Unreachable {
             reason: "connection reset".into(),
             may_have_been_sent: true
-        }
+        })
     );
     // Nothing brings the code back: reloads, a pasted code, late answers, time.
     let _ = f.handle_input(get(2, &own(&f, "?code=the-code")), t(1200));
@@ -236,10 +236,12 @@ fn exchange_deadline_ends_the_flow_with_exchange_timed_out() {
     assert_eq!(done.status, 303);
     assert_eq!(
         f.outcome(),
-        Some(&Outcome::Failed(FlowError::ExchangeTimedOut {
-            waited: Duration::from_secs(30),
-            may_have_been_sent: true,
-        }))
+        Some(&Outcome::Failed(FlowError::Network(
+            NetworkError::ExchangeTimedOut {
+                waited: Duration::from_secs(30),
+                may_have_been_sent: true,
+            }
+        )))
     );
     assert_eq!(
         f.outcome().map(|o| match o {
@@ -275,10 +277,12 @@ fn exchange_deadline_also_cuts_a_pending_retry() {
     assert!(
         matches!(
             f.outcome(),
-            Some(Outcome::Failed(FlowError::ExchangeTimedOut {
-                may_have_been_sent: false,
-                ..
-            }))
+            Some(Outcome::Failed(FlowError::Network(
+                NetworkError::ExchangeTimedOut {
+                    may_have_been_sent: false,
+                    ..
+                }
+            )))
         ),
         "only a request that certainly was not sent was pending: no key can exist"
     );
@@ -305,9 +309,9 @@ fn callback_deadline_ends_the_flow_with_callback_timed_out() {
     };
     assert_eq!(
         err,
-        FlowError::CallbackTimedOut {
+        FlowError::User(UserError::CallbackTimedOut {
             waited: Duration::from_secs(600)
-        }
+        })
     );
     assert_eq!(err.kind(), "timed_out");
     assert_eq!(f.poll_timeout(), None);
@@ -345,7 +349,7 @@ fn configured_timeouts_are_used() {
     let _ = f.handle_timeout(t(6000));
     assert!(matches!(
         f.outcome(),
-        Some(Outcome::Failed(FlowError::ExchangeTimedOut { waited, .. })) if *waited == Duration::from_secs(2)
+        Some(Outcome::Failed(FlowError::Network(NetworkError::ExchangeTimedOut { waited, .. }))) if *waited == Duration::from_secs(2)
     ));
 }
 

@@ -127,7 +127,7 @@ fn a_pasted_error_url_with_our_nonce_is_a_denial() {
     let outs = paste(&mut f, &url, 10);
     assert!(matches!(
         finished(&outs),
-        Some(Outcome::Failed(FlowError::Denied(_)))
+        Some(Outcome::Failed(FlowError::User(UserError::Denied(_))))
     ));
 }
 

@@ -169,10 +169,6 @@ pub enum LoginError {
         /// Why storing failed.
         reason: String,
     },
-    /// Headless: the paste source closed ([`CancelHandle::close_pastes`], e.g. standard input
-    /// reached its end) before a usable code arrived, so nothing is left to wait for.
-    #[error("no authorization code was pasted and no more input can come (standard input is closed); run the sign-in in a terminal and paste the code OpenRouter shows")]
-    NoCodeSource,
     /// `base_url` is neither https nor http on a loopback host
     /// ([`openrouter_auth_core::base_url_is_secure`]); nothing was sent or opened.
     #[error("refusing to sign in through {base_url}: it must be https (plain http only on localhost, 127.0.0.1 or [::1], for an emulator), or the code verifier and the API key would travel unencrypted")]
@@ -194,7 +190,6 @@ impl LoginError {
             LoginError::Store(_) => "store_unavailable",
             LoginError::Flow(e) => e.kind(),
             LoginError::KeyNotStored { .. } => "key_not_stored",
-            LoginError::NoCodeSource => "no_code_source",
             LoginError::InsecureBaseUrl { .. } => "insecure_base_url",
             LoginError::Io(_) => "io",
         }
@@ -296,7 +291,7 @@ impl CancelHandle {
     }
 
     /// Says that nothing more will be pasted (standard input reached its end). A headless
-    /// login that is still waiting for a code then ends with [`LoginError::NoCodeSource`]
+    /// login that is still waiting for a code then ends with [`UserError::PastesClosed`](openrouter_auth_core::UserError::PastesClosed)
     /// instead of waiting for its timeout; a loopback login keeps waiting for the browser.
     pub fn close_pastes(&self) {
         let mut g = self.inner.lock().unwrap_or_else(|p| p.into_inner());

@@ -4,7 +4,7 @@
 
 use clap::{Parser, Subcommand};
 use indicatif::{ProgressBar, ProgressStyle};
-use openrouter_auth::core::{self, CallbackHost, FlowError, KeyLabel};
+use openrouter_auth::core::{self, CallbackHost, FlowError, KeyLabel, UserError};
 use openrouter_auth::{
     default_key_label, headless_reason, login, EnvSnapshot, LoginError, LoginEvent, LoginHandle,
     LoginOptions, StoreEnv, StoreError, StoreSpec,
@@ -662,16 +662,14 @@ fn login_once(
 
 fn report_login_error(ui: &Ui, e: LoginError) -> u8 {
     let code = match &e {
-        LoginError::Flow(FlowError::Denied(_)) => exit::DENIED,
-        LoginError::Flow(FlowError::CallbackTimedOut { .. }) => exit::TIMED_OUT,
-        LoginError::Flow(FlowError::Cancelled) => exit::CANCELLED,
+        LoginError::Flow(e) if e.callback_error().is_some() => exit::DENIED,
+        LoginError::Flow(FlowError::User(UserError::CallbackTimedOut { .. })) => exit::TIMED_OUT,
+        LoginError::Flow(FlowError::User(UserError::Cancelled { .. })) => exit::CANCELLED,
+        LoginError::Flow(FlowError::User(UserError::PastesClosed)) => exit::ERROR,
         LoginError::Flow(_) => exit::EXCHANGE_FAILED,
         LoginError::KeyNotStored { .. } => exit::KEY_NOT_STORED,
         LoginError::InsecureBaseUrl { .. } => exit::USAGE,
-        LoginError::Bind(_)
-        | LoginError::Store(_)
-        | LoginError::Io(_)
-        | LoginError::NoCodeSource => exit::ERROR,
+        LoginError::Bind(_) | LoginError::Store(_) | LoginError::Io(_) => exit::ERROR,
     };
     let mut ev = serde_json::json!({
         "event": "failed",

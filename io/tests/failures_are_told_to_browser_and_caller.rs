@@ -7,7 +7,7 @@ mod common;
 
 use common::*;
 use openrouter_auth::core::flow::DONE_LINGER;
-use openrouter_auth::core::{ExchangeError, FlowError};
+use openrouter_auth::core::{FlowError, NetworkError, OpenRouterError, UserError};
 use openrouter_auth::{LoginError, LoginOptions};
 use std::time::{Duration, Instant};
 
@@ -24,7 +24,7 @@ fn server_error_fails_the_sign_in(driver: Driver) {
     assert!(
         matches!(
             err,
-            LoginError::Flow(FlowError::Exchange(ExchangeError::Server { .. }))
+            LoginError::Flow(FlowError::OpenRouter(OpenRouterError::Server { .. }))
         ),
         "{err:?}"
     );
@@ -52,7 +52,7 @@ fn used_code_fails_the_sign_in(driver: Driver) {
     assert!(
         matches!(
             err,
-            LoginError::Flow(FlowError::Exchange(ExchangeError::InvalidCode))
+            LoginError::Flow(FlowError::User(UserError::InvalidCode))
         ),
         "{err:?}"
     );
@@ -89,7 +89,7 @@ fn denial_on_own_path_ends_the_sign_in(driver: Driver) {
         started.elapsed()
     );
     assert!(
-        matches!(err, LoginError::Flow(FlowError::Denied(ref e)) if e.error == "access_denied"),
+        matches!(err, LoginError::Flow(FlowError::User(UserError::Denied(ref e))) if e.error == "access_denied"),
         "{err:?}"
     );
     assert_eq!(err.kind(), "denied");
@@ -129,7 +129,10 @@ fn silent_openrouter_times_the_exchange_out(driver: Driver) {
         started.elapsed()
     );
     assert!(
-        matches!(err, LoginError::Flow(FlowError::ExchangeTimedOut { .. })),
+        matches!(
+            err,
+            LoginError::Flow(FlowError::Network(NetworkError::ExchangeTimedOut { .. }))
+        ),
         "{err:?}"
     );
     assert!(
@@ -173,9 +176,10 @@ fn unreachable_openrouter_is_a_network_error(driver: Driver) {
         started.elapsed()
     );
     match &err {
-        LoginError::Flow(FlowError::Network {
-            may_have_been_sent, ..
-        }) => assert!(!may_have_been_sent, "{err}"),
+        LoginError::Flow(FlowError::Network(NetworkError::Unreachable {
+            may_have_been_sent,
+            ..
+        })) => assert!(!may_have_been_sent, "{err}"),
         other => panic!("expected a network error, got {other:?}"),
     }
     assert!(

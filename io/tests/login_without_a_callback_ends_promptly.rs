@@ -6,7 +6,7 @@
 mod common;
 
 use common::*;
-use openrouter_auth::core::FlowError;
+use openrouter_auth::core::{FlowError, UserError};
 use openrouter_auth::{BindError, LoginError, LoginOptions};
 use std::time::{Duration, Instant};
 
@@ -110,7 +110,10 @@ fn cancel_while_waiting_ends_login_and_frees_the_port(driver: Driver) {
         started.elapsed()
     );
     assert!(
-        matches!(err, LoginError::Flow(FlowError::Cancelled)),
+        matches!(
+            err,
+            LoginError::Flow(FlowError::User(UserError::Cancelled { .. }))
+        ),
         "{err:?}"
     );
     assert_eq!(err.kind(), "cancelled");
@@ -139,7 +142,10 @@ fn cancel_before_start_ends_at_once(driver: Driver) {
         .finish_within(Duration::from_secs(2))
         .expect_err("cancelled");
     assert!(
-        matches!(err, LoginError::Flow(FlowError::Cancelled)),
+        matches!(
+            err,
+            LoginError::Flow(FlowError::User(UserError::Cancelled { .. }))
+        ),
         "{err:?}"
     );
 }
@@ -165,7 +171,10 @@ fn waiting_past_the_timeout_times_out(driver: Driver) {
         "{waited:?}"
     );
     assert!(
-        matches!(err, LoginError::Flow(FlowError::CallbackTimedOut { .. })),
+        matches!(
+            err,
+            LoginError::Flow(FlowError::User(UserError::CallbackTimedOut { .. }))
+        ),
         "{err:?}"
     );
     assert!(err.to_string().contains("start the sign-in again"), "{err}");

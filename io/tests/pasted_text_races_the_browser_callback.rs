@@ -8,6 +8,7 @@
 mod common;
 
 use common::*;
+use openrouter_auth::core::{FlowError, UserError};
 use openrouter_auth::{CancelHandle, LoginError, LoginEvent, LoginOptions};
 use std::time::{Duration, Instant};
 
@@ -126,7 +127,13 @@ fn headless_ends_at_once_when_pastes_close(driver: Driver) {
         .finish_within(Duration::from_secs(2))
         .expect_err("nothing left to wait for");
     assert!(started.elapsed() < Duration::from_secs(1));
-    assert!(matches!(err, LoginError::NoCodeSource), "{err:?}");
+    assert!(
+        matches!(
+            err,
+            LoginError::Flow(FlowError::User(UserError::PastesClosed))
+        ),
+        "{err:?}"
+    );
     assert_eq!(err.kind(), "no_code_source");
     assert!(stand_in.exchanges().is_empty());
 }

@@ -1,7 +1,7 @@
 //! Regression, found by the `flow_inputs` fuzz target and then by the simulator's "echoing
 //! proxy" network fault: an exchange answer that echoes our request (a debugging proxy or a
 //! confused server answering 400 with the request body) carried the authorization code and
-//! the `code_verifier` into `ExchangeError::Unexpected`'s excerpt, and from there into the
+//! the `code_verifier` into `OpenRouterError::Unexpected`'s excerpt, and from there into the
 //! error message, the browser's "Sign-in failed" page and the `Outcome` (PROTOCOL.md
 //! section 7: they never reach logs or pages). The flow now scrubs both from error bodies.
 use openrouter_auth_core::fuzzing::{flow_inputs, CheckedFlow};
