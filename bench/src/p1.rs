@@ -2,11 +2,11 @@
 //! answering it, and raw `httparse` on the same bytes.
 //!
 //! [`ours`] is the head parse of `openrouter-auth`'s server (the real `server::parse_head`,
-//! reached through `openrouter_auth::fuzzing::parse_head`) followed by exactly the checks the
+//! reached through `openrouter_auth::head::parse_head`) followed by exactly the checks the
 //! flow makes before picking an answer (`Flow::on_request`: the `Host` guard, the method, then
 //! [`parse_callback`]). Page rendering and socket work are left out: they are measured by P2.
 
-use openrouter_auth::fuzzing::{parse_head, ParsedHead};
+use openrouter_auth::head::{parse_head, ParsedHead};
 use openrouter_auth_core::{host_is_ours, parse_callback, CallbackTarget, ConnectionId, FlowNonce};
 
 pub use openrouter_auth::server::MAX_HEADERS;

@@ -94,8 +94,6 @@ pub mod callback;
 pub mod error;
 pub mod exchange;
 pub mod flow;
-#[cfg(feature = "fuzzing")]
-pub mod fuzzing;
 pub mod http;
 pub mod key_info;
 pub mod page;

@@ -1,5 +1,5 @@
-//! Body: `openrouter_auth_core::fuzzing::exchange_response` (also run over the seed corpus by `cargo test`).
+//! Body: `openrouter_auth_oracle::exchange_response` (also run over the seed corpus by `cargo test`).
 #![no_main]
 use libfuzzer_sys::fuzz_target;
 
-fuzz_target!(|data: &[u8]| openrouter_auth_core::fuzzing::exchange_response(data));
+fuzz_target!(|data: &[u8]| openrouter_auth_oracle::exchange_response(data));

@@ -25,8 +25,8 @@
 
 pub mod browser;
 pub mod detect;
-#[cfg(feature = "fuzzing")]
-pub mod fuzzing;
+#[doc(hidden)]
+pub mod head;
 pub mod key_check;
 pub mod label;
 pub mod login;

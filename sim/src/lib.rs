@@ -2,4 +2,5 @@
 #![forbid(unsafe_code)]
 
 pub mod emulator;
+pub mod http_head;
 pub mod simulator;

@@ -2,7 +2,7 @@
 //! drawn from one seed (`rand_chacha`). The same seed replays the same run, byte for byte.
 //!
 //! It drives the sans-IO core (`openrouter_auth_core::Flow`) directly, through the core's
-//! invariant checker ([`CheckedFlow`](openrouter_auth_core::fuzzing::CheckedFlow)), with
+//! invariant checker ([`CheckedFlow`](openrouter_auth_oracle::CheckedFlow)), with
 //! these actors, each drawn from the seed ([`plan::Plan::draw`]):
 //!
 //! - **the user's browser**: thinks (seconds to a quarter of an hour), approves or denies,
@@ -24,7 +24,7 @@
 //! - **the key store**: stores, fails, is slow, or hangs until the faults heal.
 //!
 //! Faults heal at a drawn time (or never, or never happen). After every step the rules of
-//! [`CheckedFlow`](openrouter_auth_core::fuzzing::CheckedFlow) are checked, and the world adds
+//! [`CheckedFlow`](openrouter_auth_oracle::CheckedFlow) are checked, and the world adds
 //! its own: `stored-needs-own-callback-code` (the stored key is one OpenRouter issued for a
 //! code bound to this flow's challenge, delivered on its own path), `server-sees-code-once`,
 //! `authorization-url-accepted` (OpenRouter's model accepts every authorization URL, which
@@ -113,11 +113,11 @@ pub struct Harvest {
     pub http_head: Vec<Vec<u8>>,
     /// Request targets, the flow's nonce replaced by the fuzz target's fixed one.
     pub callback_target: Vec<Vec<u8>>,
-    /// Exchange answers (`fuzzing::encode_response` form).
+    /// Exchange answers (`openrouter_auth_oracle::encode_response` form).
     pub exchange_response: Vec<Vec<u8>>,
     /// Key-check answers for the keys OpenRouter issued.
     pub key_info: Vec<Vec<u8>>,
-    /// Each flow's inputs as `fuzzing::encode_ops`.
+    /// Each flow's inputs as `openrouter_auth_oracle::encode_ops`.
     pub flow_inputs: Vec<Vec<u8>>,
 }
 

@@ -4,10 +4,10 @@
 //! the `code_verifier` into `OpenRouterError::Unexpected`'s excerpt, and from there into the
 //! error message, the browser's "Sign-in failed" page and the `Outcome` (PROTOCOL.md
 //! section 7: they never reach logs or pages). The flow now scrubs both from error bodies.
-use openrouter_auth_core::fuzzing::{flow_inputs, CheckedFlow};
 use openrouter_auth_core::{
     BrowserRequest, ConnectionId, FlowConfig, HttpResponse, Input, Outcome, Output, Time,
 };
+use openrouter_auth_oracle::{flow_inputs, CheckedFlow};
 use openrouter_auth_sim::simulator::plan::{Fate, FlowPlan, Plan, StoreFate, UserPlan};
 use openrouter_auth_sim::simulator::{run_plan, Record};
 use rand_chacha::rand_core::SeedableRng;

@@ -6,14 +6,14 @@
 //! files are inputs that once crashed a target, kept by hand. Anything else in those folders
 //! is what a fuzzer grew, and is git-ignored; set `OPENROUTER_AUTH_CORPUS_COMMITTED_ONLY=1` to
 //! run the committed files only.
-use openrouter_auth_core::fuzzing as core_fuzz;
+use openrouter_auth_oracle as core_fuzz;
 use openrouter_auth_sim::simulator::corpus::{file_name, seed_corpus, TARGETS};
 use proptest::prelude::*;
 use std::path::PathBuf;
 
 fn body(target: &str) -> fn(&[u8]) {
     match target {
-        "http_head" => openrouter_auth::fuzzing::http_head,
+        "http_head" => openrouter_auth_sim::http_head::http_head,
         "callback_target" => core_fuzz::callback_target,
         "exchange_response" => core_fuzz::exchange_response,
         "key_info" => core_fuzz::key_info,
@@ -149,7 +149,7 @@ proptest! {
 
     #[test]
     fn http_head_takes_mutated_corpus(data in mutated("http_head")) {
-        openrouter_auth::fuzzing::http_head(&data);
+        openrouter_auth_sim::http_head::http_head(&data);
     }
 
     #[test]

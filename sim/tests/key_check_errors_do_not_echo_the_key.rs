@@ -4,8 +4,8 @@
 //! `KeyCheckError::Unexpected`'s excerpt, so the key ended up in the error message the CLI
 //! prints and logs (PROTOCOL.md section 7: keys never reach logs). The exchange's errors were
 //! already redacted; the key check's were not.
-use openrouter_auth_core::fuzzing::{contains_key_like, encode_response, key_info};
 use openrouter_auth_core::{parse_key_info, HttpResponse, KeyCheckError};
+use openrouter_auth_oracle::{contains_key_like, encode_response, key_info};
 
 const KEY: &str = "sk-or-v1-0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
 

@@ -17,11 +17,11 @@
 use openrouter_auth_core::flow::{
     DONE_LINGER, FIRST_RETRY_DELAY, MAX_HELD_CONNECTIONS, MAX_RETRY_DELAY,
 };
-use openrouter_auth_core::fuzzing::CheckedFlow;
 use openrouter_auth_core::{
     BrowserRequest, ConnectionId, ExchangeId, FlowConfig, Handled, HttpResponse, Ignored, Input,
     Outcome, Output, StoreFailure, Time,
 };
+use openrouter_auth_oracle::CheckedFlow;
 use proptest::prelude::*;
 use proptest::test_runner::{Config, FileFailurePersistence};
 use proptest_state_machine::{prop_state_machine, ReferenceStateMachine, StateMachineTest};
@@ -394,7 +394,7 @@ struct Sut {
 }
 
 impl Sut {
-    fn step(&mut self, r: Result<Vec<Output>, openrouter_auth_core::fuzzing::Violation>) {
+    fn step(&mut self, r: Result<Vec<Output>, openrouter_auth_oracle::Violation>) {
         let outs = r.unwrap_or_else(|v| panic!("{v}"));
         for o in &outs {
             if let Output::Respond { conn, .. } = o {

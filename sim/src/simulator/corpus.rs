@@ -2,12 +2,12 @@
 //!
 //! [`seed_corpus`] runs a range of seeds with recording on, collects what each run fed to
 //! the code under test (request heads and targets, exchange answers, key-check answers, each
-//! flow's inputs as `fuzzing::encode_ops`), and keeps a small, varied, deterministic
+//! flow's inputs as `openrouter_auth_oracle::encode_ops`), and keeps a small, varied, deterministic
 //! selection per target. `cargo test -p openrouter-auth-sim --test fuzz_corpus` writes it to
 //! `fuzz/corpus/<target>/seed-<hash>` when `OPENROUTER_AUTH_WRITE_CORPUS=1`.
 
 use super::{run_seed, Harvest, Record};
-use openrouter_auth_core::fuzzing::decode_ops;
+use openrouter_auth_oracle::decode_ops;
 use sha2::{Digest, Sha256};
 use std::collections::{BTreeMap, BTreeSet};
 

@@ -9,13 +9,13 @@ use super::plan::{AttackKind, Fate, FlowPlan, Plan, StoreFate};
 use super::rng::SimRng;
 use super::{Harvest, RunReport, SimViolation};
 use openrouter_auth_core::flow::DONE_LINGER;
-use openrouter_auth_core::fuzzing::{
-    encode_response, CheckedFlow, FuzzBody, FuzzConfig, FuzzHost, FuzzMethod, FuzzOp, FuzzPaste,
-    FuzzTarget, Violation,
-};
 use openrouter_auth_core::{
     BrowserRequest, CallbackHost, CodeChallengeMethod, CodeVerifier, ConnectionId, ExchangeId,
     FlowConfig, HttpResponse, Input, Outcome, Output, Phase, StoreFailure, Time,
+};
+use openrouter_auth_oracle::{
+    encode_response, CheckedFlow, FuzzBody, FuzzConfig, FuzzHost, FuzzMethod, FuzzOp, FuzzPaste,
+    FuzzTarget, Violation,
 };
 use rand_chacha::rand_core::SeedableRng;
 use rand_chacha::ChaCha20Rng;
@@ -294,7 +294,7 @@ impl<'p> World<'p> {
                         let cfg = fuzz_config(&f.plan);
                         r.harvest
                             .flow_inputs
-                            .push(openrouter_auth_core::fuzzing::encode_ops(cfg, &f.ops));
+                            .push(openrouter_auth_oracle::encode_ops(cfg, &f.ops));
                     }
                 }
                 let keys: Vec<String> = self.model.keys().map(str::to_owned).collect();
@@ -953,7 +953,7 @@ impl<'p> World<'p> {
             }
             head.extend_from_slice(b"\r\n");
             r.harvest.http_head.push(head);
-            let fixed = openrouter_auth_core::fuzzing::fixed_nonce();
+            let fixed = openrouter_auth_oracle::fixed_nonce();
             let t = String::from_utf8_lossy(&req.target)
                 .replace(&f.nonce, fixed.expose_secret())
                 .into_bytes();

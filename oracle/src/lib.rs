@@ -1,8 +1,10 @@
-//! Fuzz target bodies and the flow invariant checker (feature `fuzzing`).
+//! The flow's invariant oracle, its op codec and the fuzz target bodies of the core's parsers:
+//! test code of the proving ground, never compiled into the published crates.
 //!
 //! The `fuzz/` cargo-fuzz workspace calls these functions from one-line `fuzz_target!`s, and
-//! `cargo test` runs them over the committed seed corpus (`fuzz/corpus/<target>/`), so the
-//! bodies are compiled and exercised by every normal build of the workspace.
+//! `cargo test` runs them over the committed seed corpus (`fuzz/corpus/<target>/`, in
+//! `sim/tests/fuzz_corpus.rs`), so the bodies are compiled and exercised by every normal build
+//! of the workspace.
 //!
 //! - [`callback_target`]: [`parse_callback`] on raw request-target bytes.
 //! - [`exchange_response`]: [`parse_exchange_response`] on a status, a `Retry-After` and a body.
@@ -10,26 +12,30 @@
 //! - [`flow_inputs`]: a byte-coded sequence of [`FuzzOp`]s (inputs and time steps) driven
 //!   through a [`CheckedFlow`], which checks the flow's invariants after every step.
 //!
-//! [`CheckedFlow`] is also what the simulator (`openrouter-auth-sim`) drives, so the fuzzer
-//! and the simulator check the same rules. Each body panics (and so crashes the fuzzer) on
-//! the first broken rule, with the rule's name in the message.
+//! [`CheckedFlow`] is also what the simulator (`openrouter-auth-sim`), the `http_head` fuzz
+//! body and the core's property tests drive, so all of them check the same rules. Each body
+//! panics (and so crashes the fuzzer) on the first broken rule, with the rule's name in the
+//! message.
 //!
 //! Nothing here is meant for production: [`FuzzRng`] is a deterministic, *non*-cryptographic
 //! generator that only claims `CryptoRng` so it can stand in for the OS RNG in tests.
+#![forbid(unsafe_code)]
 
-use crate::callback::{parse_callback, CallbackTarget, NotOurs, MAX_CODE_BYTES, MAX_TARGET_BYTES};
-use crate::exchange::parse_exchange_response;
-use crate::flow::{
+use memchr::memmem::Finder;
+use openrouter_auth_core::callback::{
+    parse_callback, CallbackTarget, NotOurs, MAX_CODE_BYTES, MAX_TARGET_BYTES,
+};
+use openrouter_auth_core::exchange::parse_exchange_response;
+use openrouter_auth_core::flow::{
     BrowserRequest, ConnectionId, ExchangeId, Flow, FlowConfig, Handled, Ignored, Input, Outcome,
     Output, Phase,
 };
-use crate::http::HttpResponse;
-use crate::key_info::{parse_key_info, KeyCheckError};
-use crate::pkce::{CodeChallengeMethod, CodeVerifier};
-use crate::secret::FlowNonce;
-use crate::time::Time;
-use crate::CallbackHost;
-use memchr::memmem::Finder;
+use openrouter_auth_core::http::HttpResponse;
+use openrouter_auth_core::key_info::{parse_key_info, KeyCheckError};
+use openrouter_auth_core::pkce::{CodeChallengeMethod, CodeVerifier};
+use openrouter_auth_core::secret::FlowNonce;
+use openrouter_auth_core::time::Time;
+use openrouter_auth_core::CallbackHost;
 use std::collections::{BTreeMap, BTreeSet};
 use std::fmt::Write as _;
 use std::time::Duration;
@@ -446,7 +452,7 @@ impl CheckedFlow {
             None => (target, &[][..]),
         };
         let own = path
-            .strip_prefix(crate::callback::CALLBACK_PREFIX.as_bytes())
+            .strip_prefix(openrouter_auth_core::callback::CALLBACK_PREFIX.as_bytes())
             .is_some_and(|rest| rest == self.nonce.as_bytes());
         if !own || method != "GET" {
             return;
@@ -713,7 +719,7 @@ impl CheckedFlow {
     fn on_send_exchange(
         &mut self,
         id: ExchangeId,
-        request: &crate::http::HttpRequest,
+        request: &openrouter_auth_core::http::HttpRequest,
     ) -> Result<(), Violation> {
         if let Some((cur, _)) = &self.in_flight {
             violation(
@@ -916,7 +922,7 @@ pub fn callback_target(data: &[u8]) {
     if data.len() > MAX_TARGET_BYTES {
         assert_eq!(
             got,
-            CallbackTarget::Malformed(crate::callback::Malformed::TooLong)
+            CallbackTarget::Malformed(openrouter_auth_core::callback::Malformed::TooLong)
         );
         return;
     }
@@ -1043,8 +1049,8 @@ pub fn exchange_response(data: &[u8]) {
         }
         Err(e) => {
             let want_ok = matches!(resp.status, 200 | 201);
-            use crate::error::{OpenRouterError as O, ProgramError as P, UserError as U};
-            use crate::FlowError as F;
+            use openrouter_auth_core::error::{OpenRouterError as O, ProgramError as P, UserError as U};
+            use openrouter_auth_core::FlowError as F;
             match (&e, resp.status) {
                 (F::OpenRouter(O::MissingKey { .. }), _) => assert!(want_ok),
                 (F::OpenRouter(O::Server { status }), s) => {
@@ -1070,7 +1076,7 @@ pub fn exchange_response(data: &[u8]) {
 }
 
 /// Body of the `key_info` fuzz target (input: see [`encode_response`]; `Retry-After` is
-/// ignored): only a 200 gives a [`crate::KeyInfo`], errors follow the status, and no message
+/// ignored): only a 200 gives a [`openrouter_auth_core::KeyInfo`], errors follow the status, and no message
 /// carries a key-shaped string. Panics on a broken rule.
 pub fn key_info(data: &[u8]) {
     let Some(resp) = decode_response(data) else {
@@ -1543,11 +1549,17 @@ fn decode_op(r: &mut Reader<'_>) -> Option<FuzzOp> {
     })
 }
 
+/// Base64url without padding (RFC 4648 section 5), as the core writes its tokens.
+fn b64url(bytes: &[u8]) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+}
+
 fn random_token(rng: &mut FuzzRng, prefix: &str) -> String {
     use rand_core::RngCore;
     let mut b = [0u8; 18];
     rng.fill_bytes(&mut b);
-    format!("{prefix}{}", crate::b64url(&b))
+    format!("{prefix}{}", b64url(&b))
 }
 
 /// Runs `ops` against a fresh [`CheckedFlow`] configured by `config`, playing the browser,
@@ -1717,7 +1729,7 @@ pub fn run_ops(config: FuzzConfig, ops: &[FuzzOp]) -> Result<(), Violation> {
                     }
                 } else {
                     Input::KeyNotStored {
-                        reason: crate::flow::StoreFailure::WriteFailed {
+                        reason: openrouter_auth_core::StoreFailure::WriteFailed {
                             message: "the fuzz store failed".into(),
                         },
                     }
@@ -1837,7 +1849,7 @@ mod tests {
     /// is the one exemption.
     #[test]
     fn checker_finds_secrets_in_every_part_of_a_response() {
-        use crate::page::{BrowserResponse, Page};
+        use openrouter_auth_core::page::{BrowserResponse, Page};
         use rand_chacha::rand_core::SeedableRng;
         let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(7);
         let (mut cf, _) =

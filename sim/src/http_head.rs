@@ -1,41 +1,14 @@
-//! Fuzz target body for the loopback server's request-head handling (feature `fuzzing`).
+//! Fuzz target body for the loopback server's request-head handling.
 //!
 //! The `fuzz/` cargo-fuzz workspace calls [`http_head`] from its `http_head` target, and
-//! `cargo test` runs it over the committed seed corpus (`fuzz/corpus/http_head/`).
+//! `cargo test` runs it over the committed seed corpus (`fuzz/corpus/http_head/`). It reaches
+//! the server's parse through [`openrouter_auth::head::parse_head`] and checks the flow with
+//! the oracle ([`CheckedFlow`]).
 
-use crate::server::{self, Head, MAX_HEAD_BYTES};
-use openrouter_auth_core::fuzzing::{CheckedFlow, FuzzRng, FUZZ_PORT};
-use openrouter_auth_core::{BrowserRequest, ConnectionId, FlowConfig, Input, Output, Page, Time};
-
-/// What the loopback server makes of the bytes received so far on one connection
-/// ([`parse_head`]).
-#[derive(Debug)]
-pub enum ParsedHead {
-    /// The head is not complete yet: the server reads more.
-    Partial,
-    /// A complete head, as it is handed to the flow (`Input::Request`).
-    Request(BrowserRequest),
-    /// The server answers at once with this page and closes (400 unparsable or an
-    /// unsupported version, 431 too many headers); `head_only` is true for a HEAD request.
-    Rejected {
-        /// The answer.
-        page: Page,
-        /// The request was HEAD: the answer goes out without a body.
-        head_only: bool,
-    },
-}
-
-/// The server's own request-head parse (httparse, at most 64 headers, exactly one `Host`
-/// kept), exposed for the benchmarks (P1 in `BENCHMARKS.md`) and the fuzz targets. `buf` is
-/// every byte received so far (the server caps it at `MAX_HEAD_BYTES` + 1 = 16,385 bytes and
-/// answers 431 past that); the request is given connection id `conn`. Never panics.
-pub fn parse_head(buf: &[u8], conn: ConnectionId) -> ParsedHead {
-    match server::parse_head(buf, conn) {
-        Head::Partial => ParsedHead::Partial,
-        Head::Complete(request) => ParsedHead::Request(request),
-        Head::Reject(page, head_only) => ParsedHead::Rejected { page, head_only },
-    }
-}
+use openrouter_auth::head::{parse_head, ParsedHead};
+use openrouter_auth::server::MAX_HEAD_BYTES;
+use openrouter_auth_core::{ConnectionId, FlowConfig, Input, Output, Page, Time};
+use openrouter_auth_oracle::{CheckedFlow, FuzzRng, FUZZ_PORT};
 
 /// What the server makes of a byte stream: a request for the flow, an immediate answer, or
 /// "wait for more".
@@ -50,15 +23,15 @@ enum Verdict {
     Answer(Page, bool),
 }
 
-fn verdict(head: Head) -> Verdict {
+fn verdict(head: ParsedHead) -> Verdict {
     match head {
-        Head::Partial => Verdict::More,
-        Head::Complete(r) => Verdict::Request {
+        ParsedHead::Partial => Verdict::More,
+        ParsedHead::Request(r) => Verdict::Request {
             method: r.method,
             target: r.target.to_vec(),
             host: r.host,
         },
-        Head::Reject(page, head_only) => Verdict::Answer(page, head_only),
+        ParsedHead::Rejected { page, head_only } => Verdict::Answer(page, head_only),
     }
 }
 
@@ -70,7 +43,7 @@ fn server_view(data: &[u8], chunk: usize) -> Verdict {
     for piece in data.chunks(chunk.max(1)) {
         let room = (MAX_HEAD_BYTES + 1).saturating_sub(buf.len());
         buf.extend_from_slice(&piece[..piece.len().min(room)]);
-        match verdict(server::parse_head(&buf, ConnectionId(7))) {
+        match verdict(parse_head(&buf, ConnectionId(7))) {
             Verdict::More if buf.len() > MAX_HEAD_BYTES => {
                 return Verdict::Answer(Page::HeadTooLarge, false)
             }

@@ -1,0 +1,37 @@
+//! The loopback server's request-head parse, exposed for the benchmarks (P1 in
+//! `BENCHMARKS.md`) and the fuzz targets (`fuzz/`, bodies in `openrouter-auth-sim`). Not meant
+//! for embedders: [`LoopbackServer`](crate::LoopbackServer) runs it on every connection.
+
+use crate::server::{self, Head};
+use openrouter_auth_core::{BrowserRequest, ConnectionId, Page};
+
+/// What the loopback server makes of the bytes received so far on one connection
+/// ([`parse_head`]).
+#[derive(Debug)]
+pub enum ParsedHead {
+    /// The head is not complete yet: the server reads more.
+    Partial,
+    /// A complete head, as it is handed to the flow (`Input::Request`).
+    Request(BrowserRequest),
+    /// The server answers at once with this page and closes (400 unparsable or an
+    /// unsupported version, 431 too many headers); `head_only` is true for a HEAD request.
+    Rejected {
+        /// The answer.
+        page: Page,
+        /// The request was HEAD: the answer goes out without a body.
+        head_only: bool,
+    },
+}
+
+/// The server's own request-head parse (httparse, at most
+/// [`MAX_HEADERS`](crate::server::MAX_HEADERS) headers, exactly one `Host` kept). `buf` is
+/// every byte received so far (the server caps it at
+/// [`MAX_HEAD_BYTES`](crate::server::MAX_HEAD_BYTES) + 1 = 16,385 bytes and answers 431 past
+/// that); the request is given connection id `conn`. Never panics.
+pub fn parse_head(buf: &[u8], conn: ConnectionId) -> ParsedHead {
+    match server::parse_head(buf, conn) {
+        Head::Partial => ParsedHead::Partial,
+        Head::Complete(request) => ParsedHead::Request(request),
+        Head::Reject(page, head_only) => ParsedHead::Rejected { page, head_only },
+    }
+}
