@@ -549,7 +549,6 @@ impl<R: Clone> Flow<R> {
         }
         Ok(flow)
     }
-
 }
 
 impl<R> Flow<R> {
@@ -631,7 +630,6 @@ impl<R> Flow<R> {
             State::Lingering { until, .. } => Some(*until),
         }
     }
-
 }
 
 impl<R: Clone> Flow<R> {
@@ -728,14 +726,12 @@ impl<R: Clone> Flow<R> {
             }
             (_, Input::PastesClosed) => Handled::Ignored(Ignored::CodeAlreadyReceived),
 
-            (P::Init | P::AwaitingCallback, Input::Cancel) => {
-                self.end(
-                    UserError::Cancelled {
-                        may_have_been_sent: false,
-                    }
-                    .into(),
-                )
-            }
+            (P::Init | P::AwaitingCallback, Input::Cancel) => self.end(
+                UserError::Cancelled {
+                    may_have_been_sent: false,
+                }
+                .into(),
+            ),
             (P::Exchanging, Input::Cancel) => {
                 // A request is out unless the flow is backing off before a retry (the last
                 // attempt then certainly never left this machine).

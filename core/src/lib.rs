@@ -109,8 +109,8 @@ pub use callback::{parse_callback, CallbackError, CallbackTarget};
 pub use error::{FlowError, NetworkError, OpenRouterError, Party, ProgramError, UserError};
 pub use exchange::{exchange_request, parse_exchange_response, ExchangeSuccess};
 pub use flow::{
-    host_is_ours, BrowserRequest, ConfigError, ConnectionId, ExchangeId, Flow, FlowConfig,
-    Handled, Ignored, Input, Outcome, Output, Phase, StoreFailure,
+    host_is_ours, BrowserRequest, ConfigError, ConnectionId, ExchangeId, Flow, FlowConfig, Handled,
+    Ignored, Input, Outcome, Output, Phase, StoreFailure,
 };
 pub use http::{HttpMethod, HttpRequest, HttpResponse, USER_AGENT};
 pub use key_info::{key_check_request, parse_key_info, KeyCheckError, KeyInfo};

@@ -75,7 +75,8 @@ fn cancel_while_headless_awaits_a_paste() {
         },
         &mut rng(3),
         t(0),
-    ).unwrap();
+    )
+    .unwrap();
     drain(&mut f);
     let _ = f.handle_input(Input::Cancel, t(1));
     let outs = drain(&mut f);
@@ -151,12 +152,14 @@ fn cancel_during_the_retry_backoff() {
             may_have_been_sent: false
         })))
     );
-    assert!(!f.outcome().map(|o| match o {
-        Outcome::Failed(e) => e.to_string(),
-        _ => unreachable!(),
-    })
-    .unwrap()
-    .contains("may have been created"));
+    assert!(!f
+        .outcome()
+        .map(|o| match o {
+            Outcome::Failed(e) => e.to_string(),
+            _ => unreachable!(),
+        })
+        .unwrap()
+        .contains("may have been created"));
     // The retry's time passes: still lingering for the tab's `/done`, nothing is due.
     assert_eq!(f.handle_timeout(t(2000)), Handled::Ignored(Ignored::NotDue));
     assert_eq!(sends(&drain(&mut f)), 0, "no retry after cancel");

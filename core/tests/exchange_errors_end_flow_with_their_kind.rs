@@ -319,7 +319,8 @@ fn paste_rejections() -> Vec<(String, String)> {
         },
         &mut rng(1),
         t(0),
-    ).unwrap();
+    )
+    .unwrap();
     drain(&mut f);
     let nonce = f.nonce().expose_secret().to_string();
     let cases = [

@@ -275,7 +275,8 @@ fn authorization_url_snapshot() {
         },
         &mut rng(42),
         t(0),
-    ).unwrap();
+    )
+    .unwrap();
     insta::assert_snapshot!(
         "authorization_url_headless",
         f.authorization_url().unwrap().as_str()

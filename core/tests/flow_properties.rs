@@ -545,11 +545,7 @@ impl Run {
                     Step::KeyStored | Step::KeyNotStored => {
                         if m.phase == Phase::Storing {
                             if matches!(step, Step::KeyStored) {
-                                m.terminate(
-                                    "stored",
-                                    "Signed in to OpenRouter",
-                                    &mut expected,
-                                );
+                                m.terminate("stored", "Signed in to OpenRouter", &mut expected);
                             } else {
                                 m.fail("key_not_stored", &mut expected);
                             }

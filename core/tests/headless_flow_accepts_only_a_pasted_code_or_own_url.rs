@@ -14,7 +14,8 @@ fn headless(seed: u64) -> (Flow, url::Url) {
         },
         &mut rng(seed),
         t(0),
-    ).unwrap();
+    )
+    .unwrap();
     let outs = drain(&mut f);
     let [Output::PromptForCode { url }] = outs.as_slice() else {
         panic!("{outs:?}")

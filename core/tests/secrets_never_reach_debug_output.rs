@@ -144,7 +144,8 @@ fn headless_flow_debug_output_holds_no_secret() {
 
 #[test]
 fn a_pasted_url_is_redacted_in_debug() {
-    let input: Input = Input::Pasted(format!("http://localhost:{PORT}/callback/n?code={CODE}").into());
+    let input: Input =
+        Input::Pasted(format!("http://localhost:{PORT}/callback/n?code={CODE}").into());
     let dbg = format!("{input:?}");
     assert!(!dbg.contains(CODE), "{dbg}");
     assert!(dbg.contains("Pasted"), "{dbg}");

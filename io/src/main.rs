@@ -675,6 +675,12 @@ fn report_login_error(ui: &Ui, e: LoginError) -> u8 {
         "event": "failed",
         "error": {"kind": e.kind(), "message": e.to_string()},
     });
+    if let LoginError::Flow(f) = &e {
+        if f.may_have_been_sent() {
+            // A key may exist at OpenRouter (a cancel or failure while the exchange was out).
+            ev["error"]["may_have_been_sent"] = serde_json::Value::Bool(true);
+        }
+    }
     if let LoginError::KeyNotStored { key, .. } = &e {
         // The key exists only here now: hand it over once, on stdout.
         if ui.json {

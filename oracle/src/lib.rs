@@ -1049,7 +1049,9 @@ pub fn exchange_response(data: &[u8]) {
         }
         Err(e) => {
             let want_ok = matches!(resp.status, 200 | 201);
-            use openrouter_auth_core::error::{OpenRouterError as O, ProgramError as P, UserError as U};
+            use openrouter_auth_core::error::{
+                OpenRouterError as O, ProgramError as P, UserError as U,
+            };
             use openrouter_auth_core::FlowError as F;
             match (&e, resp.status) {
                 (F::OpenRouter(O::MissingKey { .. }), _) => assert!(want_ok),
