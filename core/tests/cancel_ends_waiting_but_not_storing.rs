@@ -6,7 +6,7 @@ use common::*;
 use openrouter_auth_core::*;
 
 fn assert_cancelled(outs: &[Output], f: &Flow) {
-    assert_eq!(ended(&f), Some(End::Failed));
+    assert_eq!(ended(f), Some(End::Failed));
     assert!(
         matches!(
             f.outcome(),

@@ -19,7 +19,7 @@ fn linger_end() -> u64 {
 fn deny(f: &mut Flow, query: &str) -> String {
     let _ = f.handle_input(get(1, &own(f, query)), t(10));
     let outs = drain(f);
-    assert_eq!(ended(&f), Some(End::Failed));
+    assert_eq!(ended(f), Some(End::Failed));
     let r = response_for(&outs, 1);
     assert_eq!(r.status, 303, "{outs:?}");
     assert!(r.body.is_empty());

@@ -159,7 +159,7 @@ pub fn complete_via_callback(f: &mut Flow, conn: u64, at: u64) -> Outcome {
         t(at + 2),
     );
     let outs = drain(f);
-    assert_eq!(ended(&f), Some(End::Stored));
+    assert_eq!(ended(f), Some(End::Stored));
     let r = response_for(&outs, conn);
     assert_eq!(r.status, 303);
     let done = r.header("location").unwrap().to_string();
