@@ -1,30 +1,41 @@
-//! The sign-in flow: one state machine, every transition in this file.
+//! The sign-in flow: one state machine, every transition in one table ([`Flow`]'s `step`).
 //!
 //! ```text
-//!            ListenerBound                  callback on /callback/<nonce>?code=…
-//!   Init ──────────────────▶ AwaitingCallback ───────────────────────────────▶ Exchanging
-//!    │   (headless: starts here,   │    (or a pasted redirect URL / code)        │  │
-//!    │    prompts for a code)      │                                             │  │ 200 + key
-//!    │                             │ error= on our path, timeout, cancel         │  ▼
-//!    └──── cancel ────────────────▶├─────────────────────────────────▶ Failed ◀──┘ Storing
-//!                                  │                                   ▲  exchange   │
-//!                                  │                                   │  error,     │ KeyStored
-//!                                  │                                   │  timeout    ▼
-//!                                  │                     KeyNotStored ─┘           Stored
+//!                ListenerBound
+//!   Init ───────────────────────▶ AwaitingCallback ───────────────────────▶ Exchanging ◀──┐
+//!    │  (headless flows start in      │   a code on /callback/<nonce>,        │  │  │      │ retry due
+//!    │   AwaitingCallback and         │   or a pasted redirect URL or code    │  │  └──────┘ (after a
+//!    │   prompt for a code)           │                                       │  │   failure not sent)
+//!    │                                │ error= on our path, timeout, cancel,  │  │ 200 + key
+//!    │ cancel, timeout                │ pastes closed (headless)              │  ▼
+//!    │                                │                 exchange error,       │ Storing
+//!    │                                │                 timeout, cancel       │  │ KeyStored,
+//!    │                                ▼                                       │  │ KeyNotStored
+//!    └─────────────────────▶ Lingering { outcome } ◀──────────────────────────┘◀─┘
+//!                                     │ each tab sent to /done fetched it, or DONE_LINGER
+//!                                     │ passed (at once when no tab was held)
+//!                                     ▼
+//!                            Finished { outcome }
 //! ```
 //!
-//! `Stored` and `Failed` are terminal and sticky: later inputs change nothing (stray
-//! requests still get their small answers).
+//! `Lingering` and `Finished` are the ended phases ([`Phase::Lingering`],
+//! [`Phase::Finished`]); [`Flow::outcome`] says how the flow ended. They are sticky: later
+//! inputs change neither the phase nor the outcome (stray requests still get their small
+//! answers; a `/done` fetch may end the linger), and [`Flow::handle_input`] reports them as
+//! [`Handled::Ignored`] with [`Ignored::Ended`].
 //!
-//! A browser request on the flow's own path that carries a code is held until the result is
-//! known. One that carries `error=` ends a waiting flow with [`FlowError::denied`] at once
-//! (during the exchange it is held like a code). Either way, when the flow ends, each held
-//! request is answered with a 303 See Other to the clean `/callback/<nonce>/done`, so
-//! neither the code nor the error and its description stay in the address bar; `/done` shows
-//! the result page (signed in, denied, failed, …). The flow then lingers up to
-//! [`DONE_LINGER`] for those `/done` fetches, and emits [`Output::Finished`] with the
-//! [`Outcome`] once a `/done` page has gone out for each redirect, or the linger ran out;
-//! with no request held (a paste, a timeout or a cancel while waiting) it emits it at once.
+//! A browser request on the flow's own path that carries a code is held (in `Exchanging`
+//! and `Storing`, at most [`MAX_HELD_CONNECTIONS`]) until the result is known. One that
+//! carries `error=` ends a waiting flow with [`FlowError::denied`] at once (during the
+//! exchange it is held like a code). Either way, when the flow ends, each held request is
+//! answered with a 303 See Other to the clean `/callback/<nonce>/done`, so neither the code
+//! nor the error and its description stay in the address bar; `/done` shows the result page
+//! (signed in, denied, failed, …). The flow then lingers up to [`DONE_LINGER`] for those
+//! `/done` fetches, and emits [`Output::Finished`] with the [`Outcome`] once a `/done` page
+//! has gone out for each redirect, or the linger ran out; with no request held (a paste, a
+//! timeout or a cancel while waiting) it emits it at once. The last `/done` page and
+//! `Finished` come out in the same batch: the shell must let that page reach the browser
+//! before it exits.
 
 use crate::authorize::{authorization_url, callback_url, CallbackHost, KeyLabel, DEFAULT_BASE_URL};
 use crate::callback::{parse_callback, CallbackTarget, Malformed, NotOurs, MAX_CODE_BYTES};
@@ -128,9 +139,53 @@ impl std::fmt::Debug for BrowserRequest {
     }
 }
 
+/// Why storing the key failed, as the shell reports it with [`Input::KeyNotStored`]. The
+/// key is still handed out in [`Outcome::KeyNotStored`]; `message` says why in words (no
+/// secrets) and is what [`Display`](std::fmt::Display) prints.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, Serialize, Deserialize)]
+#[non_exhaustive]
+pub enum StoreFailure {
+    /// The store would not take the key as things stand and wrote nothing: its file is not
+    /// in a form it can edit safely (unparseable, a symbolic link, not a regular file), the
+    /// key cannot be written in its format, or it already holds a key it must not replace.
+    #[error("{message}")]
+    Refused {
+        /// Why, in words.
+        message: String,
+    },
+    /// There is nothing to store into: no keychain service, no home or configuration
+    /// directory.
+    #[error("{message}")]
+    Unavailable {
+        /// Why, in words.
+        message: String,
+    },
+    /// Writing failed: an operating-system error (permissions, a full disk, a temporary file
+    /// left behind), a keychain error, or a closed output.
+    #[error("{message}")]
+    WriteFailed {
+        /// Why, in words.
+        message: String,
+    },
+}
+
+impl StoreFailure {
+    /// The message, as displayed.
+    pub fn message(&self) -> &str {
+        match self {
+            StoreFailure::Refused { message }
+            | StoreFailure::Unavailable { message }
+            | StoreFailure::WriteFailed { message } => message,
+        }
+    }
+}
+
 /// Everything that can happen to a flow. Pass with [`Flow::handle_input`].
+///
+/// `R` is whatever the shell wants back from a successful store (see [`Input::KeyStored`]);
+/// the flow never looks inside it. It defaults to `()`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub enum Input {
+pub enum Input<R = ()> {
     /// The loopback listener is bound on `port` (on 127.0.0.1, and ::1 if available).
     ListenerBound {
         /// The port, e.g. 53122.
@@ -162,26 +217,34 @@ pub enum Input {
         /// Short description for the user (no secrets).
         reason: String,
     },
-    /// The key from [`Output::StoreKey`] was stored. `location` says where, in words.
+    /// The key from [`Output::StoreKey`] was stored.
     KeyStored {
-        /// e.g. `credentials file /home/ana/.config/openrouter-auth/credentials.json`.
+        /// Where, in words, for the result page and [`Outcome::Stored`], e.g.
+        /// `credentials file /home/ana/.config/openrouter-auth/credentials.json`.
         location: String,
+        /// The shell's own record of the store (a path, file mode, …), handed back untouched
+        /// in [`Outcome::Stored`], so the shell needs no side channel to report it.
+        report: R,
     },
     /// Storing the key failed; the key is still handed out in the [`Outcome`].
     KeyNotStored {
-        /// Why, in words (no secrets).
-        reason: String,
+        /// Why.
+        reason: StoreFailure,
     },
     /// The user pasted something: a redirect URL (`http://localhost:PORT/callback/<nonce>?code=…`)
     /// or a bare authorization code (PROTOCOL.md section 5).
     Pasted(Zeroizing<String>),
+    /// The source of pasted text closed (standard input reached its end): nothing more will
+    /// be pasted. A headless flow still waiting for a code then ends with
+    /// [`UserError::PastesClosed`]; a loopback flow keeps waiting for the browser.
+    PastesClosed,
     /// Stop waiting. See [`Flow::handle_input`] for what happens in each phase.
     Cancel,
 }
 
 /// What the shell must do next. Pull with [`Flow::poll_output`] until `None`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
-pub enum Output {
+pub enum Output<R = ()> {
     /// Print `url`, then open it in the system browser (RFC 8252 section 4).
     OpenBrowser {
         /// The authorization URL.
@@ -206,6 +269,9 @@ pub enum Output {
     SendExchange {
         /// Echo this back.
         id: ExchangeId,
+        /// Which attempt this is, from 1 (a retry after a failure that certainly was not
+        /// sent is attempt 2, …).
+        attempt: u32,
         /// The `POST /api/v1/auth/keys` request (holds secrets).
         request: HttpRequest,
         /// Time left for this attempt.
@@ -223,8 +289,13 @@ pub enum Output {
         /// Why, in words.
         reason: String,
     },
-    /// The flow is over and needs nothing more: stop serving and report `outcome`.
-    Finished(Outcome),
+    /// The flow is over and needs nothing more: report `outcome`.
+    ///
+    /// It can come in the same batch as the last [`Output::Respond`] (the result page on
+    /// `/done`), which may be queued just before it: carry out every output of the batch and
+    /// let pending responses reach the browser (flush them, within a grace period) before
+    /// closing the listener and exiting.
+    Finished(Outcome<R>),
 }
 
 /// The phase, for display and assertions. See the module doc for the diagram.
@@ -238,15 +309,80 @@ pub enum Phase {
     Exchanging,
     /// Waiting for the shell to store the key.
     Storing,
-    /// Terminal: the key was stored.
-    Stored,
-    /// Terminal: no key, or a key that could not be stored (see [`Outcome`]).
-    Failed,
+    /// Ended ([`Flow::outcome`] says how), still serving: browser tabs were sent a 303 to
+    /// `/done` and the flow waits up to [`DONE_LINGER`] for each to fetch its result page.
+    Lingering,
+    /// Ended and [`Output::Finished`] emitted: the flow needs nothing more.
+    Finished,
 }
 
-/// How a flow ended.
+/// What [`Flow::handle_input`] or [`Flow::handle_timeout`] did with what it was given.
+#[must_use = "an input the flow ignored may point at a bug in the shell: log it"]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub enum Handled {
+    /// The flow moved on: its phase changed, or it started, scheduled, held or released
+    /// something (an exchange attempt, a retry, a browser connection, a `/done` fetch it
+    /// was waiting for). Outputs may follow.
+    Applied,
+    /// A browser request got its answer (one [`Output::Respond`]) and nothing else changed:
+    /// a stray or repeated request, a `HEAD`, a `/done` fetch nobody waited for, an "in
+    /// progress" or "already finished" page.
+    Answered,
+    /// A pasted text was refused (one [`Output::PasteRejected`]); the flow keeps waiting.
+    PasteRejected,
+    /// Nothing changed and nothing was output.
+    Ignored(Ignored),
+}
+
+/// Why an input or timeout changed nothing ([`Handled::Ignored`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
+pub enum Ignored {
+    /// The flow has ended (phase [`Phase::Lingering`] or [`Phase::Finished`]): a late
+    /// cancel, paste, store result, exchange answer, bind, closed connection, or a timeout
+    /// after [`Output::Finished`].
+    Ended,
+    /// An exchange answer (or failure) for an exchange that is not the one out now: an
+    /// earlier attempt, an id never sent, or one that arrives while the flow is backing off
+    /// or not exchanging at all.
+    StaleExchange,
+    /// [`Input::ListenerBound`] after the listener was already bound (or in headless mode).
+    AlreadyBound,
+    /// A paste, or the paste source closing, after the flow already has a code (it is
+    /// exchanging or storing).
+    CodeAlreadyReceived,
+    /// [`Input::PastesClosed`] in loopback mode: the browser can still come back.
+    BrowserCanStillCome,
+    /// A store result while the flow is not storing.
+    NotStoring,
+    /// [`Input::Cancel`] while storing: the key exists and is not given up; the store
+    /// result ends the flow.
+    KeyBeingStored,
+    /// [`Input::ConnectionClosed`] for a connection the flow does not hold.
+    ConnectionNotHeld,
+    /// [`Flow::handle_timeout`] before any deadline is due (or while storing, which has no
+    /// deadline).
+    NotDue,
+}
+
+/// Why [`Flow::new`] refused a configuration.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// `base_url` is neither https nor http on a loopback host
+    /// ([`crate::base_url_is_secure`]): the `code_verifier`, the authorization code and the
+    /// API key would travel unencrypted (RFC 9700 section 2.6).
+    #[error("refusing to sign in through {base_url}: it must be https (plain http only on localhost, 127.0.0.1 or [::1], for an emulator), or the code verifier and the API key would travel unencrypted")]
+    InsecureBaseUrl {
+        /// The refused base URL.
+        base_url: url::Url,
+    },
+}
+
+/// How a flow ended. `R` is the shell's store report from [`Input::KeyStored`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub enum Outcome {
+pub enum Outcome<R = ()> {
     /// Signed in: the key was obtained and stored.
     Stored {
         /// The key.
@@ -255,6 +391,8 @@ pub enum Outcome {
         user_id: Option<String>,
         /// Where it was stored, in words.
         location: String,
+        /// The shell's store report, as passed in [`Input::KeyStored`].
+        report: R,
     },
     /// The key was obtained but storing it failed. Never lose it: show it to the user.
     KeyNotStored {
@@ -263,13 +401,13 @@ pub enum Outcome {
         /// OpenRouter's user id, if sent.
         user_id: Option<String>,
         /// Why storing failed.
-        reason: String,
+        reason: StoreFailure,
     },
     /// No key.
     Failed(FlowError),
 }
 
-impl Outcome {
+impl<R> Outcome<R> {
     /// The key, if one was obtained (stored or not).
     pub fn key(&self) -> Option<&ApiKey> {
         match self {
@@ -279,8 +417,9 @@ impl Outcome {
     }
 }
 
+/// The phases with what each holds. Every transition is in [`Flow::step`].
 #[derive(Clone, Serialize, Deserialize)]
-enum State {
+enum State<R> {
     Init,
     AwaitingCallback,
     Exchanging {
@@ -290,12 +429,29 @@ enum State {
         deadline: Time,
         /// `Some` while backing off after a failure that certainly was not sent.
         retry_at: Option<Time>,
+        /// Browser connections on our path waiting for the result (at most
+        /// [`MAX_HELD_CONNECTIONS`]).
+        held: Vec<ConnectionId>,
     },
     Storing {
         success: ExchangeSuccess,
+        held: Vec<ConnectionId>,
     },
-    Stored,
-    Failed,
+    Lingering {
+        outcome: Outcome<R>,
+        /// Tabs sent a 303 to `/done` that have not fetched it yet (at least 1).
+        awaiting_done: u32,
+        until: Time,
+    },
+    Finished {
+        outcome: Outcome<R>,
+    },
+}
+
+/// What the flow is fed: an input, or time passing.
+enum Event<R> {
+    Input(Input<R>),
+    Timeout,
 }
 
 /// One sign-in. A sans-IO state machine: it never touches sockets, files, clocks or the OS
@@ -305,19 +461,26 @@ enum State {
 /// 1. [`Flow::new`], then (loopback mode) bind a listener and pass [`Input::ListenerBound`];
 /// 2. drain [`Flow::poll_output`] until `None` and carry out each [`Output`];
 /// 3. wait until [`Flow::poll_timeout`] or the next event, then pass it with
-///    [`Flow::handle_input`] or [`Flow::handle_timeout`];
-/// 4. repeat until [`Output::Finished`].
+///    [`Flow::handle_input`] or [`Flow::handle_timeout`]. When the deadline has passed, call
+///    [`Flow::handle_timeout`] even if inputs keep arriving (after feeding them): inputs
+///    never fire a deadline, so a flow fed a steady stream of stray requests would otherwise
+///    never time out;
+/// 4. repeat until [`Output::Finished`], then flush the responses still being written
+///    (the last `/done` page comes in the same batch) before exiting.
+///
+/// `R` is the shell's report of a successful store (see [`Input::KeyStored`]); `()` unless
+/// the shell wants one back in [`Outcome::Stored`].
 ///
 /// Serialisable with serde so a service can park a pending flow; **the serialised form holds
 /// secrets** (the `code_verifier`, nonce, and any code or key in flight): store it like a
 /// password.
 #[derive(Serialize, Deserialize)]
-pub struct Flow {
+pub struct Flow<R = ()> {
     config: FlowConfig,
     verifier: CodeVerifier,
     challenge: CodeChallenge,
     nonce: FlowNonce,
-    state: State,
+    state: State<R>,
     now: Time,
     callback_deadline: Time,
     port: Option<u16>,
@@ -325,15 +488,10 @@ pub struct Flow {
     authorization_url: Option<url::Url>,
     next_exchange_id: u64,
     exchanges_sent: u32,
-    held: Vec<ConnectionId>,
-    awaiting_done: u32,
-    linger_until: Option<Time>,
-    outcome: Option<Outcome>,
-    finished: bool,
-    outputs: VecDeque<Output>,
+    outputs: VecDeque<Output<R>>,
 }
 
-impl std::fmt::Debug for Flow {
+impl<R> std::fmt::Debug for Flow<R> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Flow")
             .field("phase", &self.phase())
@@ -343,17 +501,27 @@ impl std::fmt::Debug for Flow {
     }
 }
 
-impl Flow {
+impl<R: Clone> Flow<R> {
     /// Starts a flow at `now`: draws the `code_verifier` and the nonce from `rng` (a CSPRNG:
     /// the OS RNG in production, a seeded ChaCha in simulations).
     ///
     /// Headless flows start in [`Phase::AwaitingCallback`] and emit [`Output::PromptForCode`];
     /// loopback flows wait in [`Phase::Init`] for [`Input::ListenerBound`].
-    pub fn new<R: rand_core::CryptoRng + rand_core::RngCore + ?Sized>(
+    ///
+    /// # Errors
+    ///
+    /// [`ConfigError::InsecureBaseUrl`] when `config.base_url` is neither https nor http on a
+    /// loopback host ([`crate::base_url_is_secure`]); nothing was drawn from `rng`.
+    pub fn new<G: rand_core::CryptoRng + rand_core::RngCore + ?Sized>(
         config: FlowConfig,
-        rng: &mut R,
+        rng: &mut G,
         now: Time,
-    ) -> Flow {
+    ) -> Result<Flow<R>, ConfigError> {
+        if !crate::authorize::base_url_is_secure(&config.base_url) {
+            return Err(ConfigError::InsecureBaseUrl {
+                base_url: config.base_url,
+            });
+        }
         let verifier = CodeVerifier::generate(rng);
         let nonce = FlowNonce::generate(rng);
         let challenge = verifier.challenge(config.code_challenge_method);
@@ -370,11 +538,6 @@ impl Flow {
             authorization_url: None,
             next_exchange_id: 0,
             exchanges_sent: 0,
-            held: Vec::new(),
-            awaiting_done: 0,
-            linger_until: None,
-            outcome: None,
-            finished: false,
             outputs: VecDeque::new(),
         };
         if flow.config.headless {
@@ -390,9 +553,11 @@ impl Flow {
             flow.state = State::AwaitingCallback;
             flow.outputs.push_back(Output::PromptForCode { url });
         }
-        flow
+        Ok(flow)
     }
+}
 
+impl<R> Flow<R> {
     // ----- getters -----
 
     /// The current phase.
@@ -402,14 +567,15 @@ impl Flow {
             State::AwaitingCallback => Phase::AwaitingCallback,
             State::Exchanging { .. } => Phase::Exchanging,
             State::Storing { .. } => Phase::Storing,
-            State::Stored => Phase::Stored,
-            State::Failed => Phase::Failed,
+            State::Lingering { .. } => Phase::Lingering,
+            State::Finished { .. } => Phase::Finished,
         }
     }
 
-    /// Whether the phase is `Stored` or `Failed`.
+    /// Whether the flow has ended (phase `Lingering` or `Finished`): [`Flow::outcome`] is
+    /// known and no later input changes it.
     pub fn is_terminal(&self) -> bool {
-        matches!(self.phase(), Phase::Stored | Phase::Failed)
+        matches!(self.phase(), Phase::Lingering | Phase::Finished)
     }
 
     /// The authorization URL, once known (after `ListenerBound`, or at once when headless).
@@ -428,8 +594,11 @@ impl Flow {
     }
 
     /// The outcome, once terminal.
-    pub fn outcome(&self) -> Option<&Outcome> {
-        self.outcome.as_ref()
+    pub fn outcome(&self) -> Option<&Outcome<R>> {
+        match &self.state {
+            State::Lingering { outcome, .. } | State::Finished { outcome } => Some(outcome),
+            _ => None,
+        }
     }
 
     /// How many exchange requests were emitted so far (retries included).
@@ -450,92 +619,44 @@ impl Flow {
     // ----- poll -----
 
     /// The next thing to do, or `None` when there is nothing until the next input or timeout.
-    pub fn poll_output(&mut self) -> Option<Output> {
+    pub fn poll_output(&mut self) -> Option<Output<R>> {
         self.outputs.pop_front()
     }
 
-    /// When [`Flow::handle_timeout`] must be called next, or `None` once finished.
+    /// When [`Flow::handle_timeout`] must be called next (at or after this time), or `None`
+    /// when no deadline is set: while storing (the shell's store result ends that phase; the
+    /// flow sets no deadline on it) and once finished.
     pub fn poll_timeout(&self) -> Option<Time> {
-        if self.finished {
-            return None;
-        }
         match &self.state {
             State::Init | State::AwaitingCallback => Some(self.callback_deadline),
             State::Exchanging {
                 deadline, retry_at, ..
             } => Some(retry_at.map_or(*deadline, |r| r.min(*deadline))),
-            State::Storing { .. } => None,
-            State::Stored | State::Failed => self.linger_until,
+            State::Storing { .. } | State::Finished { .. } => None,
+            State::Lingering { until, .. } => Some(*until),
         }
     }
+}
 
+impl<R: Clone> Flow<R> {
     // ----- handle -----
 
-    /// Time passed: fires whatever deadline is due at `now`.
-    pub fn handle_timeout(&mut self, now: Time) {
+    /// Time passed: fires whatever deadline is due at `now` (see [`Flow::poll_timeout`]).
+    /// Returns [`Handled::Ignored`] with [`Ignored::NotDue`] when none is.
+    pub fn handle_timeout(&mut self, now: Time) -> Handled {
         self.advance(now);
-        let now = self.now;
-        match &mut self.state {
-            State::Init | State::AwaitingCallback => {
-                if now >= self.callback_deadline {
-                    let waited = self.config.callback_timeout;
-                    self.fail(UserError::CallbackTimedOut { waited }.into());
-                }
-            }
-            State::Exchanging {
-                deadline, retry_at, ..
-            } => {
-                if now >= *deadline {
-                    let waited = self.config.exchange_timeout;
-                    let may_have_been_sent = retry_at.is_none();
-                    self.fail(FlowError::Network(NetworkError::ExchangeTimedOut {
-                        waited,
-                        may_have_been_sent,
-                    }));
-                } else if retry_at.is_some_and(|r| now >= r) {
-                    *retry_at = None;
-                    self.send_exchange();
-                }
-            }
-            State::Storing { .. } => {}
-            State::Stored | State::Failed => {
-                if self.linger_until.is_some_and(|t| now >= t) {
-                    self.finish();
-                }
-            }
-        }
+        self.step(Event::Timeout)
     }
 
-    /// Feeds one input at `now`.
+    /// Feeds one input at `now`, and says what it did.
     ///
-    /// [`Input::Cancel`] ends a waiting or exchanging flow with [`UserError::Cancelled`] (an
-    /// exchange answer that arrives later is ignored); while storing it is ignored so the key
-    /// is not lost; in a terminal phase it changes nothing.
-    pub fn handle_input(&mut self, input: Input, now: Time) {
+    /// [`Input::Cancel`] ends a waiting or exchanging flow with a cancel error (while an
+    /// exchange request is out, one that says a key may have been created; an exchange
+    /// answer that arrives later is ignored); while storing it is ignored so the key is not
+    /// lost; once ended it changes nothing.
+    pub fn handle_input(&mut self, input: Input<R>, now: Time) -> Handled {
         self.advance(now);
-        match input {
-            Input::ListenerBound { port, ipv6 } => self.on_listener_bound(port, ipv6),
-            Input::Request(req) => self.on_request(req),
-            Input::ConnectionClosed(conn) => self.held.retain(|c| *c != conn),
-            Input::ExchangeResponse { id, response } => self.on_exchange_response(id, &response),
-            Input::ExchangeFailed {
-                id,
-                may_have_been_sent,
-                reason,
-            } => self.on_exchange_failed(id, may_have_been_sent, reason),
-            Input::KeyStored { location } => self.on_store_result(Ok(location)),
-            Input::KeyNotStored { reason } => self.on_store_result(Err(reason)),
-            Input::Pasted(text) => self.on_pasted(&text),
-            Input::Cancel => match self.state {
-                State::Init | State::AwaitingCallback | State::Exchanging { .. } => self.fail(
-                    UserError::Cancelled {
-                        may_have_been_sent: false,
-                    }
-                    .into(),
-                ),
-                State::Storing { .. } | State::Stored | State::Failed => {}
-            },
-        }
+        self.step(Event::Input(input))
     }
 
     fn advance(&mut self, now: Time) {
@@ -543,10 +664,120 @@ impl Flow {
         self.now = self.now.max(now);
     }
 
-    fn on_listener_bound(&mut self, port: u16, ipv6: bool) {
-        if !matches!(self.state, State::Init) {
-            return;
+    /// The transition table: every (phase, event) pair and what it does.
+    fn step(&mut self, event: Event<R>) -> Handled {
+        use Phase as P;
+        let phase = self.phase();
+        let input = match event {
+            Event::Timeout => {
+                let now = self.now;
+                return match phase {
+                    P::Init | P::AwaitingCallback if now >= self.callback_deadline => {
+                        let waited = self.config.callback_timeout;
+                        self.end(UserError::CallbackTimedOut { waited }.into())
+                    }
+                    P::Exchanging => self.exchange_timeout(),
+                    P::Lingering => match self.state {
+                        State::Lingering { until, .. } if now >= until => self.finish(),
+                        _ => Handled::Ignored(Ignored::NotDue),
+                    },
+                    P::Finished => Handled::Ignored(Ignored::Ended),
+                    P::Init | P::AwaitingCallback | P::Storing => Handled::Ignored(Ignored::NotDue),
+                };
+            }
+            Event::Input(input) => input,
+        };
+        match (phase, input) {
+            // Browser requests get an answer in every phase; what they do depends on it.
+            (_, Input::Request(req)) => self.on_request(req),
+            (P::Lingering | P::Finished, _) => Handled::Ignored(Ignored::Ended),
+
+            (P::Init, Input::ListenerBound { port, ipv6 }) => self.on_listener_bound(port, ipv6),
+            (_, Input::ListenerBound { .. }) => Handled::Ignored(Ignored::AlreadyBound),
+
+            (P::Exchanging | P::Storing, Input::ConnectionClosed(conn)) => self.release(conn),
+            (_, Input::ConnectionClosed(_)) => Handled::Ignored(Ignored::ConnectionNotHeld),
+
+            (P::Exchanging, Input::ExchangeResponse { id, response }) if self.is_current(id) => {
+                self.on_exchange_response(&response)
+            }
+            (
+                P::Exchanging,
+                Input::ExchangeFailed {
+                    id,
+                    may_have_been_sent,
+                    reason,
+                },
+            ) if self.is_current(id) => self.on_exchange_failed(may_have_been_sent, &reason),
+            (_, Input::ExchangeResponse { .. } | Input::ExchangeFailed { .. }) => {
+                Handled::Ignored(Ignored::StaleExchange)
+            }
+
+            (P::Storing, Input::KeyStored { location, report }) => {
+                self.on_store_result(Ok((location, report)))
+            }
+            (P::Storing, Input::KeyNotStored { reason }) => self.on_store_result(Err(reason)),
+            (_, Input::KeyStored { .. } | Input::KeyNotStored { .. }) => {
+                Handled::Ignored(Ignored::NotStoring)
+            }
+
+            (P::Init | P::AwaitingCallback, Input::Pasted(text)) => self.on_pasted(&text),
+            (_, Input::Pasted(_)) => Handled::Ignored(Ignored::CodeAlreadyReceived),
+
+            (_, Input::PastesClosed) if !self.config.headless => {
+                Handled::Ignored(Ignored::BrowserCanStillCome)
+            }
+            (P::Init | P::AwaitingCallback, Input::PastesClosed) => {
+                self.end(UserError::PastesClosed.into())
+            }
+            (_, Input::PastesClosed) => Handled::Ignored(Ignored::CodeAlreadyReceived),
+
+            (P::Init | P::AwaitingCallback, Input::Cancel) => self.end(
+                UserError::Cancelled {
+                    may_have_been_sent: false,
+                }
+                .into(),
+            ),
+            (P::Exchanging, Input::Cancel) => {
+                // A request is out unless the flow is backing off before a retry (the last
+                // attempt then certainly never left this machine).
+                let out = matches!(self.state, State::Exchanging { retry_at: None, .. });
+                self.end(
+                    UserError::Cancelled {
+                        may_have_been_sent: out,
+                    }
+                    .into(),
+                )
+            }
+            (P::Storing, Input::Cancel) => Handled::Ignored(Ignored::KeyBeingStored),
         }
+    }
+
+    fn exchange_timeout(&mut self) -> Handled {
+        let now = self.now;
+        let State::Exchanging {
+            deadline, retry_at, ..
+        } = &mut self.state
+        else {
+            unreachable!("called while exchanging");
+        };
+        if now >= *deadline {
+            let waited = self.config.exchange_timeout;
+            let may_have_been_sent = retry_at.is_none();
+            self.end(FlowError::Network(NetworkError::ExchangeTimedOut {
+                waited,
+                may_have_been_sent,
+            }))
+        } else if retry_at.is_some_and(|r| now >= r) {
+            *retry_at = None;
+            self.send_exchange();
+            Handled::Applied
+        } else {
+            Handled::Ignored(Ignored::NotDue)
+        }
+    }
+
+    fn on_listener_bound(&mut self, port: u16, ipv6: bool) -> Handled {
         // Without ::1, `localhost` may lead the browser to a port that is not ours.
         let host = if ipv6 {
             self.config.callback_host
@@ -567,17 +798,19 @@ impl Flow {
         self.authorization_url = Some(url.clone());
         self.state = State::AwaitingCallback;
         self.outputs.push_back(Output::OpenBrowser { url });
+        Handled::Applied
     }
 
-    fn respond(&mut self, conn: ConnectionId, page: Page, head_only: bool) {
+    fn respond(&mut self, conn: ConnectionId, page: Page, head_only: bool) -> Handled {
         self.outputs.push_back(Output::Respond {
             conn,
             response: page.render(),
             head_only,
         });
+        Handled::Answered
     }
 
-    fn on_request(&mut self, req: BrowserRequest) {
+    fn on_request(&mut self, req: BrowserRequest) -> Handled {
         let conn = req.conn;
         let head_only = req.method == "HEAD";
         if !host_is_ours(req.host.as_deref(), self.port) {
@@ -613,52 +846,43 @@ impl Flow {
             ),
             CallbackTarget::Done => {
                 let page = self.result_page().unwrap_or(Page::InProgress);
-                if self.is_terminal() && !head_only && self.awaiting_done > 0 {
-                    self.awaiting_done -= 1;
-                    self.respond(conn, page, head_only);
-                    if self.awaiting_done == 0 && self.linger_until.is_some() {
-                        self.finish();
+                let answered = self.respond(conn, page, head_only);
+                match &mut self.state {
+                    State::Lingering { awaiting_done, .. } if !head_only => {
+                        *awaiting_done -= 1;
+                        if *awaiting_done == 0 {
+                            self.finish()
+                        } else {
+                            Handled::Applied
+                        }
                     }
-                } else {
-                    self.respond(conn, page, head_only);
+                    _ => answered,
                 }
             }
-            CallbackTarget::Code(code) => {
-                if head_only {
-                    // HEAD must not have side effects (RFC 9110 section 9.2.1).
-                    let page = self.page_for_own_path(Page::InProgress);
-                    return self.respond(conn, page, true);
-                }
-                match self.state {
-                    State::Init | State::AwaitingCallback => {
-                        self.held.push(conn);
-                        self.start_exchange(code);
-                    }
-                    State::Exchanging { .. } | State::Storing { .. } => self.hold(conn),
-                    State::Stored | State::Failed => {
-                        self.respond(conn, Page::AlreadyFinished, false)
-                    }
-                }
+            CallbackTarget::Code(_) | CallbackTarget::Error(_) if head_only => {
+                // HEAD must not have side effects (RFC 9110 section 9.2.1).
+                let page = self.page_for_own_path(Page::InProgress);
+                self.respond(conn, page, true)
             }
-            CallbackTarget::Error(err) => {
-                if head_only {
-                    let page = self.page_for_own_path(Page::InProgress);
-                    return self.respond(conn, page, true);
+            CallbackTarget::Code(code) => match self.state {
+                State::Init | State::AwaitingCallback => self.start_exchange(code, vec![conn]),
+                State::Exchanging { .. } | State::Storing { .. } => self.hold(conn),
+                State::Lingering { .. } | State::Finished { .. } => {
+                    self.respond(conn, Page::AlreadyFinished, false)
                 }
-                match self.state {
-                    State::Init | State::AwaitingCallback => {
-                        // Like a code: the browser gets a 303 to `/done`, so the error and
-                        // its description leave the address bar, and the flow lingers until
-                        // the Denied page there has gone out.
-                        self.held.push(conn);
-                        self.fail(FlowError::denied(err));
-                    }
-                    State::Exchanging { .. } | State::Storing { .. } => self.hold(conn),
-                    State::Stored | State::Failed => {
-                        self.respond(conn, Page::AlreadyFinished, false)
-                    }
+            },
+            CallbackTarget::Error(err) => match self.state {
+                State::Init | State::AwaitingCallback => {
+                    // Like a code: the browser gets a 303 to `/done`, so the error and its
+                    // description leave the address bar, and the flow lingers until the
+                    // Denied page there has gone out.
+                    self.terminate(Outcome::Failed(FlowError::denied(err)), vec![conn])
                 }
-            }
+                State::Exchanging { .. } | State::Storing { .. } => self.hold(conn),
+                State::Lingering { .. } | State::Finished { .. } => {
+                    self.respond(conn, Page::AlreadyFinished, false)
+                }
+            },
         }
     }
 
@@ -671,23 +895,45 @@ impl Flow {
         }
     }
 
-    fn hold(&mut self, conn: ConnectionId) {
-        if self.held.len() < MAX_HELD_CONNECTIONS {
-            self.held.push(conn);
-        } else {
-            self.respond(conn, Page::InProgress, false);
+    fn held_mut(&mut self) -> Option<&mut Vec<ConnectionId>> {
+        match &mut self.state {
+            State::Exchanging { held, .. } | State::Storing { held, .. } => Some(held),
+            _ => None,
         }
     }
 
-    fn on_pasted(&mut self, text: &str) {
-        if !matches!(self.state, State::Init | State::AwaitingCallback) {
-            return;
+    /// Holds `conn` until the result is known, or tells it "in progress" when
+    /// [`MAX_HELD_CONNECTIONS`] are held already.
+    fn hold(&mut self, conn: ConnectionId) -> Handled {
+        match self.held_mut() {
+            Some(held) if held.len() < MAX_HELD_CONNECTIONS => {
+                held.push(conn);
+                Handled::Applied
+            }
+            _ => self.respond(conn, Page::InProgress, false),
         }
+    }
+
+    fn release(&mut self, conn: ConnectionId) -> Handled {
+        let Some(held) = self.held_mut() else {
+            return Handled::Ignored(Ignored::ConnectionNotHeld);
+        };
+        let before = held.len();
+        held.retain(|c| *c != conn);
+        if held.len() < before {
+            Handled::Applied
+        } else {
+            Handled::Ignored(Ignored::ConnectionNotHeld)
+        }
+    }
+
+    fn on_pasted(&mut self, text: &str) -> Handled {
         let text = text.trim();
-        let reject = |flow: &mut Flow, reason: &str| {
+        let reject = |flow: &mut Flow<R>, reason: &str| {
             flow.outputs.push_back(Output::PasteRejected {
                 reason: reason.into(),
-            })
+            });
+            Handled::PasteRejected
         };
         if text.starts_with("http://") || text.starts_with("https://") {
             let Ok(url) = url::Url::parse(text) else {
@@ -700,8 +946,8 @@ impl Flow {
             }
             let target = Zeroizing::new(target);
             match parse_callback(target.as_bytes(), &self.nonce) {
-                CallbackTarget::Code(code) => self.start_exchange(code),
-                CallbackTarget::Error(err) => self.fail(FlowError::denied(err)),
+                CallbackTarget::Code(code) => self.start_exchange(code, Vec::new()),
+                CallbackTarget::Error(err) => self.end(FlowError::denied(err)),
                 CallbackTarget::NotOurs(NotOurs::WrongNonce | NotOurs::WrongPath) => {
                     reject(self, "that URL belongs to another sign-in")
                 }
@@ -723,19 +969,21 @@ impl Flow {
                 &format!("that is not an authorization code: {}", Malformed::BadCode),
             )
         } else {
-            self.start_exchange(AuthorizationCode::new(text))
+            self.start_exchange(AuthorizationCode::new(text), Vec::new())
         }
     }
 
-    fn start_exchange(&mut self, code: AuthorizationCode) {
+    fn start_exchange(&mut self, code: AuthorizationCode, held: Vec<ConnectionId>) -> Handled {
         self.state = State::Exchanging {
             code,
             id: ExchangeId(0),
             attempt: 0,
             deadline: self.now.saturating_add(self.config.exchange_timeout),
             retry_at: None,
+            held,
         };
         self.send_exchange();
+        Handled::Applied
     }
 
     fn send_exchange(&mut self) {
@@ -760,6 +1008,7 @@ impl Flow {
         );
         let out = Output::SendExchange {
             id: *id,
+            attempt: *attempt,
             request,
             timeout: self.now.until(*deadline),
         };
@@ -767,14 +1016,12 @@ impl Flow {
         self.outputs.push_back(out);
     }
 
-    fn current_exchange(&self, id: ExchangeId) -> bool {
+    /// Whether `id` is the exchange request out now (not backing off).
+    fn is_current(&self, id: ExchangeId) -> bool {
         matches!(&self.state, State::Exchanging { id: cur, retry_at: None, .. } if *cur == id)
     }
 
-    fn on_exchange_response(&mut self, id: ExchangeId, response: &HttpResponse) {
-        if !self.current_exchange(id) {
-            return; // stale or unsolicited: ignored
-        }
+    fn on_exchange_response(&mut self, response: &HttpResponse) -> Handled {
         let scrubbed;
         let response = if matches!(response.status, 200 | 201) {
             response
@@ -790,9 +1037,11 @@ impl Flow {
                     key: success.key.clone(),
                     user_id: success.user_id.clone(),
                 });
-                self.state = State::Storing { success };
+                let held = self.held_mut().map(std::mem::take).unwrap_or_default();
+                self.state = State::Storing { success, held };
+                Handled::Applied
             }
-            Err(e) => self.fail(e),
+            Err(e) => self.end(e),
         }
     }
 
@@ -826,10 +1075,7 @@ impl Flow {
         }
     }
 
-    fn on_exchange_failed(&mut self, id: ExchangeId, may_have_been_sent: bool, reason: String) {
-        if !self.current_exchange(id) {
-            return;
-        }
+    fn on_exchange_failed(&mut self, may_have_been_sent: bool, reason: &str) -> Handled {
         let now = self.now;
         let State::Exchanging {
             attempt,
@@ -838,7 +1084,7 @@ impl Flow {
             ..
         } = &mut self.state
         else {
-            return;
+            unreachable!("called while exchanging");
         };
         if !may_have_been_sent {
             // Certainly never reached OpenRouter: the code is still unused. Back off and retry
@@ -848,25 +1094,27 @@ impl Flow {
             let at = now.saturating_add(delay);
             if at < *deadline {
                 *retry_at = Some(at);
-                return;
+                return Handled::Applied;
             }
         }
-        self.fail(FlowError::Network(NetworkError::Unreachable {
+        self.end(FlowError::Network(NetworkError::Unreachable {
             reason: crate::exchange::sanitise(reason.as_bytes()),
             may_have_been_sent,
-        }));
+        }))
     }
 
-    fn on_store_result(&mut self, result: Result<String, String>) {
-        let State::Storing { success } = &self.state else {
-            return;
+    fn on_store_result(&mut self, result: Result<(String, R), StoreFailure>) -> Handled {
+        let State::Storing { success, held } = &mut self.state else {
+            unreachable!("called while storing");
         };
+        let held = std::mem::take(held);
         let ExchangeSuccess { key, user_id } = success.clone();
         let outcome = match result {
-            Ok(location) => Outcome::Stored {
+            Ok((location, report)) => Outcome::Stored {
                 key,
                 user_id,
                 location,
+                report,
             },
             Err(reason) => Outcome::KeyNotStored {
                 key,
@@ -874,59 +1122,59 @@ impl Flow {
                 reason,
             },
         };
-        self.state = if matches!(outcome, Outcome::Stored { .. }) {
-            State::Stored
-        } else {
-            State::Failed
-        };
-        self.terminate(outcome);
+        self.terminate(outcome, held)
     }
 
-    fn fail(&mut self, error: FlowError) {
-        self.state = State::Failed;
-        self.terminate(Outcome::Failed(error));
+    /// Ends the flow with `error`, answering the connections it holds.
+    fn end(&mut self, error: FlowError) -> Handled {
+        let held = self.held_mut().map(std::mem::take).unwrap_or_default();
+        self.terminate(Outcome::Failed(error), held)
     }
 
-    /// Enters a terminal phase: answers every held connection with a 303 to `/done`, then
-    /// lingers for the browser to fetch it, or finishes at once.
-    fn terminate(&mut self, outcome: Outcome) {
-        self.outcome = Some(outcome);
+    /// Ends the flow: answers every held connection with a 303 to `/done`, then lingers for
+    /// the browser to fetch it, or finishes at once when none was held.
+    fn terminate(&mut self, outcome: Outcome<R>, held: Vec<ConnectionId>) -> Handled {
         let location = format!(
             "{}{}{}",
             crate::callback::CALLBACK_PREFIX,
             self.nonce.expose_secret(),
             crate::callback::DONE_SUFFIX
         );
-        for conn in std::mem::take(&mut self.held) {
-            self.respond(
+        let awaiting_done = u32::try_from(held.len()).unwrap_or(u32::MAX);
+        for conn in held {
+            let _ = self.respond(
                 conn,
                 Page::SeeOther {
                     location: location.clone(),
                 },
                 false,
             );
-            self.awaiting_done += 1;
         }
-        if self.awaiting_done > 0 {
-            self.linger_until = Some(self.now.saturating_add(DONE_LINGER));
-        } else {
-            self.finish();
+        self.state = State::Lingering {
+            outcome,
+            awaiting_done,
+            until: self.now.saturating_add(DONE_LINGER),
+        };
+        if awaiting_done == 0 {
+            return self.finish();
         }
+        Handled::Applied
     }
 
-    fn finish(&mut self) {
-        if self.finished {
-            return;
-        }
-        self.finished = true;
-        self.linger_until = None;
-        let outcome = self.outcome.clone().expect("finish only after terminate");
-        self.outputs.push_back(Output::Finished(outcome));
+    /// Lingering → Finished: emits [`Output::Finished`].
+    fn finish(&mut self) -> Handled {
+        let state = std::mem::replace(&mut self.state, State::Init);
+        let State::Lingering { outcome, .. } = state else {
+            unreachable!("finish only from Lingering");
+        };
+        self.outputs.push_back(Output::Finished(outcome.clone()));
+        self.state = State::Finished { outcome };
+        Handled::Applied
     }
 
     /// The page for the flow's result, once terminal.
     fn result_page(&self) -> Option<Page> {
-        Some(match self.outcome.as_ref()? {
+        Some(match self.outcome()? {
             Outcome::Stored { location, .. } => Page::SignedIn {
                 location: location.clone(),
             },

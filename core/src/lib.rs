@@ -10,27 +10,39 @@
 //!
 //! # The driving loop
 //!
-//! Drain outputs, wait until the next deadline or event, feed one input; repeat until
-//! [`Output::Finished`].
+//! Drain outputs, wait until the next deadline or event, feed what happened; repeat until
+//! [`Output::Finished`]. The shell's duties, which the loop below keeps:
+//!
+//! - every `handle_*` returns a [`Handled`]: [`Handled::Ignored`] says why an input changed
+//!   nothing (a stale exchange answer, an input after the end, …); log it, it may point at a
+//!   bug in the shell;
+//! - once [`Flow::poll_timeout`] has passed, call [`Flow::handle_timeout`] even if inputs
+//!   keep arriving: inputs never fire a deadline. `poll_timeout` is `None` while the key is
+//!   being stored (the store result ends that phase) and after `Finished`;
+//! - `Finished` can come in the same batch as the last `/done` page: carry out the whole
+//!   batch and let pending responses reach the browser before closing the listener.
 //!
 //! ```no_run
-//! use openrouter_auth_core::{Flow, FlowConfig, Input, Output, Time, HttpResponse};
+//! use openrouter_auth_core::{Flow, FlowConfig, Handled, Input, Output, Time, HttpResponse};
 //! # use rand_core::{CryptoRng, RngCore};
 //! # fn os_csprng() -> impl CryptoRng + RngCore { rand_chacha_stub() }
 //! # fn rand_chacha_stub() -> Stub { Stub }
 //! # struct Stub; impl RngCore for Stub { fn next_u32(&mut self)->u32{0} fn next_u64(&mut self)->u64{0} fn fill_bytes(&mut self, _: &mut [u8]){} } impl CryptoRng for Stub {}
 //! # fn now() -> Time { Time::ZERO }
 //! # fn bind_loopback_listener() -> (u16, bool) { (0, true) }
-//! # enum Event { Input(Input), Timeout }
-//! # fn wait_for_event_until(_: Option<Time>) -> Event { Event::Timeout }
+//! # fn wait_for_events_until(_: Option<Time>) -> Vec<Input> { Vec::new() }
 //! # fn print_and_open_browser(_: &url::Url) {}
 //! # fn write_and_close(_: openrouter_auth_core::ConnectionId, _: Vec<u8>) {}
+//! # fn flush_pending_writes() {}
 //! # fn start_http_request(_: openrouter_auth_core::ExchangeId, _: openrouter_auth_core::HttpRequest) {}
 //! # fn start_storing(_: &openrouter_auth_core::ApiKey) {}
-//! let mut flow = Flow::new(FlowConfig::default(), &mut os_csprng(), now());
+//! # fn log(_: Handled) {}
+//! # fn main() -> Result<(), openrouter_auth_core::ConfigError> {
+//! // Refuses a base URL that would carry secrets unencrypted.
+//! let mut flow: Flow = Flow::new(FlowConfig::default(), &mut os_csprng(), now())?;
 //! // 127.0.0.1 and ::1 on one free port; `ipv6` false only where IPv6 is not available.
 //! let (port, ipv6) = bind_loopback_listener();
-//! flow.handle_input(Input::ListenerBound { port, ipv6 }, now());
+//! log(flow.handle_input(Input::ListenerBound { port, ipv6 }, now()));
 //! let outcome = loop {
 //!     let mut finished = None;
 //!     while let Some(output) = flow.poll_output() {
@@ -46,14 +58,19 @@
 //!     if let Some(outcome) = finished {
 //!         break outcome;
 //!     }
-//!     // Requests, closed connections, exchange answers, store results and cancels arrive
-//!     // as events; otherwise wake at the flow's deadline.
-//!     match wait_for_event_until(flow.poll_timeout()) {
-//!         Event::Input(input) => flow.handle_input(input, now()),
-//!         Event::Timeout => flow.handle_timeout(now()),
+//!     // Requests, closed connections, exchange answers, store results, pastes and cancels
+//!     // arrive as inputs; otherwise wake at the flow's deadline.
+//!     for input in wait_for_events_until(flow.poll_timeout()) {
+//!         log(flow.handle_input(input, now()));
+//!     }
+//!     if flow.poll_timeout().is_some_and(|t| t <= now()) {
+//!         log(flow.handle_timeout(now()));
 //!     }
 //! };
+//! flush_pending_writes(); // the last `/done` page
 //! # let _ = outcome;
+//! # Ok(())
+//! # }
 //! ```
 //!
 //! # Modules
@@ -93,8 +110,8 @@ pub use callback::{parse_callback, CallbackError, CallbackTarget};
 pub use error::{FlowError, NetworkError, OpenRouterError, Party, ProgramError, UserError};
 pub use exchange::{exchange_request, parse_exchange_response, ExchangeSuccess};
 pub use flow::{
-    host_is_ours, BrowserRequest, ConnectionId, ExchangeId, Flow, FlowConfig, Input, Outcome,
-    Output, Phase,
+    host_is_ours, BrowserRequest, ConfigError, ConnectionId, ExchangeId, Flow, FlowConfig, Handled,
+    Ignored, Input, Outcome, Output, Phase, StoreFailure,
 };
 pub use http::{HttpMethod, HttpRequest, HttpResponse, USER_AGENT};
 pub use key_info::{key_check_request, parse_key_info, KeyCheckError, KeyInfo};

@@ -6,7 +6,7 @@ use common::*;
 use openrouter_auth_core::*;
 
 fn assert_cancelled(outs: &[Output], f: &Flow) {
-    assert_eq!(f.phase(), Phase::Failed);
+    assert_eq!(ended(f), Some(End::Failed));
     assert!(
         matches!(
             f.outcome(),
@@ -30,8 +30,8 @@ fn assert_cancelled(outs: &[Output], f: &Flow) {
 
 #[test]
 fn cancel_in_init() {
-    let mut f = Flow::new(FlowConfig::default(), &mut rng(1), t(0));
-    f.handle_input(Input::Cancel, t(1));
+    let mut f = Flow::new(FlowConfig::default(), &mut rng(1), t(0)).unwrap();
+    let _ = f.handle_input(Input::Cancel, t(1));
     let outs = drain(&mut f);
     assert_cancelled(&outs, &f);
     assert_eq!(
@@ -41,13 +41,7 @@ fn cancel_in_init() {
         })))
     );
     // Binding afterwards opens no browser.
-    f.handle_input(
-        Input::ListenerBound {
-            port: PORT,
-            ipv6: true,
-        },
-        t(2),
-    );
+    let _ = f.handle_input(Input::ListenerBound { port: PORT, ipv6: true }, t(2));
     assert!(drain(&mut f).is_empty());
     assert_eq!(f.authorization_url(), None);
 }
@@ -56,7 +50,7 @@ fn cancel_in_init() {
 fn cancel_while_awaiting_the_callback() {
     let mut f = bound_flow(2, FlowConfig::default());
     drain(&mut f);
-    f.handle_input(Input::Cancel, t(1));
+    let _ = f.handle_input(Input::Cancel, t(1));
     let outs = drain(&mut f);
     assert_cancelled(&outs, &f);
     assert_eq!(
@@ -66,7 +60,7 @@ fn cancel_while_awaiting_the_callback() {
         })))
     );
     // The browser arriving late is told, and no code is exchanged.
-    f.handle_input(get(1, &own(&f, "?code=c")), t(2));
+    let _ = f.handle_input(get(1, &own(&f, "?code=c")), t(2));
     let outs = drain(&mut f);
     assert_eq!(title(&response_for(&outs, 1)), "This sign-in has finished");
     assert_eq!(sends(&outs), 0);
@@ -81,49 +75,66 @@ fn cancel_while_headless_awaits_a_paste() {
         },
         &mut rng(3),
         t(0),
-    );
+    )
+    .unwrap();
     drain(&mut f);
-    f.handle_input(Input::Cancel, t(1));
+    let _ = f.handle_input(Input::Cancel, t(1));
     let outs = drain(&mut f);
     assert_cancelled(&outs, &f);
-    f.handle_input(Input::Pasted("code".to_string().into()), t(2));
+    assert_eq!(
+        f.handle_input(Input::Pasted("code".to_string().into()), t(2)),
+        Handled::Ignored(Ignored::Ended)
+    );
     assert!(drain(&mut f).is_empty());
 }
 
 #[test]
 fn cancel_during_the_exchange_answers_the_tab_and_ignores_the_late_key() {
     let (mut f, id) = exchanging_flow(4, 1);
-    f.handle_input(Input::Cancel, t(1100));
+    let _ = f.handle_input(Input::Cancel, t(1100));
     let outs = drain(&mut f);
     assert_cancelled(&outs, &f);
     let r = response_for(&outs, 1);
     assert_eq!(r.status, 303);
-    f.handle_input(
-        Input::ExchangeResponse {
-            id,
-            response: ok_response(),
-        },
-        t(1101),
+    assert_eq!(
+        f.handle_input(
+            Input::ExchangeResponse {
+                id,
+                response: ok_response(),
+            },
+            t(1101),
+        ),
+        Handled::Ignored(Ignored::Ended)
     );
     assert!(drain(&mut f).is_empty(), "late key is not stored");
-    f.handle_input(get(2, r.header("location").unwrap()), t(1102));
+    let _ = f.handle_input(get(2, r.header("location").unwrap()), t(1102));
     let outs = drain(&mut f);
     assert_eq!(title(&response_for(&outs, 2)), "Sign-in cancelled");
     assert!(response_for(&outs, 2)
         .body
         .contains("The program stopped waiting for this sign-in."));
-    assert!(matches!(
-        finished(&outs),
-        Some(Outcome::Failed(FlowError::User(
-            UserError::Cancelled { .. }
-        )))
-    ));
+    // The request was out: OpenRouter may have created a key, and the error says so.
+    let Some(Outcome::Failed(e)) = finished(&outs) else {
+        panic!("{outs:?}")
+    };
+    assert_eq!(
+        e,
+        FlowError::User(UserError::Cancelled {
+            may_have_been_sent: true
+        })
+    );
+    assert!(e.may_have_been_sent());
+    assert!(
+        e.to_string().contains("a key may have been created")
+            && e.to_string().contains("https://openrouter.ai/keys"),
+        "{e}"
+    );
 }
 
 #[test]
 fn cancel_during_the_retry_backoff() {
     let (mut f, id) = exchanging_flow(5, 1);
-    f.handle_input(
+    let _ = f.handle_input(
         Input::ExchangeFailed {
             id,
             may_have_been_sent: false,
@@ -131,17 +142,33 @@ fn cancel_during_the_retry_backoff() {
         },
         t(1100),
     );
-    f.handle_input(Input::Cancel, t(1101));
+    assert_eq!(f.handle_input(Input::Cancel, t(1101)), Handled::Applied);
     let outs = drain(&mut f);
     assert_cancelled(&outs, &f);
-    f.handle_timeout(t(2000));
+    // Only backing off: the last attempt certainly never left, so no key can exist.
+    assert_eq!(
+        f.outcome(),
+        Some(&Outcome::Failed(FlowError::User(UserError::Cancelled {
+            may_have_been_sent: false
+        })))
+    );
+    assert!(!f
+        .outcome()
+        .map(|o| match o {
+            Outcome::Failed(e) => e.to_string(),
+            _ => unreachable!(),
+        })
+        .unwrap()
+        .contains("may have been created"));
+    // The retry's time passes: still lingering for the tab's `/done`, nothing is due.
+    assert_eq!(f.handle_timeout(t(2000)), Handled::Ignored(Ignored::NotDue));
     assert_eq!(sends(&drain(&mut f)), 0, "no retry after cancel");
     assert_eq!(f.exchanges_sent(), 1);
 }
 
 fn storing(seed: u64) -> Flow {
     let (mut f, id) = exchanging_flow(seed, 1);
-    f.handle_input(
+    let _ = f.handle_input(
         Input::ExchangeResponse {
             id,
             response: ok_response(),
@@ -155,22 +182,27 @@ fn storing(seed: u64) -> Flow {
 #[test]
 fn cancel_while_storing_is_ignored_until_stored() {
     let mut f = storing(6);
-    f.handle_input(Input::Cancel, t(1101));
-    f.handle_input(Input::Cancel, t(1102));
+    for at in [1101, 1102] {
+        assert_eq!(
+            f.handle_input(Input::Cancel, t(at)),
+            Handled::Ignored(Ignored::KeyBeingStored)
+        );
+    }
     assert!(
         drain(&mut f).is_empty(),
         "the tab is still held, nothing ends"
     );
     assert_eq!(f.phase(), Phase::Storing);
     assert_eq!(f.outcome(), None);
-    f.handle_input(
+    let _ = f.handle_input(
         Input::KeyStored {
             location: "credentials file /tmp/c.json".into(),
+            report: (),
         },
         t(1103),
     );
     let outs = drain(&mut f);
-    assert_eq!(f.phase(), Phase::Stored);
+    assert_eq!(ended(&f), Some(End::Stored));
     assert_eq!(response_for(&outs, 1).status, 303);
     assert!(matches!(f.outcome(), Some(Outcome::Stored { key, .. }) if key.expose_secret() == KEY));
 }
@@ -178,17 +210,17 @@ fn cancel_while_storing_is_ignored_until_stored() {
 #[test]
 fn cancel_while_storing_then_store_failure_still_hands_out_the_key() {
     let mut f = storing(7);
-    f.handle_input(Input::Cancel, t(1101));
+    let _ = f.handle_input(Input::Cancel, t(1101));
     assert_eq!(f.phase(), Phase::Storing);
-    f.handle_input(
+    let _ = f.handle_input(
         Input::KeyNotStored {
-            reason: "read-only file system".into(),
+            reason: write_failed("read-only file system"),
         },
         t(1102),
     );
     assert!(matches!(
         f.outcome(),
         Some(Outcome::KeyNotStored { key, reason, .. })
-            if key.expose_secret() == KEY && reason == "read-only file system"
+            if key.expose_secret() == KEY && reason.message() == "read-only file system"
     ));
 }

@@ -17,9 +17,9 @@ fn linger_end() -> u64 {
 /// Sends `query` on the flow's own path on conn 1 at 10 ms and checks the answer is a 303
 /// to `/done` with nothing finished yet; returns the `/done` path.
 fn deny(f: &mut Flow, query: &str) -> String {
-    f.handle_input(get(1, &own(f, query)), t(10));
+    let _ = f.handle_input(get(1, &own(f, query)), t(10));
     let outs = drain(f);
-    assert_eq!(f.phase(), Phase::Failed);
+    assert_eq!(ended(f), Some(End::Failed));
     let r = response_for(&outs, 1);
     assert_eq!(r.status, 303, "{outs:?}");
     assert!(r.body.is_empty());
@@ -45,15 +45,15 @@ fn denial_redirects_to_done_so_the_error_leaves_the_address_bar() {
     );
 
     // Time passing inside the linger ends nothing.
-    f.handle_timeout(t(linger_end() - 1));
+    let _ = f.handle_timeout(t(linger_end() - 1));
     assert!(drain(&mut f).is_empty());
-    assert_eq!(f.phase(), Phase::Failed);
+    assert_eq!(ended(&f), Some(End::Failed));
     assert!(matches!(
         f.outcome(),
         Some(Outcome::Failed(FlowError::User(UserError::Denied(_))))
     ));
 
-    f.handle_input(get(2, &done), t(20));
+    let _ = f.handle_input(get(2, &done), t(20));
     let outs = drain(&mut f);
     let page = response_for(&outs, 2);
     assert_eq!(page.status, 200);
@@ -88,7 +88,7 @@ fn denial_finishes_when_the_linger_expires_without_a_done_fetch() {
     let mut f = bound_flow(6, FlowConfig::default());
     drain(&mut f);
     deny(&mut f, "?error=access_denied");
-    f.handle_timeout(t(linger_end()));
+    let _ = f.handle_timeout(t(linger_end()));
     let outs = drain(&mut f);
     assert!(
         matches!(outs.as_slice(), [Output::Finished(_)]),
@@ -101,7 +101,7 @@ fn denial_finishes_when_the_linger_expires_without_a_done_fetch() {
     assert_eq!(f.poll_timeout(), None);
 
     // A late `/done` still shows the result, and finishes nothing twice.
-    f.handle_input(get(2, &own(&f, "/done")), t(10_000));
+    let _ = f.handle_input(get(2, &own(&f, "/done")), t(10_000));
     let outs = drain(&mut f);
     assert_eq!(title(&response_for(&outs, 2)), "Sign-in cancelled");
     assert!(finished(&outs).is_none(), "Finished only once: {outs:?}");
@@ -112,9 +112,9 @@ fn access_denied_on_our_path_fails_with_denied_and_shows_the_denied_page() {
     let mut f = bound_flow(1, FlowConfig::default());
     drain(&mut f);
     let done = deny(&mut f, "?error=access_denied");
-    f.handle_input(get(2, &done), t(11));
+    let _ = f.handle_input(get(2, &done), t(11));
     let outs = drain(&mut f);
-    assert_eq!(f.phase(), Phase::Failed);
+    assert_eq!(ended(&f), Some(End::Failed));
     let page = response_for(&outs, 2);
     assert_eq!(page.status, 200);
     assert_eq!(title(&page), "Sign-in cancelled");
@@ -147,7 +147,7 @@ fn server_error_with_a_description_is_reported_escaped() {
         &mut f,
         "?error=server_error&error_description=%3Cb%3Eboom%3C%2Fb%3E+try+later",
     );
-    f.handle_input(get(2, &done), t(11));
+    let _ = f.handle_input(get(2, &done), t(11));
     let outs = drain(&mut f);
     let page = response_for(&outs, 2);
     assert!(page
@@ -171,15 +171,15 @@ fn a_later_visit_to_the_denied_link_says_already_finished() {
     let mut f = bound_flow(3, FlowConfig::default());
     drain(&mut f);
     deny(&mut f, "?error=access_denied");
-    f.handle_input(get(2, &own(&f, "?error=access_denied")), t(11));
+    let _ = f.handle_input(get(2, &own(&f, "?error=access_denied")), t(11));
     let outs = drain(&mut f);
     assert_eq!(title(&response_for(&outs, 2)), "This sign-in has finished");
     assert!(finished(&outs).is_none(), "still lingering for /done");
-    f.handle_input(get(3, &own(&f, "/done")), t(12));
+    let _ = f.handle_input(get(3, &own(&f, "/done")), t(12));
     let outs = drain(&mut f);
     assert_eq!(title(&response_for(&outs, 3)), "Sign-in cancelled");
     assert!(finished(&outs).is_some(), "{outs:?}");
-    f.handle_input(get(4, &own(&f, "?error=access_denied")), t(13));
+    let _ = f.handle_input(get(4, &own(&f, "?error=access_denied")), t(13));
     let outs = drain(&mut f);
     assert_eq!(title(&response_for(&outs, 4)), "This sign-in has finished");
     assert!(finished(&outs).is_none(), "Finished only once");
@@ -188,24 +188,25 @@ fn a_later_visit_to_the_denied_link_says_already_finished() {
 #[test]
 fn denial_while_the_exchange_runs_is_held_and_does_not_end_the_flow() {
     let (mut f, id) = exchanging_flow(4, 1);
-    f.handle_input(get(2, &own(&f, "?error=access_denied")), t(1001));
+    let _ = f.handle_input(get(2, &own(&f, "?error=access_denied")), t(1001));
     assert!(drain(&mut f).is_empty(), "held");
     assert_eq!(f.phase(), Phase::Exchanging);
-    f.handle_input(
+    let _ = f.handle_input(
         Input::ExchangeResponse {
             id,
             response: ok_response(),
         },
         t(1002),
     );
-    f.handle_input(
+    let _ = f.handle_input(
         Input::KeyStored {
             location: "x".into(),
+            report: (),
         },
         t(1003),
     );
     let outs = drain(&mut f);
-    assert_eq!(f.phase(), Phase::Stored);
+    assert_eq!(ended(&f), Some(End::Stored));
     assert_eq!(response_for(&outs, 1).status, 303);
     assert_eq!(response_for(&outs, 2).status, 303);
 }

@@ -102,9 +102,9 @@ fn each_documented_failure_ends_failed_with_its_kind() {
     for (i, (what, response, kind, party)) in documented_failures().into_iter().enumerate() {
         let (mut f, id) = exchanging_flow(i as u64, 1);
         let parsed = parse_exchange_response(&response).err();
-        f.handle_input(Input::ExchangeResponse { id, response }, t(1100));
+        let _ = f.handle_input(Input::ExchangeResponse { id, response }, t(1100));
         let outs = drain(&mut f);
-        assert_eq!(f.phase(), Phase::Failed, "{what}");
+        assert_eq!(ended(&f), Some(End::Failed), "{what}");
         assert_eq!(sends(&outs), 0, "{what}: no retry");
         assert_eq!(store_keys(&outs), 0, "{what}");
         let Some(Outcome::Failed(err)) = f.outcome().cloned() else {
@@ -129,7 +129,7 @@ fn each_documented_failure_ends_failed_with_its_kind() {
         // The waiting tab is sent to the clean page, which shows the same message.
         let r = response_for(&outs, 1);
         assert_eq!(r.status, 303, "{what}");
-        f.handle_input(get(2, r.header("location").unwrap()), t(1101));
+        let _ = f.handle_input(get(2, r.header("location").unwrap()), t(1101));
         let outs = drain(&mut f);
         let page = response_for(&outs, 2);
         assert_eq!(title(&page), "Sign-in failed", "{what}");
@@ -319,7 +319,8 @@ fn paste_rejections() -> Vec<(String, String)> {
         },
         &mut rng(1),
         t(0),
-    );
+    )
+    .unwrap();
     drain(&mut f);
     let nonce = f.nonce().expose_secret().to_string();
     let cases = [
@@ -348,7 +349,7 @@ fn paste_rejections() -> Vec<(String, String)> {
     cases
         .into_iter()
         .map(|(what, text)| {
-            f.handle_input(Input::Pasted(text.into()), t(1));
+            let _ = f.handle_input(Input::Pasted(text.into()), t(1));
             let outs = drain(&mut f);
             assert_eq!(f.phase(), Phase::AwaitingCallback, "{what}");
             let [Output::PasteRejected { reason }] = outs.as_slice() else {

@@ -25,13 +25,13 @@ fn maybe_sent(id: ExchangeId) -> Input {
 #[test]
 fn unsent_request_is_retried_after_250_then_500_ms_with_a_new_id() {
     let (mut f, id1) = exchanging_flow(1, 1);
-    f.handle_input(not_sent(id1), t(1100));
+    let _ = f.handle_input(not_sent(id1), t(1100));
     assert!(drain(&mut f).is_empty(), "backing off, nothing to do yet");
     assert_eq!(f.phase(), Phase::Exchanging);
     assert_eq!(f.poll_timeout(), Some(t(1350)));
-    f.handle_timeout(t(1349));
+    let _ = f.handle_timeout(t(1349));
     assert!(drain(&mut f).is_empty(), "not before the backoff");
-    f.handle_timeout(t(1350));
+    let _ = f.handle_timeout(t(1350));
     let outs = drain(&mut f);
     let ids = exchange_ids(&outs);
     assert_eq!(ids.len(), 1, "{outs:?}");
@@ -47,13 +47,13 @@ fn unsent_request_is_retried_after_250_then_500_ms_with_a_new_id() {
     );
     assert_eq!(exchange_body(&outs)["code"], "the-code", "the same code");
 
-    f.handle_input(not_sent(id2), t(1400));
+    let _ = f.handle_input(not_sent(id2), t(1400));
     assert_eq!(f.poll_timeout(), Some(t(1900)), "500 ms");
-    f.handle_timeout(t(1900));
+    let _ = f.handle_timeout(t(1900));
     let id3 = exchange_id(&drain(&mut f));
     assert!(id3 != id1 && id3 != id2);
 
-    f.handle_input(
+    let _ = f.handle_input(
         Input::ExchangeResponse {
             id: id3,
             response: ok_response(),
@@ -73,8 +73,8 @@ fn backoff_doubles_to_a_cap_and_never_passes_the_deadline() {
     let mut delays = Vec::new();
     let mut ids = vec![id];
     loop {
-        f.handle_input(not_sent(id), t(now));
-        if f.phase() == Phase::Failed {
+        let _ = f.handle_input(not_sent(id), t(now));
+        if ended(&f) == Some(End::Failed) {
             break;
         }
         let at = f.poll_timeout().unwrap();
@@ -84,7 +84,7 @@ fn backoff_doubles_to_a_cap_and_never_passes_the_deadline() {
         );
         delays.push(at.as_millis() - now);
         now = at.as_millis();
-        f.handle_timeout(at);
+        let _ = f.handle_timeout(at);
         id = exchange_id(&drain(&mut f));
         assert!(!ids.contains(&id), "fresh id every attempt");
         ids.push(id);
@@ -116,9 +116,9 @@ fn backoff_doubles_to_a_cap_and_never_passes_the_deadline() {
 fn maybe_sent_fails_at_once_and_the_code_is_never_sent_again() {
     let (mut f, id) = exchanging_flow(3, 1);
     let mut all = Vec::new();
-    f.handle_input(maybe_sent(id), t(1100));
+    let _ = f.handle_input(maybe_sent(id), t(1100));
     all.extend(drain(&mut f));
-    assert_eq!(f.phase(), Phase::Failed);
+    assert_eq!(ended(&f), Some(End::Failed));
     let Some(Outcome::Failed(err)) = f.outcome().cloned() else {
         panic!("{all:?}")
     };
@@ -130,11 +130,11 @@ fn maybe_sent_fails_at_once_and_the_code_is_never_sent_again() {
         })
     );
     // Nothing brings the code back: reloads, a pasted code, late answers, time.
-    f.handle_input(get(2, &own(&f, "?code=the-code")), t(1200));
-    f.handle_input(Input::Pasted("the-code".to_string().into()), t(1201));
-    f.handle_input(not_sent(id), t(1202));
-    f.handle_input(maybe_sent(id), t(1203));
-    f.handle_timeout(t(1_000_000));
+    let _ = f.handle_input(get(2, &own(&f, "?code=the-code")), t(1200));
+    let _ = f.handle_input(Input::Pasted("the-code".to_string().into()), t(1201));
+    let _ = f.handle_input(not_sent(id), t(1202));
+    let _ = f.handle_input(maybe_sent(id), t(1203));
+    let _ = f.handle_timeout(t(1_000_000));
     all.extend(drain(&mut f));
     assert_eq!(sends(&all), 0, "{all:?}");
     assert_eq!(f.exchanges_sent(), 1);
@@ -145,18 +145,18 @@ fn maybe_sent_fails_at_once_and_the_code_is_never_sent_again() {
 fn answers_to_old_or_unknown_attempts_are_ignored() {
     let (mut f, id1) = exchanging_flow(4, 1);
     // During the backoff even the failed attempt's own id is stale.
-    f.handle_input(not_sent(id1), t(1100));
-    f.handle_input(
+    let _ = f.handle_input(not_sent(id1), t(1100));
+    let _ = f.handle_input(
         Input::ExchangeResponse {
             id: id1,
             response: ok_response(),
         },
         t(1101),
     );
-    f.handle_input(maybe_sent(id1), t(1102));
+    let _ = f.handle_input(maybe_sent(id1), t(1102));
     assert!(drain(&mut f).is_empty());
     assert_eq!(f.phase(), Phase::Exchanging);
-    f.handle_timeout(t(1350));
+    let _ = f.handle_timeout(t(1350));
     let id2 = exchange_id(&drain(&mut f));
     for stale in [
         id1,
@@ -164,22 +164,22 @@ fn answers_to_old_or_unknown_attempts_are_ignored() {
         ExchangeId(0),
         ExchangeId(u64::MAX),
     ] {
-        f.handle_input(
+        let _ = f.handle_input(
             Input::ExchangeResponse {
                 id: stale,
                 response: ok_response(),
             },
             t(1400),
         );
-        f.handle_input(
+        let _ = f.handle_input(
             Input::ExchangeResponse {
                 id: stale,
                 response: error_response(403, "Invalid code or code_verifier"),
             },
             t(1401),
         );
-        f.handle_input(maybe_sent(stale), t(1402));
-        f.handle_input(not_sent(stale), t(1403));
+        let _ = f.handle_input(maybe_sent(stale), t(1402));
+        let _ = f.handle_input(not_sent(stale), t(1403));
         let outs = drain(&mut f);
         assert!(outs.is_empty(), "{stale:?}: {outs:?}");
         assert_eq!(f.phase(), Phase::Exchanging, "{stale:?}");
@@ -189,7 +189,7 @@ fn answers_to_old_or_unknown_attempts_are_ignored() {
             "{stale:?}: no retry scheduled"
         );
     }
-    f.handle_input(
+    let _ = f.handle_input(
         Input::ExchangeResponse {
             id: id2,
             response: ok_response(),
@@ -202,7 +202,7 @@ fn answers_to_old_or_unknown_attempts_are_ignored() {
 #[test]
 fn a_second_answer_to_the_same_attempt_is_ignored() {
     let (mut f, id) = exchanging_flow(5, 1);
-    f.handle_input(
+    let _ = f.handle_input(
         Input::ExchangeResponse {
             id,
             response: ok_response(),
@@ -210,14 +210,14 @@ fn a_second_answer_to_the_same_attempt_is_ignored() {
         t(1100),
     );
     assert_eq!(store_keys(&drain(&mut f)), 1);
-    f.handle_input(
+    let _ = f.handle_input(
         Input::ExchangeResponse {
             id,
             response: ok_response(),
         },
         t(1101),
     );
-    f.handle_input(maybe_sent(id), t(1102));
+    let _ = f.handle_input(maybe_sent(id), t(1102));
     assert!(drain(&mut f).is_empty(), "one StoreKey, no failure");
     assert_eq!(f.phase(), Phase::Storing);
 }
@@ -226,12 +226,12 @@ fn a_second_answer_to_the_same_attempt_is_ignored() {
 fn exchange_deadline_ends_the_flow_with_exchange_timed_out() {
     let (mut f, _id) = exchanging_flow(6, 1);
     assert_eq!(f.poll_timeout(), Some(t(31_000)));
-    f.handle_timeout(t(30_999));
+    let _ = f.handle_timeout(t(30_999));
     assert!(drain(&mut f).is_empty());
     assert_eq!(f.phase(), Phase::Exchanging);
-    f.handle_timeout(t(31_000));
+    let _ = f.handle_timeout(t(31_000));
     let outs = drain(&mut f);
-    assert_eq!(f.phase(), Phase::Failed);
+    assert_eq!(ended(&f), Some(End::Failed));
     let done = response_for(&outs, 1);
     assert_eq!(done.status, 303);
     assert_eq!(
@@ -250,7 +250,7 @@ fn exchange_deadline_ends_the_flow_with_exchange_timed_out() {
         }),
         Some("exchange_timed_out")
     );
-    f.handle_input(get(2, done.header("location").unwrap()), t(31_001));
+    let _ = f.handle_input(get(2, done.header("location").unwrap()), t(31_001));
     let outs = drain(&mut f);
     let page = response_for(&outs, 2);
     assert_eq!(title(&page), "Sign-in failed");
@@ -264,14 +264,14 @@ fn exchange_deadline_ends_the_flow_with_exchange_timed_out() {
 fn exchange_deadline_also_cuts_a_pending_retry() {
     let (mut f, id) = exchanging_flow(7, 1);
     // Fail just before the end: the 250 ms retry would land after the deadline.
-    f.handle_input(not_sent(id), t(30_800));
-    assert_eq!(f.phase(), Phase::Failed);
+    let _ = f.handle_input(not_sent(id), t(30_800));
+    assert_eq!(ended(&f), Some(End::Failed));
     assert_eq!(f.exchanges_sent(), 1);
     let (mut f, id) = exchanging_flow(7, 1);
-    f.handle_input(not_sent(id), t(30_700));
+    let _ = f.handle_input(not_sent(id), t(30_700));
     assert_eq!(f.poll_timeout(), Some(t(30_950)));
     // The shell slept past both the retry and the deadline: the deadline wins.
-    f.handle_timeout(t(40_000));
+    let _ = f.handle_timeout(t(40_000));
     let outs = drain(&mut f);
     assert_eq!(sends(&outs), 0, "{outs:?}");
     assert!(
@@ -290,25 +290,19 @@ fn exchange_deadline_also_cuts_a_pending_retry() {
 
 #[test]
 fn callback_deadline_ends_the_flow_with_callback_timed_out() {
-    let mut f = Flow::new(FlowConfig::default(), &mut rng(8), t(500));
+    let mut f = Flow::new(FlowConfig::default(), &mut rng(8), t(500)).unwrap();
     assert_eq!(f.poll_timeout(), Some(t(600_500)), "from Flow::new");
-    f.handle_input(
-        Input::ListenerBound {
-            port: PORT,
-            ipv6: true,
-        },
-        t(2000),
-    );
+    let _ = f.handle_input(Input::ListenerBound { port: PORT, ipv6: true }, t(2000));
     drain(&mut f);
     assert_eq!(
         f.poll_timeout(),
         Some(t(600_500)),
         "binding does not extend it"
     );
-    f.handle_timeout(t(600_499));
+    let _ = f.handle_timeout(t(600_499));
     assert!(drain(&mut f).is_empty());
     assert_eq!(f.phase(), Phase::AwaitingCallback);
-    f.handle_timeout(t(600_500));
+    let _ = f.handle_timeout(t(600_500));
     let outs = drain(&mut f);
     let Some(Outcome::Failed(err)) = finished(&outs) else {
         panic!("{outs:?}")
@@ -322,12 +316,12 @@ fn callback_deadline_ends_the_flow_with_callback_timed_out() {
     assert_eq!(err.kind(), "timed_out");
     assert_eq!(f.poll_timeout(), None);
     // A late callback gets "already finished" and no exchange.
-    f.handle_input(get(1, &own(&f, "?code=late")), t(600_600));
+    let _ = f.handle_input(get(1, &own(&f, "?code=late")), t(600_600));
     let outs = drain(&mut f);
     assert_eq!(title(&response_for(&outs, 1)), "This sign-in has finished");
     assert_eq!(sends(&outs), 0);
     // The clean page says it expired.
-    f.handle_input(get(2, &own(&f, "/done")), t(600_601));
+    let _ = f.handle_input(get(2, &own(&f, "/done")), t(600_601));
     assert_eq!(title(&response_for(&drain(&mut f), 2)), "Sign-in expired");
 }
 
@@ -341,7 +335,7 @@ fn configured_timeouts_are_used() {
     let mut f = bound_flow(9, config.clone());
     drain(&mut f);
     assert_eq!(f.poll_timeout(), Some(t(5000)));
-    f.handle_input(get(1, &own(&f, "?code=c")), t(4000));
+    let _ = f.handle_input(get(1, &own(&f, "?code=c")), t(4000));
     let outs = drain(&mut f);
     let Output::SendExchange { timeout, .. } = &outs[0] else {
         panic!("{outs:?}")
@@ -352,7 +346,7 @@ fn configured_timeouts_are_used() {
         Some(t(6000)),
         "the callback deadline no longer applies"
     );
-    f.handle_timeout(t(6000));
+    let _ = f.handle_timeout(t(6000));
     assert!(matches!(
         f.outcome(),
         Some(Outcome::Failed(FlowError::Network(NetworkError::ExchangeTimedOut { waited, .. }))) if *waited == Duration::from_secs(2)
@@ -363,10 +357,10 @@ fn configured_timeouts_are_used() {
 fn time_going_backwards_is_clamped() {
     let mut f = bound_flow(10, FlowConfig::default());
     drain(&mut f);
-    f.handle_timeout(t(10_000));
+    let _ = f.handle_timeout(t(10_000));
     // The code arrives with a clock that jumped back: the exchange deadline counts from the
     // latest time seen, not from the earlier one.
-    f.handle_input(get(1, &own(&f, "?code=c")), t(5));
+    let _ = f.handle_input(get(1, &own(&f, "?code=c")), t(5));
     let outs = drain(&mut f);
     let Output::SendExchange { id, timeout, .. } = &outs[0] else {
         panic!("{outs:?}")
@@ -374,17 +368,17 @@ fn time_going_backwards_is_clamped() {
     assert_eq!(*timeout, Duration::from_secs(30));
     assert_eq!(f.poll_timeout(), Some(t(40_000)));
     // A failure reported with an old time backs off from the latest time.
-    f.handle_input(not_sent(*id), t(0));
+    let _ = f.handle_input(not_sent(*id), t(0));
     assert_eq!(f.poll_timeout(), Some(t(10_250)));
     // A timeout call with an old time fires nothing.
-    f.handle_timeout(t(300));
+    let _ = f.handle_timeout(t(300));
     assert!(drain(&mut f).is_empty());
     assert_eq!(f.phase(), Phase::Exchanging);
-    f.handle_timeout(t(10_250));
+    let _ = f.handle_timeout(t(10_250));
     assert_eq!(sends(&drain(&mut f)), 1);
     // Going back after the deadline passed does not revive the flow.
-    f.handle_timeout(t(40_000));
-    assert_eq!(f.phase(), Phase::Failed);
-    f.handle_timeout(t(1));
-    assert_eq!(f.phase(), Phase::Failed);
+    let _ = f.handle_timeout(t(40_000));
+    assert_eq!(ended(&f), Some(End::Failed));
+    let _ = f.handle_timeout(t(1));
+    assert_eq!(ended(&f), Some(End::Failed));
 }

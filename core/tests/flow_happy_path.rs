@@ -5,16 +5,10 @@ use openrouter_auth_core::*;
 
 #[test]
 fn full_sign_in_answers_truthfully_and_redirects_to_a_clean_url() {
-    let mut f = Flow::new(FlowConfig::default(), &mut rng(1), t(0));
+    let mut f = Flow::new(FlowConfig::default(), &mut rng(1), t(0)).unwrap();
     assert_eq!(f.phase(), Phase::Init);
     assert!(drain(&mut f).is_empty());
-    f.handle_input(
-        Input::ListenerBound {
-            port: PORT,
-            ipv6: true,
-        },
-        t(5),
-    );
+    let _ = f.handle_input(Input::ListenerBound { port: PORT, ipv6: true }, t(5));
     let outs = drain(&mut f);
     let Output::OpenBrowser { url } = &outs[0] else {
         panic!("{outs:?}")
@@ -23,11 +17,11 @@ fn full_sign_in_answers_truthfully_and_redirects_to_a_clean_url() {
     assert_eq!(f.phase(), Phase::AwaitingCallback);
 
     // The browser's favicon request and a preconnect change nothing.
-    f.handle_input(get(1, "/favicon.ico"), t(10));
+    let _ = f.handle_input(get(1, "/favicon.ico"), t(10));
     assert_eq!(response_for(&drain(&mut f), 1).status, 404);
 
     // The real callback: held until the result is known.
-    f.handle_input(get(2, &own(&f, "?code=the-code")), t(20));
+    let _ = f.handle_input(get(2, &own(&f, "?code=the-code")), t(20));
     let outs = drain(&mut f);
     assert_eq!(f.phase(), Phase::Exchanging);
     assert!(
@@ -36,12 +30,14 @@ fn full_sign_in_answers_truthfully_and_redirects_to_a_clean_url() {
     );
     let Output::SendExchange {
         id,
+        attempt,
         request,
         timeout,
     } = &outs[0]
     else {
         panic!("{outs:?}")
     };
+    assert_eq!(*attempt, 1);
     assert_eq!(*timeout, std::time::Duration::from_secs(30));
     let body: serde_json::Value = serde_json::from_slice(&request.body).unwrap();
     assert_eq!(body["code"], "the-code");
@@ -54,7 +50,7 @@ fn full_sign_in_answers_truthfully_and_redirects_to_a_clean_url() {
         *f.code_challenge()
     );
 
-    f.handle_input(
+    let _ = f.handle_input(
         Input::ExchangeResponse {
             id: *id,
             response: ok_response(),
@@ -73,21 +69,22 @@ fn full_sign_in_answers_truthfully_and_redirects_to_a_clean_url() {
         "no page before storing: {outs:?}"
     );
 
-    f.handle_input(
+    let _ = f.handle_input(
         Input::KeyStored {
             location: "credentials file /tmp/c.json".into(),
+            report: (),
         },
         t(310),
     );
     let outs = drain(&mut f);
-    assert_eq!(f.phase(), Phase::Stored);
+    assert_eq!(ended(&f), Some(End::Stored));
     let r = response_for(&outs, 2);
     assert_eq!(r.status, 303);
     let done = r.header("location").unwrap().to_string();
     assert_eq!(done, own(&f, "/done"));
     assert!(finished(&outs).is_none(), "lingers for /done");
 
-    f.handle_input(get(3, &done), t(320));
+    let _ = f.handle_input(get(3, &done), t(320));
     let outs = drain(&mut f);
     let page = response_for(&outs, 3);
     assert_eq!(page.status, 200);
@@ -109,27 +106,28 @@ fn full_sign_in_answers_truthfully_and_redirects_to_a_clean_url() {
 fn done_page_not_fetched_finishes_after_linger() {
     let mut f = bound_flow(2, FlowConfig::default());
     drain(&mut f);
-    f.handle_input(get(1, &own(&f, "?code=c")), t(1));
+    let _ = f.handle_input(get(1, &own(&f, "?code=c")), t(1));
     let id = exchange_id(&drain(&mut f));
-    f.handle_input(
+    let _ = f.handle_input(
         Input::ExchangeResponse {
             id,
             response: ok_response(),
         },
         t(2),
     );
-    f.handle_input(
+    let _ = f.handle_input(
         Input::KeyStored {
             location: "x".into(),
+            report: (),
         },
         t(3),
     );
     drain(&mut f);
     let linger = f.poll_timeout().unwrap();
     assert_eq!(linger, t(3).saturating_add(flow::DONE_LINGER));
-    f.handle_timeout(t(4));
+    let _ = f.handle_timeout(t(4));
     assert!(finished(&drain(&mut f)).is_none());
-    f.handle_timeout(linger);
+    let _ = f.handle_timeout(linger);
     assert!(matches!(
         finished(&drain(&mut f)),
         Some(Outcome::Stored { .. })
@@ -140,19 +138,20 @@ fn done_page_not_fetched_finishes_after_linger() {
 fn browser_gone_before_result_finishes_at_once() {
     let mut f = bound_flow(3, FlowConfig::default());
     drain(&mut f);
-    f.handle_input(get(1, &own(&f, "?code=c")), t(1));
+    let _ = f.handle_input(get(1, &own(&f, "?code=c")), t(1));
     let id = exchange_id(&drain(&mut f));
-    f.handle_input(Input::ConnectionClosed(ConnectionId(1)), t(2));
-    f.handle_input(
+    let _ = f.handle_input(Input::ConnectionClosed(ConnectionId(1)), t(2));
+    let _ = f.handle_input(
         Input::ExchangeResponse {
             id,
             response: ok_response(),
         },
         t(3),
     );
-    f.handle_input(
+    let _ = f.handle_input(
         Input::KeyStored {
             location: "x".into(),
+            report: (),
         },
         t(4),
     );
@@ -165,21 +164,22 @@ fn browser_gone_before_result_finishes_at_once() {
 fn a_reload_during_the_exchange_is_held_and_gets_the_same_answer() {
     let mut f = bound_flow(4, FlowConfig::default());
     drain(&mut f);
-    f.handle_input(get(1, &own(&f, "?code=c")), t(1));
+    let _ = f.handle_input(get(1, &own(&f, "?code=c")), t(1));
     let id = exchange_id(&drain(&mut f));
-    f.handle_input(get(2, &own(&f, "?code=c")), t(2));
+    let _ = f.handle_input(get(2, &own(&f, "?code=c")), t(2));
     let outs = drain(&mut f);
     assert!(outs.is_empty(), "reload held, no second exchange: {outs:?}");
-    f.handle_input(
+    let _ = f.handle_input(
         Input::ExchangeResponse {
             id,
             response: ok_response(),
         },
         t(3),
     );
-    f.handle_input(
+    let _ = f.handle_input(
         Input::KeyStored {
             location: "x".into(),
+            report: (),
         },
         t(4),
     );
@@ -193,30 +193,30 @@ fn a_reload_during_the_exchange_is_held_and_gets_the_same_answer() {
 fn store_failure_still_hands_out_the_key() {
     let mut f = bound_flow(5, FlowConfig::default());
     drain(&mut f);
-    f.handle_input(get(1, &own(&f, "?code=c")), t(1));
+    let _ = f.handle_input(get(1, &own(&f, "?code=c")), t(1));
     let id = exchange_id(&drain(&mut f));
-    f.handle_input(
+    let _ = f.handle_input(
         Input::ExchangeResponse {
             id,
             response: ok_response(),
         },
         t(2),
     );
-    f.handle_input(Input::Cancel, t(3)); // ignored while storing: the key must not be lost
+    let _ = f.handle_input(Input::Cancel, t(3)); // ignored while storing: the key must not be lost
     assert_eq!(f.phase(), Phase::Storing);
-    f.handle_input(
+    let _ = f.handle_input(
         Input::KeyNotStored {
-            reason: "disk full".into(),
+            reason: write_failed("disk full"),
         },
         t(4),
     );
-    assert_eq!(f.phase(), Phase::Failed);
+    assert_eq!(ended(&f), Some(End::Failed));
     let outs = drain(&mut f);
     let done = response_for(&outs, 1)
         .header("location")
         .unwrap()
         .to_string();
-    f.handle_input(get(2, &done), t(5));
+    let _ = f.handle_input(get(2, &done), t(5));
     let outs = drain(&mut f);
     let page = response_for(&outs, 2);
     assert!(page.body.contains("not stored"));
@@ -224,7 +224,7 @@ fn store_failure_still_hands_out_the_key() {
     match finished(&outs) {
         Some(Outcome::KeyNotStored { key, reason, .. }) => {
             assert_eq!(key.expose_secret(), KEY);
-            assert_eq!(reason, "disk full");
+            assert_eq!(reason, write_failed("disk full"));
         }
         other => panic!("{other:?}"),
     }
@@ -235,8 +235,8 @@ fn same_seed_gives_identical_urls_and_pages() {
     let run = |seed| {
         let mut f = bound_flow(seed, FlowConfig::default());
         let mut outs = format!("{:?}", drain(&mut f));
-        f.handle_input(get(1, "/nope"), t(1));
-        f.handle_input(get(2, &own(&f, "?error=access_denied")), t(2));
+        let _ = f.handle_input(get(1, "/nope"), t(1));
+        let _ = f.handle_input(get(2, &own(&f, "?error=access_denied")), t(2));
         outs.push_str(&format!("{:?}", drain(&mut f)));
         (f.authorization_url().unwrap().to_string(), outs)
     };
@@ -268,14 +268,15 @@ fn authorization_url_snapshot() {
         "authorization_url_127",
         f.authorization_url().unwrap().as_str()
     );
-    let f = Flow::new(
+    let f: Flow = Flow::new(
         FlowConfig {
             headless: true,
             ..FlowConfig::default()
         },
         &mut rng(42),
         t(0),
-    );
+    )
+    .unwrap();
     insta::assert_snapshot!(
         "authorization_url_headless",
         f.authorization_url().unwrap().as_str()
@@ -289,12 +290,12 @@ fn authorization_url_snapshot() {
 fn serialised_flow_resumes_where_it_stopped() {
     let mut f = bound_flow(6, FlowConfig::default());
     drain(&mut f);
-    f.handle_input(get(1, &own(&f, "?code=c")), t(1));
+    let _ = f.handle_input(get(1, &own(&f, "?code=c")), t(1));
     let id = exchange_id(&drain(&mut f));
     let json = serde_json::to_string(&f).unwrap();
     let mut g: Flow = serde_json::from_str(&json).unwrap();
     assert_eq!(g.phase(), Phase::Exchanging);
-    g.handle_input(
+    let _ = g.handle_input(
         Input::ExchangeResponse {
             id,
             response: ok_response(),

@@ -182,19 +182,20 @@ impl Model {
     }
 
     fn terminal(&self) -> bool {
-        matches!(self.phase, Phase::Stored | Phase::Failed)
+        matches!(self.phase, Phase::Lingering | Phase::Finished)
     }
 
     fn finish(&mut self, evs: &mut Vec<Ev>) {
         if !self.finished {
             self.finished = true;
+            self.phase = Phase::Finished;
             self.linger_until = None;
             evs.push(Ev::Finished(self.outcome.clone().unwrap().0));
         }
     }
 
-    fn terminate(&mut self, phase: Phase, kind: &str, page: &'static str, evs: &mut Vec<Ev>) {
-        self.phase = phase;
+    fn terminate(&mut self, kind: &str, page: &'static str, evs: &mut Vec<Ev>) {
+        self.phase = Phase::Lingering;
         self.outcome = Some((kind.into(), page));
         for conn in std::mem::take(&mut self.held) {
             evs.push(Ev::Respond {
@@ -219,7 +220,7 @@ impl Model {
             "key_not_stored" => "Signed in, but the key was not stored",
             _ => "Sign-in failed",
         };
-        self.terminate(Phase::Failed, kind, page, evs);
+        self.terminate(kind, page, evs);
     }
 
     fn start_exchange(&mut self, code: &'static str, evs: &mut Vec<Ev>) {
@@ -267,8 +268,8 @@ impl Model {
                 self.retry_at
                     .map_or(self.ex_deadline, |r| r.min(self.ex_deadline)),
             ),
-            Phase::Storing => None,
-            Phase::Stored | Phase::Failed => self.linger_until,
+            Phase::Storing | Phase::Finished => None,
+            Phase::Lingering => self.linger_until,
         };
         ms.map(Time::from_millis)
     }
@@ -383,7 +384,7 @@ struct Tally {
     ids: Vec<ExchangeId>,
     maybe_sent_failure: bool,
     finishes: u32,
-    terminal: Option<(Phase, Outcome)>,
+    terminal: Option<(End, Outcome)>,
 }
 
 struct Run {
@@ -400,15 +401,9 @@ impl Run {
             headless,
             ..FlowConfig::default()
         };
-        let mut f = Flow::new(config, &mut rng(seed), t(0));
+        let mut f = Flow::new(config, &mut rng(seed), t(0)).unwrap();
         if !headless {
-            f.handle_input(
-                Input::ListenerBound {
-                    port: PORT,
-                    ipv6: true,
-                },
-                t(0),
-            );
+            let _ = f.handle_input(Input::ListenerBound { port: PORT, ipv6: true }, t(0));
         }
         let outs = drain(&mut f);
         assert!(matches!(
@@ -445,6 +440,7 @@ impl Run {
         let mut maybe_sent = false;
         let mut code_step = false;
         let mut retry_step = false;
+        let handled;
         if let Step::Tick(ms) = step {
             let m = &mut self.m;
             m.now += ms;
@@ -465,7 +461,7 @@ impl Run {
                 m.finish(&mut expected);
             }
             self.log.push(format!("{step:?} -> now {now}"));
-            self.f.handle_timeout(t(now));
+            handled = self.f.handle_timeout(t(now));
         } else {
             self.m.now += 1;
             let now = t(self.m.now);
@@ -549,12 +545,7 @@ impl Run {
                     Step::KeyStored | Step::KeyNotStored => {
                         if m.phase == Phase::Storing {
                             if matches!(step, Step::KeyStored) {
-                                m.terminate(
-                                    Phase::Stored,
-                                    "stored",
-                                    "Signed in to OpenRouter",
-                                    &mut expected,
-                                );
+                                m.terminate("stored", "Signed in to OpenRouter", &mut expected);
                             } else {
                                 m.fail("key_not_stored", &mut expected);
                             }
@@ -562,10 +553,11 @@ impl Run {
                         if matches!(step, Step::KeyStored) {
                             Input::KeyStored {
                                 location: "file".into(),
+                                report: (),
                             }
                         } else {
                             Input::KeyNotStored {
-                                reason: "disk full".into(),
+                                reason: write_failed("disk full"),
                             }
                         }
                     }
@@ -611,7 +603,7 @@ impl Run {
                 }
             };
             self.log.push(format!("{step:?} at {}", self.m.now));
-            self.f.handle_input(input, now);
+            handled = self.f.handle_input(input, now);
         }
 
         let outs = drain(&mut self.f);
@@ -627,6 +619,7 @@ impl Run {
             tally,
             &outs,
             phase_before,
+            handled,
             answered_id,
             maybe_sent,
             code_step,
@@ -642,6 +635,7 @@ impl Run {
         tally: &mut Tally,
         outs: &[Output],
         phase_before: Phase,
+        handled: Handled,
         answered_id: Option<ExchangeId>,
         maybe_sent: bool,
         code_step: bool,
@@ -651,6 +645,34 @@ impl Run {
         let m = model;
         assert_eq!(f.phase(), m.phase, "{}", ctx());
         assert_eq!(f.poll_timeout(), m.poll_timeout(), "{}", ctx());
+        // What the flow says it did matches what it did.
+        match handled {
+            Handled::Ignored(why) => {
+                assert!(outs.is_empty(), "ignored ({why:?}) but output: {}", ctx());
+                assert_eq!(f.phase(), phase_before, "ignored ({why:?}): {}", ctx());
+            }
+            Handled::Answered => assert!(
+                matches!(outs, [Output::Respond { .. }]) && f.phase() == phase_before,
+                "answered: {}",
+                ctx()
+            ),
+            Handled::PasteRejected => assert!(
+                matches!(outs, [Output::PasteRejected { .. }]) && f.phase() == phase_before,
+                "paste rejected: {}",
+                ctx()
+            ),
+            Handled::Applied => {}
+            other => panic!("{other:?}"),
+        }
+        if matches!(phase_before, Phase::Lingering | Phase::Finished) && outs.is_empty() {
+            // After the end, anything that is not a browser request (or a due linger) is
+            // ignored as such.
+            assert!(
+                matches!(handled, Handled::Ignored(Ignored::Ended | Ignored::NotDue)),
+                "{handled:?} after the end: {}",
+                ctx()
+            );
+        }
 
         if answered_id.is_some() && answered_id == tally.in_flight {
             tally.in_flight = None;
@@ -660,7 +682,7 @@ impl Run {
         }
         let entered_exchange = matches!(phase_before, Phase::Init | Phase::AwaitingCallback)
             && f.phase() != phase_before
-            && f.phase() != Phase::Failed;
+            && !f.is_terminal();
         if entered_exchange {
             assert!(code_step, "only a code may start the exchange: {}", ctx());
             assert!(!tally.accepted_code, "{}", ctx());
@@ -670,9 +692,11 @@ impl Run {
             match o {
                 Output::SendExchange {
                     id,
+                    attempt,
                     request,
                     timeout,
                 } => {
+                    assert_eq!(*attempt, m.attempt, "attempt number: {}", ctx());
                     assert!(
                         entered_exchange || (retry_step && tally.retries_due > 0),
                         "a SendExchange needs a newly accepted code or a due retry: {}",
@@ -736,7 +760,7 @@ impl Run {
             assert_eq!(i, outs.len() - 1, "Finished must come last: {}", ctx());
         }
         assert_eq!(tally.sends, f.exchanges_sent(), "{}", ctx());
-        if f.phase() == Phase::Stored {
+        if ended(f) == Some(End::Stored) {
             assert!(
                 tally.accepted_code,
                 "Stored without an accepted code: {}",
@@ -744,11 +768,12 @@ impl Run {
             );
         }
         // Terminal phases are sticky.
-        if let Some((phase, outcome)) = &tally.terminal {
-            assert_eq!(f.phase(), *phase, "{}", ctx());
+        if let Some((end, outcome)) = &tally.terminal {
+            assert_eq!(ended(f), Some(*end), "{}", ctx());
+            assert!(f.is_terminal(), "{}", ctx());
             assert_eq!(f.outcome(), Some(outcome), "{}", ctx());
         } else if f.is_terminal() {
-            tally.terminal = Some((f.phase(), f.outcome().unwrap().clone()));
+            tally.terminal = Some((ended(f).unwrap(), f.outcome().unwrap().clone()));
         }
     }
 

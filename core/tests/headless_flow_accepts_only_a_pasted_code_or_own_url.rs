@@ -14,7 +14,8 @@ fn headless(seed: u64) -> (Flow, url::Url) {
         },
         &mut rng(seed),
         t(0),
-    );
+    )
+    .unwrap();
     let outs = drain(&mut f);
     let [Output::PromptForCode { url }] = outs.as_slice() else {
         panic!("{outs:?}")
@@ -23,7 +24,7 @@ fn headless(seed: u64) -> (Flow, url::Url) {
 }
 
 fn paste(f: &mut Flow, text: &str, at: u64) -> Vec<Output> {
-    f.handle_input(Input::Pasted(text.to_string().into()), t(at));
+    let _ = f.handle_input(Input::Pasted(text.to_string().into()), t(at));
     drain(f)
 }
 
@@ -67,7 +68,7 @@ fn a_bare_pasted_code_starts_the_exchange_and_signs_in() {
         "the verifier matches the challenge in the prompt URL"
     );
     let id = exchange_id(&outs);
-    f.handle_input(
+    let _ = f.handle_input(
         Input::ExchangeResponse {
             id,
             response: ok_response(),
@@ -75,9 +76,10 @@ fn a_bare_pasted_code_starts_the_exchange_and_signs_in() {
         t(11),
     );
     assert_eq!(store_keys(&drain(&mut f)), 1);
-    f.handle_input(
+    let _ = f.handle_input(
         Input::KeyStored {
             location: "x".into(),
+            report: (),
         },
         t(12),
     );

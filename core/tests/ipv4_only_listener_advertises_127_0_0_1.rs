@@ -14,8 +14,9 @@ fn bound(callback_host: CallbackHost, ipv6: bool) -> Flow {
         },
         &mut rng(42),
         t(0),
-    );
-    f.handle_input(Input::ListenerBound { port: PORT, ipv6 }, t(0));
+    )
+    .expect("the default base URL is https");
+    let _ = f.handle_input(Input::ListenerBound { port: PORT, ipv6 }, t(0));
     f
 }
 

@@ -15,11 +15,11 @@ fn transcript(store_ok: bool, pasted: bool) -> (String, String) {
         headless: pasted,
         ..FlowConfig::default()
     };
-    let mut f = Flow::new(config, &mut rng(11), t(0));
+    let mut f = Flow::new(config, &mut rng(11), t(0)).unwrap();
     let base = own(&f, "");
     let feed = |f: &mut Flow, input: Input, at: u64, log: &mut String| {
         log.push_str(&format!("{input:?}\n"));
-        f.handle_input(input, t(at));
+        let _ = f.handle_input(input, t(at));
         let outs = drain(f);
         for o in &outs {
             log.push_str(&format!("{o:?}\n"));
@@ -70,7 +70,7 @@ fn transcript(store_ok: bool, pasted: bool) -> (String, String) {
         3,
         &mut log,
     );
-    f.handle_timeout(t(1000));
+    let _ = f.handle_timeout(t(1000));
     let outs = drain(&mut f);
     for o in &outs {
         log.push_str(&format!("{o:?}\n"));
@@ -96,10 +96,11 @@ fn transcript(store_ok: bool, pasted: bool) -> (String, String) {
     let result = if store_ok {
         Input::KeyStored {
             location: "credentials file /tmp/c.json".into(),
+            report: (),
         }
     } else {
         Input::KeyNotStored {
-            reason: "disk full".into(),
+            reason: write_failed("disk full"),
         }
     };
     let outs = feed(&mut f, result, 1003, &mut log);
@@ -111,7 +112,7 @@ fn transcript(store_ok: bool, pasted: bool) -> (String, String) {
         feed(&mut f, get(5, &done), 1004, &mut log);
         feed(&mut f, get(6, &done), 1005, &mut log);
     }
-    f.handle_timeout(t(100_000));
+    let _ = f.handle_timeout(t(100_000));
     for o in drain(&mut f) {
         log.push_str(&format!("{o:?}\n"));
     }
@@ -151,7 +152,8 @@ fn headless_flow_debug_output_holds_no_secret() {
 
 #[test]
 fn a_pasted_url_is_redacted_in_debug() {
-    let input = Input::Pasted(format!("http://localhost:{PORT}/callback/n?code={CODE}").into());
+    let input: Input =
+        Input::Pasted(format!("http://localhost:{PORT}/callback/n?code={CODE}").into());
     let dbg = format!("{input:?}");
     assert!(!dbg.contains(CODE), "{dbg}");
     assert!(dbg.contains("Pasted"), "{dbg}");
@@ -167,7 +169,7 @@ fn serialised_flow_holds_secrets_as_documented() {
     let (mut f, id) = exchanging_flow(12, 1);
     let json = serde_json::to_string(&f).unwrap();
     let outs = {
-        f.handle_input(
+        let _ = f.handle_input(
             Input::ExchangeFailed {
                 id,
                 may_have_been_sent: false,
@@ -175,7 +177,7 @@ fn serialised_flow_holds_secrets_as_documented() {
             },
             t(1001),
         );
-        f.handle_timeout(t(2000));
+        let _ = f.handle_timeout(t(2000));
         drain(&mut f)
     };
     let verifier = exchange_body(&outs)["code_verifier"]
@@ -208,16 +210,10 @@ fn round_trip(f: &Flow) -> Flow {
 
 #[test]
 fn round_trip_after_listener_bound_then_sign_in() {
-    let mut f = Flow::new(FlowConfig::default(), &mut rng(13), t(0));
+    let mut f = Flow::new(FlowConfig::default(), &mut rng(13), t(0)).unwrap();
     let f0 = round_trip(&f);
     assert_eq!(f0.phase(), Phase::Init);
-    f.handle_input(
-        Input::ListenerBound {
-            port: PORT,
-            ipv6: true,
-        },
-        t(1),
-    );
+    let _ = f.handle_input(Input::ListenerBound { port: PORT, ipv6: true }, t(1));
     // Undrained outputs survive the trip too.
     let mut g = round_trip(&f);
     let outs = drain(&mut g);
@@ -228,8 +224,8 @@ fn round_trip_after_listener_bound_then_sign_in() {
     drain(&mut f);
     let mut g = round_trip(&f);
     // Both copies produce the same exchange request: same verifier, same code.
-    g.handle_input(get(1, &own(&g, "?code=c")), t(2));
-    f.handle_input(get(1, &own(&f, "?code=c")), t(2));
+    let _ = g.handle_input(get(1, &own(&g, "?code=c")), t(2));
+    let _ = f.handle_input(get(1, &own(&f, "?code=c")), t(2));
     let (go, fo) = (drain(&mut g), drain(&mut f));
     assert_eq!(exchange_body(&go), exchange_body(&fo));
     complete_via_callback(&mut bound_copy(&f0), 10, 10);
@@ -237,13 +233,7 @@ fn round_trip_after_listener_bound_then_sign_in() {
 
 fn bound_copy(f: &Flow) -> Flow {
     let mut g = round_trip(f);
-    g.handle_input(
-        Input::ListenerBound {
-            port: PORT,
-            ipv6: true,
-        },
-        t(1),
-    );
+    let _ = g.handle_input(Input::ListenerBound { port: PORT, ipv6: true }, t(1));
     drain(&mut g);
     g
 }
@@ -252,7 +242,7 @@ fn bound_copy(f: &Flow) -> Flow {
 fn round_trip_mid_flow_at_every_stage() {
     // Backing off before a retry.
     let (mut f, id) = exchanging_flow(14, 1);
-    f.handle_input(
+    let _ = f.handle_input(
         Input::ExchangeFailed {
             id,
             may_have_been_sent: false,
@@ -262,11 +252,11 @@ fn round_trip_mid_flow_at_every_stage() {
     );
     let mut g = round_trip(&f);
     assert_eq!(g.poll_timeout(), Some(t(1251)));
-    g.handle_timeout(t(1251));
+    let _ = g.handle_timeout(t(1251));
     let id2 = exchange_id(&drain(&mut g));
     assert_ne!(id2, id);
     // Storing, with the held tab.
-    g.handle_input(
+    let _ = g.handle_input(
         Input::ExchangeResponse {
             id: id2,
             response: ok_response(),
@@ -276,9 +266,10 @@ fn round_trip_mid_flow_at_every_stage() {
     drain(&mut g);
     let mut h = round_trip(&g);
     assert_eq!(h.phase(), Phase::Storing);
-    h.handle_input(
+    let _ = h.handle_input(
         Input::KeyStored {
             location: "x".into(),
+            report: (),
         },
         t(1301),
     );
@@ -286,7 +277,7 @@ fn round_trip_mid_flow_at_every_stage() {
     assert_eq!(response_for(&outs, 1).status, 303, "held tab survived");
     // Lingering for /done.
     let mut k = round_trip(&h);
-    k.handle_input(get(2, &own(&k, "/done")), t(1302));
+    let _ = k.handle_input(get(2, &own(&k, "/done")), t(1302));
     let outs = drain(&mut k);
     assert_eq!(title(&response_for(&outs, 2)), "Signed in to OpenRouter");
     assert!(matches!(

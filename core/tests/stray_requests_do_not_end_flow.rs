@@ -224,7 +224,7 @@ fn strays(f: &Flow) -> Vec<Stray> {
 }
 
 fn send(f: &mut Flow, conn: u64, s: &Stray, at: u64) -> Vec<Output> {
-    f.handle_input(
+    let _ = f.handle_input(
         Input::Request(BrowserRequest {
             conn: ConnectionId(conn),
             method: s.method.into(),
@@ -303,22 +303,23 @@ fn strays_during_the_exchange_neither_answer_the_held_tab_nor_resend() {
     }
     assert_eq!(f.exchanges_sent(), 1);
     // The held tab is still waiting, and gets its redirect once the key is stored.
-    f.handle_input(
+    let _ = f.handle_input(
         Input::ExchangeResponse {
             id,
             response: ok_response(),
         },
         t(2000),
     );
-    f.handle_input(
+    let _ = f.handle_input(
         Input::KeyStored {
             location: "x".into(),
+            report: (),
         },
         t(2001),
     );
     let outs = drain(&mut f);
     assert_eq!(response_for(&outs, 1).status, 303);
-    assert_eq!(f.phase(), Phase::Stored);
+    assert_eq!(ended(&f), Some(End::Stored));
 }
 
 #[test]
@@ -332,7 +333,7 @@ fn every_loopback_spelling_of_our_host_is_accepted() {
     ] {
         let mut f = bound_flow(9, FlowConfig::default());
         drain(&mut f);
-        f.handle_input(req(1, "GET", &own(&f, "?code=c"), &host), t(1));
+        let _ = f.handle_input(req(1, "GET", &own(&f, "?code=c"), &host), t(1));
         let outs = drain(&mut f);
         assert_eq!(f.phase(), Phase::Exchanging, "{host}: {outs:?}");
         assert_eq!(sends(&outs), 1, "{host}");
@@ -372,7 +373,7 @@ fn reloads_during_the_exchange_are_held_up_to_a_bound_then_told_to_wait() {
     let (mut f, id) = exchanging_flow(10, 1);
     let extra = 4;
     for conn in 2..=(MAX_HELD_CONNECTIONS as u64 + extra) {
-        f.handle_input(get(conn, &own(&f, "?code=the-code")), t(1000 + conn));
+        let _ = f.handle_input(get(conn, &own(&f, "?code=the-code")), t(1000 + conn));
     }
     let outs = drain(&mut f);
     // The first tab plus 15 reloads are held; the rest get "in progress" at once.
@@ -381,16 +382,17 @@ fn reloads_during_the_exchange_are_held_up_to_a_bound_then_told_to_wait() {
         assert_eq!(title(&response_for(&outs, conn)), "Signing in…");
     }
     assert_eq!(sends(&outs), 0);
-    f.handle_input(
+    let _ = f.handle_input(
         Input::ExchangeResponse {
             id,
             response: ok_response(),
         },
         t(2000),
     );
-    f.handle_input(
+    let _ = f.handle_input(
         Input::KeyStored {
             location: "x".into(),
+            report: (),
         },
         t(2001),
     );

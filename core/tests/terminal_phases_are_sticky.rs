@@ -1,5 +1,7 @@
-//! `Stored` and `Failed` are terminal (STYLE.md, h11's sticky error state): whatever arrives
-//! later changes neither the phase nor the outcome, sends no code and stores no key. Requests
+//! An ended flow (`Lingering`, then `Finished`) is sticky (STYLE.md, h11's sticky error
+//! state): whatever arrives later changes neither the phase nor the outcome (only the linger
+//! running out moves `Lingering` to `Finished`), sends no code, stores no key, and is
+//! reported as ignored because the flow ended. Requests
 //! on the flow's own path are told the sign-in has finished.
 mod common;
 use common::*;
@@ -60,12 +62,13 @@ fn late_inputs(f: &Flow, id: Option<ExchangeId>) -> Vec<(&'static str, Input)> {
             "key stored",
             Input::KeyStored {
                 location: "elsewhere".into(),
+                report: (),
             },
         ),
         (
             "key not stored",
             Input::KeyNotStored {
-                reason: "disk full".into(),
+                reason: write_failed("disk full"),
             },
         ),
         (
@@ -86,6 +89,7 @@ fn late_inputs(f: &Flow, id: Option<ExchangeId>) -> Vec<(&'static str, Input)> {
 fn assert_sticky(mut f: Flow, id: Option<ExchangeId>, finished_already: bool, case: &str) {
     let phase = f.phase();
     assert!(f.is_terminal(), "{case}: {phase:?}");
+    let end = ended(&f);
     let outcome = f.outcome().cloned().expect("terminal has an outcome");
     let sent = f.exchanges_sent();
     let mut finishes = usize::from(finished_already);
@@ -94,9 +98,10 @@ fn assert_sticky(mut f: Flow, id: Option<ExchangeId>, finished_already: bool, ca
             Input::Request(r) => Some(r.conn.0),
             _ => None,
         };
-        f.handle_input(input, t(at));
+        let handled = f.handle_input(input, t(at));
         let outs = drain(&mut f);
         assert_eq!(f.phase(), phase, "{case} / {what}");
+        assert_eq!(ended(&f), end, "{case} / {what}");
         assert_eq!(f.outcome(), Some(&outcome), "{case} / {what}");
         assert_eq!(sends(&outs), 0, "{case} / {what}: {outs:?}");
         assert_eq!(store_keys(&outs), 0, "{case} / {what}: {outs:?}");
@@ -114,6 +119,7 @@ fn assert_sticky(mut f: Flow, id: Option<ExchangeId>, finished_already: bool, ca
             .filter(|o| matches!(o, Output::Finished(_)))
             .count();
         if let Some(conn) = conn {
+            assert_eq!(handled, Handled::Answered, "{case} / {what}");
             let r = response_for(&outs, conn);
             match what {
                 "favicon" => assert_eq!(r.status, 404, "{case}"),
@@ -123,19 +129,27 @@ fn assert_sticky(mut f: Flow, id: Option<ExchangeId>, finished_already: bool, ca
                 }
             }
         } else {
+            assert_eq!(handled, Handled::Ignored(Ignored::Ended), "{case} / {what}");
             assert!(
                 !outs.iter().any(|o| matches!(o, Output::Respond { .. })),
                 "{case} / {what}: {outs:?}"
             );
         }
     }
-    f.handle_timeout(t(u64::MAX));
+    let handled = f.handle_timeout(t(u64::MAX));
     let outs = drain(&mut f);
     finishes += outs
         .iter()
         .filter(|o| matches!(o, Output::Finished(_)))
         .count();
-    assert_eq!(f.phase(), phase, "{case}");
+    if finished_already {
+        assert_eq!(handled, Handled::Ignored(Ignored::Ended), "{case}");
+    } else {
+        assert_eq!(phase, Phase::Lingering, "{case}");
+        assert_eq!(handled, Handled::Applied, "{case}: the linger ran out");
+    }
+    assert_eq!(f.phase(), Phase::Finished, "{case}");
+    assert_eq!(ended(&f), end, "{case}");
     assert_eq!(f.outcome(), Some(&outcome), "{case}");
     assert_eq!(finishes, 1, "{case}: Finished exactly once");
     assert_eq!(f.exchanges_sent(), sent, "{case}");
@@ -144,16 +158,17 @@ fn assert_sticky(mut f: Flow, id: Option<ExchangeId>, finished_already: bool, ca
 
 fn stored(seed: u64, fetch_done: bool) -> (Flow, ExchangeId) {
     let (mut f, id) = exchanging_flow(seed, 1);
-    f.handle_input(
+    let _ = f.handle_input(
         Input::ExchangeResponse {
             id,
             response: ok_response(),
         },
         t(1100),
     );
-    f.handle_input(
+    let _ = f.handle_input(
         Input::KeyStored {
             location: "credentials file /tmp/c.json".into(),
+            report: (),
         },
         t(1101),
     );
@@ -163,7 +178,7 @@ fn stored(seed: u64, fetch_done: bool) -> (Flow, ExchangeId) {
             .header("location")
             .unwrap()
             .to_string();
-        f.handle_input(get(2, &done), t(1102));
+        let _ = f.handle_input(get(2, &done), t(1102));
         assert!(finished(&drain(&mut f)).is_some());
     }
     (f, id)
@@ -172,7 +187,7 @@ fn stored(seed: u64, fetch_done: bool) -> (Flow, ExchangeId) {
 #[test]
 fn stored_is_sticky_after_finished() {
     let (f, id) = stored(1, true);
-    assert_eq!(f.phase(), Phase::Stored);
+    assert_eq!(ended(&f), Some(End::Stored));
     assert_sticky(f, Some(id), true, "stored, finished");
 }
 
@@ -186,16 +201,16 @@ fn stored_is_sticky_while_lingering_for_the_done_page() {
 #[test]
 fn key_not_stored_is_sticky() {
     let (mut f, id) = exchanging_flow(3, 1);
-    f.handle_input(
+    let _ = f.handle_input(
         Input::ExchangeResponse {
             id,
             response: ok_response(),
         },
         t(1100),
     );
-    f.handle_input(
+    let _ = f.handle_input(
         Input::KeyNotStored {
-            reason: "disk full".into(),
+            reason: write_failed("disk full"),
         },
         t(1101),
     );
@@ -208,14 +223,14 @@ fn key_not_stored_is_sticky() {
 fn denied(seed: u64, fetch_done: bool) -> Flow {
     let mut f = bound_flow(seed, FlowConfig::default());
     drain(&mut f);
-    f.handle_input(get(1, &own(&f, "?error=access_denied")), t(1));
+    let _ = f.handle_input(get(1, &own(&f, "?error=access_denied")), t(1));
     let outs = drain(&mut f);
     let r = response_for(&outs, 1);
     assert_eq!(r.status, 303);
     assert!(finished(&outs).is_none(), "lingering: {outs:?}");
     if fetch_done {
         let done = r.header("location").unwrap().to_string();
-        f.handle_input(get(2, &done), t(2));
+        let _ = f.handle_input(get(2, &done), t(2));
         let outs = drain(&mut f);
         assert_eq!(title(&response_for(&outs, 2)), "Sign-in cancelled");
         assert!(finished(&outs).is_some());
@@ -239,7 +254,7 @@ fn denied_is_sticky_while_lingering_for_the_done_page() {
 #[test]
 fn cancelled_is_sticky() {
     let (mut f, id) = exchanging_flow(5, 1);
-    f.handle_input(Input::Cancel, t(1100));
+    let _ = f.handle_input(Input::Cancel, t(1100));
     drain(&mut f);
     assert_sticky(f, Some(id), false, "cancelled during exchange");
 }
@@ -247,7 +262,7 @@ fn cancelled_is_sticky() {
 #[test]
 fn exchange_failure_is_sticky() {
     let (mut f, id) = exchanging_flow(6, 1);
-    f.handle_input(
+    let _ = f.handle_input(
         Input::ExchangeResponse {
             id,
             response: error_response(403, "Invalid code or code_verifier"),
@@ -262,7 +277,7 @@ fn exchange_failure_is_sticky() {
 fn callback_timeout_is_sticky() {
     let mut f = bound_flow(7, FlowConfig::default());
     drain(&mut f);
-    f.handle_timeout(t(600_000));
+    let _ = f.handle_timeout(t(600_000));
     drain(&mut f);
     assert_sticky(f, None, true, "callback timed out");
 }

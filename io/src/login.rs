@@ -13,8 +13,8 @@ use crate::store::{
 use crate::transport::{self, TransportError};
 use mio::Waker;
 use openrouter_auth_core::{
-    ApiKey, CallbackHost, ExchangeId, Flow, FlowConfig, FlowError, HttpRequest, Input, KeyLabel,
-    Outcome, Output, Phase, Time, UserError,
+    ApiKey, CallbackHost, ConfigError, ExchangeId, Flow, FlowConfig, FlowError, Handled,
+    HttpRequest, KeyLabel, Outcome, Output, StoreFailure, Time,
 };
 use rand_chacha::rand_core::SeedableRng;
 use std::sync::mpsc;
@@ -207,29 +207,20 @@ impl LoginError {
     }
 }
 
-/// What other threads send into a running loop.
-pub(crate) enum Control {
-    /// An input for the flow.
-    Input(Input),
-    /// The source of pasted text is closed: nothing more will be pasted.
-    PastesClosed,
-}
+/// What the loop feeds its flow: the core's input, with the shell's store report.
+pub(crate) type Input = openrouter_auth_core::Input<StoreReport>;
 
 /// Sends inputs into a running loop from other threads. In loopback mode the loop sleeps in
 /// `mio::Poll`, so a send also wakes it; in headless mode it sleeps on the channel itself.
 #[derive(Clone)]
 pub(crate) struct Inbox {
-    tx: mpsc::Sender<Control>,
+    tx: mpsc::Sender<Input>,
     waker: Option<Arc<Waker>>,
 }
 
 impl Inbox {
     pub(crate) fn send(&self, input: Input) {
-        self.control(Control::Input(input));
-    }
-
-    fn control(&self, c: Control) {
-        if self.tx.send(c).is_ok() {
+        if self.tx.send(input).is_ok() {
             if let Some(w) = &self.waker {
                 let _ = w.wake();
             }
@@ -311,13 +302,13 @@ impl CancelHandle {
     }
 
     /// Says that nothing more will be pasted (standard input reached its end). A headless
-    /// login that is still waiting for a code then ends with [`UserError::PastesClosed`]
+    /// login that is still waiting for a code then ends with [`UserError::PastesClosed`](openrouter_auth_core::UserError::PastesClosed)
     /// instead of waiting for its timeout; a loopback login keeps waiting for the browser.
     pub fn close_pastes(&self) {
         let mut g = self.inner.lock().unwrap_or_else(|p| p.into_inner());
         g.pastes_closed = true;
         if let Some(inbox) = &g.inbox {
-            inbox.control(Control::PastesClosed);
+            inbox.send(Input::PastesClosed);
         }
     }
 
@@ -330,7 +321,7 @@ impl CancelHandle {
             inbox.send(Input::Pasted(text));
         }
         if g.pastes_closed {
-            inbox.control(Control::PastesClosed);
+            inbox.send(Input::PastesClosed);
         }
         g.inbox = Some(inbox);
     }
@@ -462,11 +453,15 @@ pub(crate) fn run(
     cancel: &CancelHandle,
     exchanger: Exchanger,
 ) -> Result<LoginOutcome, LoginError> {
-    if !openrouter_auth_core::base_url_is_secure(&options.base_url) {
-        return Err(LoginError::InsecureBaseUrl {
-            base_url: options.base_url.clone(),
-        });
-    }
+    let epoch = Instant::now();
+    let mut rng = rand_chacha::ChaCha20Rng::from_os_rng();
+    // The core refuses a base URL that would carry secrets unencrypted, before anything is
+    // opened or sent.
+    let mut flow: Flow<StoreReport> = Flow::new(options.flow_config(), &mut rng, now_since(epoch))
+        .map_err(|e| match e {
+            ConfigError::InsecureBaseUrl { base_url } => LoginError::InsecureBaseUrl { base_url },
+            other => LoginError::Io(std::io::Error::other(other.to_string())),
+        })?;
     let mut store = open_store(&options.store, &options.store_env).map_err(LoginError::Store)?;
     // Mint no key that the store would refuse anyway (a symlink, a read-only directory, a
     // hand-broken JSON file): say so now, before the browser opens.
@@ -476,8 +471,6 @@ pub(crate) fn run(
         true => Replace::Any,
         false => Replace::Seen(store.seen()),
     };
-    let epoch = Instant::now();
-    let mut rng = rand_chacha::ChaCha20Rng::from_os_rng();
 
     // Where the loop sleeps between events: the loopback server's `mio::Poll` (loopback
     // mode), or the inbox channel alone (headless mode: no listener is opened at all, so
@@ -487,7 +480,6 @@ pub(crate) fn run(
     } else {
         Some(LoopbackServer::bind(options.port)?)
     };
-    let mut flow = Flow::new(options.flow_config(), &mut rng, now_since(epoch));
     let (tx, rx) = mpsc::channel();
     let inbox = Inbox {
         tx,
@@ -498,21 +490,18 @@ pub(crate) fn run(
             port: server.port(),
             ipv6: server.has_ipv6(),
         });
-        flow.handle_input(
+        let handled = flow.handle_input(
             Input::ListenerBound {
                 port: server.port(),
                 ipv6: server.has_ipv6(),
             },
             now_since(epoch),
         );
+        log_handled("listener bound", handled);
     }
     // Attach after `ListenerBound`, so text pasted before the login started meets a flow
     // that knows its callback URL.
     cancel.attach(inbox.clone());
-    let report: Arc<Mutex<Option<StoreReport>>> = Arc::new(Mutex::new(None));
-    let mut attempts = 0;
-    let mut pastes_closed = false;
-    let mut gave_up_waiting = false;
     let result = loop {
         let mut finished = None;
         while let Some(out) = flow.poll_output() {
@@ -546,11 +535,11 @@ pub(crate) fn run(
                 }
                 Output::SendExchange {
                     id,
+                    attempt,
                     request,
                     timeout,
                 } => {
-                    attempts += 1;
-                    observer.event(LoginEvent::Exchanging { attempt: attempts });
+                    observer.event(LoginEvent::Exchanging { attempt });
                     exchanger.send(id, request, timeout, inbox.clone());
                 }
                 Output::StoreKey { key, user_id } => {
@@ -560,7 +549,7 @@ pub(crate) fn run(
                         user_id,
                     };
                     // Local and quick: done inline, so the store needs no thread or lock.
-                    let input = store_key(store.as_mut(), &key, &meta, &replace, &report);
+                    let input = store_key(store.as_mut(), &key, &meta, &replace);
                     inbox.send(input);
                 }
                 Output::PasteRejected { reason } => {
@@ -572,48 +561,31 @@ pub(crate) fn run(
         if let Some(outcome) = finished {
             break outcome;
         }
-        // Headless with the paste source closed and nothing in flight: no code can ever come,
-        // so stop now rather than at the timeout. (Every paste sent before the close was fed
-        // in first: they travel on the same channel, in order.)
-        if options.headless
-            && pastes_closed
-            && !gave_up_waiting
-            && flow.phase() == Phase::AwaitingCallback
-        {
-            gave_up_waiting = true;
-            flow.handle_input(Input::Cancel, now_since(epoch));
-            continue;
-        }
         let until = flow.poll_timeout().map(|t| instant_of(epoch, t));
         let mut inputs = match &mut server {
-            Some(server) => server.poll(until)?.inputs,
+            Some(server) => server
+                .poll(until)?
+                .inputs
+                .into_iter()
+                .filter_map(from_server)
+                .collect(),
             None => {
                 let got = match until {
                     Some(t) => rx.recv_timeout(t.saturating_duration_since(Instant::now())),
                     None => rx.recv().map_err(|_| mpsc::RecvTimeoutError::Disconnected),
                 };
-                match got {
-                    Ok(Control::Input(input)) => vec![input],
-                    Ok(Control::PastesClosed) => {
-                        pastes_closed = true;
-                        Vec::new()
-                    }
-                    Err(_) => Vec::new(),
-                }
+                got.map_or_else(|_| Vec::new(), |input| vec![input])
             }
         };
-        while let Ok(c) = rx.try_recv() {
-            match c {
-                Control::Input(input) => inputs.push(input),
-                Control::PastesClosed => pastes_closed = true,
-            }
-        }
+        inputs.extend(rx.try_iter());
         let now = now_since(epoch);
         for input in inputs {
-            flow.handle_input(input, now);
+            let what = input_name(&input);
+            log_handled(what, flow.handle_input(input, now));
         }
+        // A deadline that passed fires even while inputs keep arriving.
         if flow.poll_timeout().is_some_and(|t| t <= now) {
-            flow.handle_timeout(now);
+            log_handled("timeout", flow.handle_timeout(now));
         }
     };
     cancel.detach();
@@ -625,18 +597,16 @@ pub(crate) fn run(
         }
     }
     match result {
-        Outcome::Stored { key, user_id, .. } => {
-            let stored = report
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .take()
-                .expect("a Stored outcome follows a successful store");
-            Ok(LoginOutcome {
-                key,
-                user_id,
-                stored,
-            })
-        }
+        Outcome::Stored {
+            key,
+            user_id,
+            report,
+            ..
+        } => Ok(LoginOutcome {
+            key,
+            user_id,
+            stored: report,
+        }),
         Outcome::KeyNotStored {
             key,
             user_id,
@@ -644,14 +614,43 @@ pub(crate) fn run(
         } => Err(LoginError::KeyNotStored {
             key,
             user_id,
-            reason,
+            reason: reason.to_string(),
         }),
-        Outcome::Failed(FlowError::User(UserError::Cancelled { .. }))
-            if gave_up_waiting && !cancel.is_cancelled() =>
-        {
-            Err(LoginError::Flow(UserError::PastesClosed.into()))
-        }
         Outcome::Failed(e) => Err(LoginError::Flow(e)),
+    }
+}
+
+/// A server's input (a request or a closed connection) as the loop's flow takes it.
+fn from_server(input: openrouter_auth_core::Input) -> Option<Input> {
+    use openrouter_auth_core::Input as Plain;
+    match input {
+        Plain::Request(r) => Some(Input::Request(r)),
+        Plain::ConnectionClosed(c) => Some(Input::ConnectionClosed(c)),
+        _ => None, // the server produces nothing else
+    }
+}
+
+/// The input's name for the debug log (never its content: it may hold a code).
+fn input_name(input: &Input) -> &'static str {
+    match input {
+        Input::ListenerBound { .. } => "listener bound",
+        Input::Request(_) => "request",
+        Input::ConnectionClosed(_) => "connection closed",
+        Input::ExchangeResponse { .. } => "exchange response",
+        Input::ExchangeFailed { .. } => "exchange failed",
+        Input::KeyStored { .. } => "key stored",
+        Input::KeyNotStored { .. } => "key not stored",
+        Input::Pasted(_) => "pasted text",
+        Input::PastesClosed => "pastes closed",
+        Input::Cancel => "cancel",
+    }
+}
+
+/// Logs at debug what the flow did with an input; an ignored one says why.
+fn log_handled(what: &'static str, handled: Handled) {
+    match handled {
+        Handled::Ignored(why) => tracing::debug!(input = what, ?why, "the flow ignored an input"),
+        other => tracing::debug!(input = what, handled = ?other, "input handled"),
     }
 }
 
@@ -660,16 +659,33 @@ fn store_key(
     key: &ApiKey,
     meta: &KeyMeta,
     replace: &Replace,
-    report: &Mutex<Option<StoreReport>>,
 ) -> Input {
     match store.store_replacing(key, meta, replace) {
-        Ok(r) => {
-            let location = r.description.clone();
-            *report.lock().unwrap_or_else(|p| p.into_inner()) = Some(r);
-            Input::KeyStored { location }
-        }
-        Err(e) => Input::KeyNotStored {
-            reason: e.to_string(),
+        Ok(report) => Input::KeyStored {
+            location: report.description.clone(),
+            report,
         },
+        Err(e) => Input::KeyNotStored {
+            reason: store_failure(&e),
+        },
+    }
+}
+
+/// The core's kind of store failure for a [`StoreError`], with its message.
+fn store_failure(e: &StoreError) -> StoreFailure {
+    let message = e.to_string();
+    match e {
+        StoreError::Unparseable { .. }
+        | StoreError::NotAnObject { .. }
+        | StoreError::Malformed { .. }
+        | StoreError::Symlink { .. }
+        | StoreError::NotAFile { .. }
+        | StoreError::UnsafeKey { .. }
+        | StoreError::KeyAppeared { .. }
+        | StoreError::BadSpec { .. } => StoreFailure::Refused { message },
+        StoreError::NoHome | StoreError::NoConfigDir | StoreError::KeyringUnavailable { .. } => {
+            StoreFailure::Unavailable { message }
+        }
+        _ => StoreFailure::WriteFailed { message },
     }
 }

@@ -225,6 +225,61 @@ async fn dropping_login_async_cancels_it() {
     assert!(stand_in.exchanges().is_empty());
 }
 
+/// Issue 12 rule 2: a cancel while the exchange request is out (OpenRouter slow to answer)
+/// says a key may have been created, with the link to the key list, and says so in the
+/// error's fields too.
+fn cancel_during_the_exchange_says_a_key_may_exist(driver: Driver) {
+    let stand_in = StandIn::answering_after(
+        Duration::from_secs(20),
+        200,
+        serde_json::json!({"key": KEY, "user_id": "user_1"}),
+    );
+    let dir = tempdir();
+    let mut login = Running::start(driver, options(&stand_in, dir.path()));
+    let callback_url = login.callback_url();
+    // The browser comes back; its tab is held while the exchange runs.
+    let tab = {
+        let callback_url = callback_url.clone();
+        std::thread::spawn(move || come_back(&callback_url, "slow-exchange-code"))
+    };
+    login.wait_for("the exchange", |e| {
+        matches!(e, openrouter_auth::LoginEvent::Exchanging { .. }).then_some(())
+    });
+    let started = Instant::now();
+    while stand_in.exchanges().is_empty() {
+        assert!(started.elapsed() < PATIENCE, "the exchange never arrived");
+        std::thread::sleep(Duration::from_millis(5));
+    }
+    login.cancel.cancel();
+    let err = login
+        .finish_within(Duration::from_secs(5))
+        .expect_err("cancelled");
+    assert!(
+        matches!(
+            err,
+            LoginError::Flow(FlowError::User(UserError::Cancelled {
+                may_have_been_sent: true
+            }))
+        ),
+        "{err:?}"
+    );
+    assert_eq!(err.kind(), "cancelled");
+    let message = err.to_string();
+    assert!(
+        message.contains("a key may have been created")
+            && message.contains("https://openrouter.ai/keys"),
+        "{message}"
+    );
+    // The held tab is sent to `/done`, which says the sign-in was cancelled.
+    let visit = tab.join().unwrap();
+    assert!(
+        visit.page.body.contains("Sign-in cancelled"),
+        "{}",
+        visit.page.body
+    );
+    assert!(!credentials(dir.path()).exists());
+}
+
 both_drivers!(
     waiting_past_the_timeout_times_out,
     busy_fixed_port_fails_within_a_second,
@@ -232,4 +287,5 @@ both_drivers!(
     fixed_free_port_is_used,
     cancel_while_waiting_ends_login_and_frees_the_port,
     cancel_before_start_ends_at_once,
+    cancel_during_the_exchange_says_a_key_may_exist,
 );

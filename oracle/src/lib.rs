@@ -27,7 +27,8 @@ use openrouter_auth_core::callback::{
 };
 use openrouter_auth_core::exchange::parse_exchange_response;
 use openrouter_auth_core::flow::{
-    BrowserRequest, ConnectionId, ExchangeId, Flow, FlowConfig, Input, Outcome, Output, Phase,
+    BrowserRequest, ConnectionId, ExchangeId, Flow, FlowConfig, Handled, Ignored, Input, Outcome,
+    Output, Phase,
 };
 use openrouter_auth_core::http::HttpResponse;
 use openrouter_auth_core::key_info::{parse_key_info, KeyCheckError};
@@ -180,8 +181,9 @@ pub struct CheckedFlow {
     needles: Needles,
     /// Reused for the flow's `Debug` form after every step.
     debug_buf: String,
-    terminal: Option<(Phase, Option<Outcome>)>,
+    terminal: Option<Option<Outcome>>,
     last_phase: Phase,
+    last_handled: Option<Handled>,
     finished: bool,
     steps: u64,
 }
@@ -214,7 +216,8 @@ fn phase_rank(p: Phase) -> u8 {
         Phase::AwaitingCallback => 1,
         Phase::Exchanging => 2,
         Phase::Storing => 3,
-        Phase::Stored | Phase::Failed => 4,
+        Phase::Lingering => 4,
+        Phase::Finished => 5,
     }
 }
 
@@ -233,7 +236,10 @@ impl CheckedFlow {
     {
         let verifier = CodeVerifier::generate(&mut rng.clone());
         let method = config.code_challenge_method;
-        let flow = Flow::new(config, rng, now);
+        let flow = Flow::new(config, rng, now).map_err(|e| Violation {
+            invariant: "checker-setup",
+            detail: format!("the flow refused its configuration: {e}"),
+        })?;
         let challenge = flow.code_challenge().as_str().to_owned();
         if verifier.challenge(method).as_str() != challenge {
             return Err(Violation {
@@ -268,6 +274,7 @@ impl CheckedFlow {
             store_key: None,
             terminal: None,
             last_phase: Phase::Init,
+            last_handled: None,
             finished: false,
             steps: 0,
         };
@@ -306,6 +313,11 @@ impl CheckedFlow {
         self.own_codes.iter().map(|c| c.as_str())
     }
 
+    /// What the flow said it did with the last input or timeout.
+    pub fn last_handled(&self) -> Option<Handled> {
+        self.last_handled
+    }
+
     /// How many steps (inputs and timeouts) were checked.
     pub fn steps(&self) -> u64 {
         self.steps
@@ -333,7 +345,8 @@ impl CheckedFlow {
             self.flow.exchanges_sent(),
         );
         self.before(&input)?;
-        self.flow.handle_input(input, now);
+        let handled = self.flow.handle_input(input, now);
+        self.last_handled = Some(handled);
         let outs = self.drain_and_check()?;
         let after = (
             self.flow.phase(),
@@ -349,14 +362,45 @@ impl CheckedFlow {
                 ),
             )?;
         }
+        if stale
+            && !matches!(
+                handled,
+                Handled::Ignored(Ignored::StaleExchange | Ignored::Ended)
+            )
+        {
+            violation(
+                "stale-answers-ignored",
+                format!("an answer for an exchange not in flight was reported {handled:?}"),
+            )?;
+        }
+        if matches!(handled, Handled::Ignored(_)) && (!outs.is_empty() || before != after) {
+            violation(
+                "ignored-changes-nothing",
+                format!(
+                    "{handled:?}, but {before:?} became {after:?} with {} outputs",
+                    outs.len()
+                ),
+            )?;
+        }
         Ok(outs)
     }
 
     /// Fires the flow's timeout at `now`, drains the outputs and checks every rule.
     pub fn handle_timeout(&mut self, now: Time) -> Result<Vec<Output>, Violation> {
         let due = self.flow.poll_timeout().filter(|t| *t <= now);
-        self.flow.handle_timeout(now);
+        let handled = self.flow.handle_timeout(now);
+        self.last_handled = Some(handled);
         let outs = self.drain_and_check()?;
+        if due.is_some() == matches!(handled, Handled::Ignored(_)) {
+            violation(
+                "timer-makes-progress",
+                format!(
+                    "a timeout at {} ms with {} due was reported {handled:?}",
+                    now.as_millis(),
+                    due.map_or("nothing".to_string(), |t| format!("{} ms", t.as_millis()))
+                ),
+            )?;
+        }
         if let (Some(_), Some(next)) = (due, self.flow.poll_timeout()) {
             if next <= now {
                 violation(
@@ -497,6 +541,7 @@ impl CheckedFlow {
             Input::ListenerBound { .. }
             | Input::KeyStored { .. }
             | Input::KeyNotStored { .. }
+            | Input::PastesClosed
             | Input::Cancel => {}
         }
         Ok(())
@@ -560,7 +605,7 @@ impl CheckedFlow {
                         }
                     }
                     if response.body.contains("<h1>Signed in to OpenRouter</h1>")
-                        && self.flow.phase() != Phase::Stored
+                        && !matches!(self.flow.outcome(), Some(Outcome::Stored { .. }))
                     {
                         violation(
                             "pages-tell-the-truth",
@@ -622,13 +667,19 @@ impl CheckedFlow {
             );
         }
         self.last_phase = phase;
-        if let Some((p, o)) = &self.terminal {
-            if *p != phase || *o != outcome {
-                return violation("terminal-is-sticky", format!("{p:?} became {phase:?}"));
+        if (phase == Phase::Finished) != self.finished {
+            return violation(
+                "finished-once-and-last",
+                format!("phase {phase:?}, Finished emitted: {}", self.finished),
+            );
+        }
+        if let Some(o) = &self.terminal {
+            if *o != outcome {
+                return violation("terminal-is-sticky", format!("{o:?} became {outcome:?}"));
             }
             return Ok(());
         }
-        if matches!(phase, Phase::Stored | Phase::Failed) {
+        if self.flow.is_terminal() {
             if outcome.is_none() {
                 return violation(
                     "terminal-is-sticky",
@@ -648,7 +699,7 @@ impl CheckedFlow {
                     );
                 }
             }
-            if phase == Phase::Stored {
+            if matches!(outcome, Some(Outcome::Stored { .. })) {
                 match (&outcome, &self.store_key) {
                     (Some(Outcome::Stored { key, .. }), Some(k))
                         if key.expose_secret() == k.as_str() => {}
@@ -660,7 +711,7 @@ impl CheckedFlow {
                     }
                 }
             }
-            self.terminal = Some((phase, outcome));
+            self.terminal = Some(outcome);
         }
         Ok(())
     }
@@ -998,7 +1049,9 @@ pub fn exchange_response(data: &[u8]) {
         }
         Err(e) => {
             let want_ok = matches!(resp.status, 200 | 201);
-            use openrouter_auth_core::error::{OpenRouterError as O, ProgramError as P, UserError as U};
+            use openrouter_auth_core::error::{
+                OpenRouterError as O, ProgramError as P, UserError as U,
+            };
             use openrouter_auth_core::FlowError as F;
             match (&e, resp.status) {
                 (F::OpenRouter(O::MissingKey { .. }), _) => assert!(want_ok),
@@ -1674,10 +1727,13 @@ pub fn run_ops(config: FuzzConfig, ops: &[FuzzOp]) -> Result<(), Violation> {
                 let input = if *ok {
                     Input::KeyStored {
                         location: "the fuzz store".into(),
+                        report: (),
                     }
                 } else {
                     Input::KeyNotStored {
-                        reason: "the fuzz store failed".into(),
+                        reason: openrouter_auth_core::StoreFailure::WriteFailed {
+                            message: "the fuzz store failed".into(),
+                        },
                     }
                 };
                 cf.handle_input(input, now)?;

@@ -287,3 +287,66 @@ fn ctrl_c_while_waiting_exits_130_and_frees_the_port() {
     assert!(port_is_free(port), "port {port} is freed after Ctrl-C");
     assert!(emulator.authorize_requests().is_empty());
 }
+
+/// Issue 12 rule 2: Ctrl-C while the exchange request is out (OpenRouter slow to answer)
+/// exits 130 and says a key may have been created, with the link to the key list, in the
+/// JSON event (with `may_have_been_sent: true`) and in text.
+#[test]
+fn ctrl_c_during_the_exchange_warns_a_key_may_exist() {
+    for json in [true, false] {
+        let emulator = emulator(Mode::Redirect);
+        emulator.inject_fault(Fault::Slow(Duration::from_secs(15)));
+        let tmp = tempfile::tempdir().unwrap();
+        let store = tmp.path().join("c.json");
+        let mut args = Vec::new();
+        if json {
+            args.push("--json");
+        }
+        let mut cli = Cli::login(
+            &emulator,
+            tmp.path(),
+            &format!("file:{}", store.display()),
+            &args,
+        );
+        let auth = if json {
+            cli.authorization_url_json().0
+        } else {
+            cli.authorization_url_human()
+        };
+        // The browser's tab is held while the exchange runs.
+        let tab = std::thread::spawn(move || Browser::new().follow(&auth));
+        let started = Instant::now();
+        while emulator.exchange_attempts() == 0 {
+            assert!(
+                started.elapsed() < Duration::from_secs(20),
+                "no exchange arrived"
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        cli.interrupt();
+        let f = cli.finish_within(Duration::from_secs(20));
+        assert_eq!(f.code, Some(exit::CANCELLED), "{f:#?}");
+        let message = if json {
+            let ev = f.event("failed");
+            assert_eq!(ev["error"]["kind"], "cancelled", "{ev}");
+            assert_eq!(ev["error"]["may_have_been_sent"], true, "{ev}");
+            ev["error"]["message"]
+                .as_str()
+                .expect("a message")
+                .to_owned()
+        } else {
+            f.stderr.clone()
+        };
+        assert!(
+            message.contains("a key may have been created")
+                && message.contains("https://openrouter.ai/keys"),
+            "json={json}: {message}"
+        );
+        assert!(!store.exists(), "nothing stored after a cancel");
+        let pages = tab.join().unwrap();
+        assert_eq!(
+            pages.last().map(|p| p.heading().to_owned()),
+            Some("Sign-in cancelled".to_owned())
+        );
+    }
+}

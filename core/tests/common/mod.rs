@@ -16,14 +16,8 @@ pub fn rng(seed: u64) -> ChaCha20Rng {
 }
 
 pub fn bound_flow(seed: u64, config: FlowConfig) -> Flow {
-    let mut f = Flow::new(config, &mut rng(seed), t(0));
-    f.handle_input(
-        Input::ListenerBound {
-            port: PORT,
-            ipv6: true,
-        },
-        t(0),
-    );
+    let mut f = Flow::new(config, &mut rng(seed), t(0)).unwrap();
+    let _ = f.handle_input(Input::ListenerBound { port: PORT, ipv6: true }, t(0));
     f
 }
 
@@ -144,12 +138,12 @@ pub fn complete_via_callback(f: &mut Flow, conn: u64, at: u64) -> Outcome {
         "{:?}",
         f.phase()
     );
-    f.handle_input(get(conn, &own(f, "?code=the-real-code")), t(at));
+    let _ = f.handle_input(get(conn, &own(f, "?code=the-real-code")), t(at));
     let outs = drain(f);
     assert_eq!(f.phase(), Phase::Exchanging, "{outs:?}");
     assert_eq!(exchange_body(&outs)["code"], "the-real-code");
     let id = exchange_id(&outs);
-    f.handle_input(
+    let _ = f.handle_input(
         Input::ExchangeResponse {
             id,
             response: ok_response(),
@@ -157,18 +151,19 @@ pub fn complete_via_callback(f: &mut Flow, conn: u64, at: u64) -> Outcome {
         t(at + 1),
     );
     assert_eq!(store_keys(&drain(f)), 1);
-    f.handle_input(
+    let _ = f.handle_input(
         Input::KeyStored {
             location: "credentials file /tmp/c.json".into(),
+            report: (),
         },
         t(at + 2),
     );
     let outs = drain(f);
-    assert_eq!(f.phase(), Phase::Stored);
+    assert_eq!(ended(f), Some(End::Stored));
     let r = response_for(&outs, conn);
     assert_eq!(r.status, 303);
     let done = r.header("location").unwrap().to_string();
-    f.handle_input(get(conn + 1_000_000, &done), t(at + 3));
+    let _ = f.handle_input(get(conn + 1_000_000, &done), t(at + 3));
     let outs = drain(f);
     assert_eq!(
         title(&response_for(&outs, conn + 1_000_000)),
@@ -183,8 +178,30 @@ pub fn complete_via_callback(f: &mut Flow, conn: u64, at: u64) -> Outcome {
 pub fn exchanging_flow(seed: u64, conn: u64) -> (Flow, ExchangeId) {
     let mut f = bound_flow(seed, FlowConfig::default());
     drain(&mut f);
-    f.handle_input(get(conn, &own(&f, "?code=the-code")), t(1000));
+    let _ = f.handle_input(get(conn, &own(&f, "?code=the-code")), t(1000));
     let outs = drain(&mut f);
     assert_eq!(f.phase(), Phase::Exchanging);
     (f, exchange_id(&outs))
+}
+
+/// How an ended flow ended: the key stored, or not (failed, or a key that was not stored).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum End {
+    Stored,
+    Failed,
+}
+
+/// `Some` once the flow has ended (lingering or finished), saying how.
+pub fn ended<R>(f: &Flow<R>) -> Option<End> {
+    f.outcome().map(|o| match o {
+        Outcome::Stored { .. } => End::Stored,
+        _ => End::Failed,
+    })
+}
+
+/// A store failure the way a shell reports a failed write.
+pub fn write_failed(message: &str) -> StoreFailure {
+    StoreFailure::WriteFailed {
+        message: message.into(),
+    }
 }

@@ -11,7 +11,7 @@ use super::{Harvest, RunReport, SimViolation};
 use openrouter_auth_core::flow::DONE_LINGER;
 use openrouter_auth_core::{
     BrowserRequest, CallbackHost, CodeChallengeMethod, CodeVerifier, ConnectionId, ExchangeId,
-    FlowConfig, HttpResponse, Input, Outcome, Output, Phase, Time,
+    FlowConfig, HttpResponse, Input, Outcome, Output, Phase, StoreFailure, Time,
 };
 use openrouter_auth_oracle::{
     encode_response, CheckedFlow, FuzzBody, FuzzConfig, FuzzHost, FuzzMethod, FuzzOp, FuzzPaste,
@@ -122,7 +122,6 @@ struct FlowState {
     port: u16,
     nonce: String,
     challenge: String,
-    attempts: usize,
     terminal_at: Option<u64>,
     finished_at: Option<u64>,
     codes: Vec<String>,
@@ -532,7 +531,7 @@ impl<'p> World<'p> {
                     may_have_been_sent: *may_have_been_sent,
                 })
             }
-            Input::KeyStored { location } => {
+            Input::KeyStored { location, .. } => {
                 self.log("->", || format!("KeyStored ({location})"));
                 Some(FuzzOp::Store { ok: true })
             }
@@ -588,7 +587,6 @@ impl<'p> World<'p> {
             plan,
             nonce,
             challenge,
-            attempts: 0,
             terminal_at: None,
             finished_at: None,
             codes: Vec::new(),
@@ -1032,9 +1030,10 @@ impl<'p> World<'p> {
             }
             Output::SendExchange {
                 id,
+                attempt,
                 request,
                 timeout,
-            } => self.send_exchange(i, id, &request.body, timeout)?,
+            } => self.send_exchange(i, id, attempt, &request.body, timeout)?,
             Output::StoreKey { key, .. } => self.store_key(i, key.expose_secret())?,
             Output::PasteRejected { reason } => {
                 self.log("<-", || format!("PasteRejected ({reason})"));
@@ -1133,12 +1132,13 @@ impl<'p> World<'p> {
         &mut self,
         i: usize,
         id: ExchangeId,
+        attempt: u32,
         body: &[u8],
         timeout: Duration,
     ) -> Result<(), SimViolation> {
+        // The core numbers its attempts from 1; the plan's fates are indexed from 0.
+        let attempt = attempt.saturating_sub(1) as usize;
         let f = &mut self.flows[i];
-        let attempt = f.attempts;
-        f.attempts += 1;
         f.in_flight_id = Some(id);
         let t = self.now;
         let deadline = t + timeout.as_millis() as u64;
@@ -1374,6 +1374,7 @@ impl<'p> World<'p> {
         let t = self.now;
         let ok = Input::KeyStored {
             location: "the sim's key store".into(),
+            report: (),
         };
         if self.healed(t) {
             let d = self.rng.range(1, HEALED_MAX_MS);
@@ -1384,7 +1385,9 @@ impl<'p> World<'p> {
             StoreFate::Ok { ms } => self.at(t + ms, Ev::ToFlow(i, Box::new(ok))),
             StoreFate::Fails { ms } => {
                 let input = Input::KeyNotStored {
-                    reason: "the disk is full".into(),
+                    reason: StoreFailure::WriteFailed {
+                        message: "the disk is full".into(),
+                    },
                 };
                 self.at(t + ms, Ev::ToFlow(i, Box::new(input)));
             }
