@@ -8,7 +8,7 @@
 
 use crate::server::{BindError, LoopbackServer};
 use crate::store::{open_store, KeyMeta, KeyStore, StoreEnv, StoreError, StoreReport, StoreSpec};
-use crate::transport::{self, TransportError};
+use crate::transport::{AsyncTransport, Transport, TransportError};
 use mio::Waker;
 use openrouter_auth_core::{
     ApiKey, CallbackHost, ExchangeId, Flow, FlowConfig, FlowError, HttpRequest, Input, KeyLabel,
@@ -48,6 +48,15 @@ pub struct LoginOptions {
     /// [`CancelHandle::paste`]. In loopback mode (the default) pasting works too, racing the
     /// browser's callback.
     pub headless: bool,
+    /// The HTTP client [`login`] sends the code exchange with (see
+    /// [`Transport`] for what it must guarantee). `None` (default): the default client
+    /// ([`transport::blocking_client`](crate::transport::blocking_client); feature `reqwest`).
+    pub transport: Option<Arc<dyn Transport>>,
+    /// The HTTP client [`login_async`] sends the code exchange with, e.g. the app's own
+    /// `reqwest::Client` (with `redirect::Policy::none()`). `None` (default): `transport` on a
+    /// thread of its own if that is set, else the default async client
+    /// ([`transport::async_client`](crate::transport::async_client); feature `reqwest`).
+    pub async_transport: Option<Arc<dyn AsyncTransport>>,
 }
 
 impl Default for LoginOptions {
@@ -64,6 +73,8 @@ impl Default for LoginOptions {
             store_env: StoreEnv::from_process(),
             open_browser: true,
             headless: false,
+            transport: None,
+            async_transport: None,
         }
     }
 }
@@ -180,6 +191,11 @@ pub enum LoginError {
         /// The refused base URL.
         base_url: url::Url,
     },
+    /// No HTTP client: the default one could not be set up (the TLS setup failed), or the
+    /// crate was built without the `reqwest` feature and [`LoginOptions::transport`] is unset.
+    /// Nothing was sent or opened.
+    #[error("could not set up the HTTP client: {0}")]
+    HttpClient(#[source] TransportError),
     /// The event loop failed (an OS error from `poll`).
     #[error("the loopback server failed: {0}")]
     Io(#[from] std::io::Error),
@@ -196,6 +212,7 @@ impl LoginError {
             LoginError::KeyNotStored { .. } => "key_not_stored",
             LoginError::NoCodeSource => "no_code_source",
             LoginError::InsecureBaseUrl { .. } => "insecure_base_url",
+            LoginError::HttpClient(_) => "http_client",
             LoginError::Io(_) => "io",
         }
     }
@@ -339,11 +356,11 @@ impl CancelHandle {
 
 /// Where the code exchange runs.
 pub(crate) enum Exchanger {
-    /// A thread per request with a blocking reqwest client.
-    Blocking(reqwest::blocking::Client),
+    /// A thread per request with a blocking client.
+    Blocking(Arc<dyn Transport>),
     /// A task on a tokio runtime.
     #[cfg(feature = "tokio")]
-    Tokio(tokio::runtime::Handle, reqwest::Client),
+    Tokio(tokio::runtime::Handle, Arc<dyn AsyncTransport>),
 }
 
 /// Extra time the HTTP client gets beyond the flow's exchange timeout. The flow's own deadline
@@ -368,17 +385,17 @@ impl Exchanger {
             };
         match self {
             Exchanger::Blocking(client) => {
-                let client = client.clone();
+                let client = Arc::clone(client);
                 std::thread::spawn(move || {
-                    let r = transport::send_blocking(&client, &request, timeout);
+                    let r = client.send(&request, timeout);
                     deliver(inbox, r);
                 });
             }
             #[cfg(feature = "tokio")]
             Exchanger::Tokio(handle, client) => {
-                let client = client.clone();
+                let client = Arc::clone(client);
                 handle.spawn(async move {
-                    let r = transport::send_async(&client, &request, timeout).await;
+                    let r = client.send(&request, timeout).await;
                     deliver(inbox, r);
                 });
             }
@@ -396,13 +413,50 @@ pub fn login(
     observer: &mut dyn LoginObserver,
     cancel: &CancelHandle,
 ) -> Result<LoginOutcome, LoginError> {
-    let client = transport::blocking_client(&options.base_url);
+    let client = match &options.transport {
+        Some(t) => Arc::clone(t),
+        None => default_blocking(&options.base_url)?,
+    };
     run(options, observer, cancel, Exchanger::Blocking(client))
+}
+
+#[cfg(feature = "reqwest")]
+fn default_blocking(base_url: &url::Url) -> Result<Arc<dyn Transport>, LoginError> {
+    match crate::transport::blocking_client(base_url) {
+        Ok(c) => Ok(Arc::new(c)),
+        Err(e) => Err(LoginError::HttpClient(e)),
+    }
+}
+
+#[cfg(not(feature = "reqwest"))]
+fn default_blocking(_: &url::Url) -> Result<Arc<dyn Transport>, LoginError> {
+    Err(LoginError::HttpClient(no_default_client()))
+}
+
+#[cfg(all(feature = "tokio", feature = "reqwest"))]
+fn default_async(base_url: &url::Url) -> Result<Arc<dyn AsyncTransport>, LoginError> {
+    match crate::transport::async_client(base_url) {
+        Ok(c) => Ok(Arc::new(c)),
+        Err(e) => Err(LoginError::HttpClient(e)),
+    }
+}
+
+#[cfg(all(feature = "tokio", not(feature = "reqwest")))]
+fn default_async(_: &url::Url) -> Result<Arc<dyn AsyncTransport>, LoginError> {
+    Err(LoginError::HttpClient(no_default_client()))
+}
+
+#[cfg(not(feature = "reqwest"))]
+fn no_default_client() -> TransportError {
+    TransportError::not_sent(
+        "this build has no default HTTP client (the `reqwest` feature is off): set LoginOptions::transport or LoginOptions::async_transport",
+    )
 }
 
 /// [`login`] for tokio programs: the loopback server runs on a blocking thread, the code
 /// exchange on the current runtime. Dropping the future cancels the login.
 #[cfg(feature = "tokio")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
 pub async fn login_async(
     options: LoginOptions,
     mut observer: Box<dyn LoginObserver>,
@@ -417,16 +471,14 @@ pub async fn login_async(
         }
     }
     let handle = tokio::runtime::Handle::current();
-    let client = transport::async_client(&options.base_url);
+    let exchanger = match (&options.async_transport, &options.transport) {
+        (Some(t), _) => Exchanger::Tokio(handle, Arc::clone(t)),
+        (None, Some(t)) => Exchanger::Blocking(Arc::clone(t)),
+        (None, None) => Exchanger::Tokio(handle, default_async(&options.base_url)?),
+    };
     let mut guard = CancelOnDrop(cancel.clone(), false);
-    let task = tokio::task::spawn_blocking(move || {
-        run(
-            &options,
-            observer.as_mut(),
-            &cancel,
-            Exchanger::Tokio(handle, client),
-        )
-    });
+    let task =
+        tokio::task::spawn_blocking(move || run(&options, observer.as_mut(), &cancel, exchanger));
     let result = match task.await {
         Ok(r) => r,
         Err(e) => Err(LoginError::Io(std::io::Error::other(format!(

@@ -668,6 +668,7 @@ fn report_login_error(ui: &Ui, e: LoginError) -> u8 {
         LoginError::Flow(_) => exit::EXCHANGE_FAILED,
         LoginError::KeyNotStored { .. } => exit::KEY_NOT_STORED,
         LoginError::InsecureBaseUrl { .. } => exit::USAGE,
+        LoginError::HttpClient(_) => exit::ERROR,
         LoginError::Bind(_)
         | LoginError::Store(_)
         | LoginError::Io(_)
