@@ -331,21 +331,24 @@ mod with_reqwest {
     /// A hint for a certificate the system does not trust (a TLS-inspecting proxy, a private
     /// CA), found among the error's sources.
     fn tls_hint(e: &reqwest::Error) -> Option<&'static str> {
-        let mut src: Option<&(dyn std::error::Error + 'static)> = std::error::Error::source(e);
-        while let Some(s) = src {
-            let tls = s.downcast_ref::<rustls::Error>().or_else(|| {
-                s.downcast_ref::<std::io::Error>()
-                    .and_then(|io| io.get_ref())
-                    .and_then(|inner| inner.downcast_ref::<rustls::Error>())
-            });
-            if let Some(rustls::Error::InvalidCertificate(_)) = tls {
+        let mut cur: &(dyn std::error::Error + 'static) = std::error::Error::source(e)?;
+        loop {
+            if let Some(rustls::Error::InvalidCertificate(_)) = cur.downcast_ref::<rustls::Error>()
+            {
                 return Some(
                     " (TLS: the server's certificate is not trusted by this system; behind a proxy or firewall that inspects HTTPS, add its root certificate to the system's trust store)",
                 );
             }
-            src = s.source();
+            // hyper-rustls wraps tokio-rustls's `io::Error` in another one; `source()` skips
+            // what an `io::Error` wraps, `get_ref()` does not.
+            cur = match cur
+                .downcast_ref::<std::io::Error>()
+                .and_then(|io| io.get_ref())
+            {
+                Some(inner) => inner,
+                None => cur.source()?,
+            };
         }
-        None
     }
 
     impl Transport for reqwest::blocking::Client {
