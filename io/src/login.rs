@@ -43,7 +43,7 @@ pub struct LoginOptions {
     pub store_env: StoreEnv,
     /// Launch the system browser (the URL is reported to the observer either way).
     pub open_browser: bool,
-    /// Headless mode (PROTOCOL.md section 5): no listener is opened and the authorization URL
+    /// Headless mode (OpenRouter's PKCE flow without a `callback_url`): no listener is opened and the authorization URL
     /// has no `callback_url`; the code OpenRouter shows reaches the login through
     /// [`CancelHandle::paste`]. In loopback mode (the default) pasting works too, racing the
     /// browser's callback.
@@ -307,7 +307,7 @@ impl CancelHandle {
 
     /// Hands text the user pasted to the login: a redirect URL
     /// (`http://localhost:PORT/callback/<nonce>?code=…`, checked against this flow's nonce) or
-    /// a bare authorization code (PROTOCOL.md section 5). Works in both modes: in loopback mode
+    /// a bare authorization code (what OpenRouter shows in headless mode). Works in both modes: in loopback mode
     /// it races the browser's callback, and whichever valid one comes first wins. Text that is
     /// not accepted is reported as [`LoginEvent::PasteRejected`] and the login keeps waiting;
     /// text pasted after the login ended is ignored.
