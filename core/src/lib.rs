@@ -76,11 +76,13 @@
 //! # Modules
 //!
 //! - [`pkce`]: `code_verifier`, `code_challenge`, `code_challenge_method` (RFC 7636).
-//! - [`authorize`]: the authorization URL, `key_label`, `callback_url` (PROTOCOL.md §1, §5).
-//! - [`callback`]: classifying request targets that reach the listener (PROTOCOL.md §2).
-//! - [`exchange`]: the code exchange codec (PROTOCOL.md §3).
-//! - [`key_info`]: the key check codec (PROTOCOL.md §4).
-//! - [`page`]: every HTTP response the browser can get (PROTOCOL.md §7).
+//! - [`authorize`]: the authorization URL, `key_label`, `callback_url`
+//!   (<https://openrouter.ai/docs/use-cases/oauth-pkce>, step 1).
+//! - [`callback`]: classifying request targets that reach the listener (RFC 8252 section 7.3).
+//! - [`exchange`]: the code exchange codec (`POST /api/v1/auth/keys`, ibid., step 2).
+//! - [`key_info`]: the key check codec (`GET /api/v1/key`,
+//!   <https://openrouter.ai/docs/api/api-reference/api-keys/get-current-key>).
+//! - [`page`]: every HTTP response the browser can get.
 //! - [`flow`]: the state machine that ties them together.
 //! - [`error`]: why a flow failed, sorted by who must act.
 //! - [`secret`]: the secret newtypes (redacted, zeroized).
@@ -88,6 +90,7 @@
 //! Determinism: with the same seeded RNG, the same inputs and the same times, two runs give
 //! byte-identical URLs, requests and pages.
 #![forbid(unsafe_code)]
+#![cfg_attr(docsrs, feature(doc_cfg))]
 #![deny(clippy::disallowed_methods, clippy::disallowed_types)]
 
 pub mod authorize;
@@ -119,6 +122,11 @@ pub use page::{BrowserResponse, Page};
 pub use pkce::{CodeChallenge, CodeChallengeMethod, CodeVerifier, VerifierError};
 pub use secret::{ApiKey, AuthorizationCode, FlowNonce};
 pub use time::Time;
+
+// The crates in this crate's public signatures, at the versions it was built with.
+pub use rand_core;
+pub use url;
+pub use zeroize;
 
 pub(crate) fn b64url(bytes: &[u8]) -> String {
     use base64::Engine;

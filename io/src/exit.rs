@@ -55,7 +55,7 @@ pub fn login_failure(e: &LoginError) -> Failure {
         LoginError::KeyNotStored { .. } => (KEY_NOT_STORED, None),
         LoginError::InsecureBaseUrl { .. } => (USAGE, None),
         LoginError::Bind(BindError::PortInUse { .. }) => (ERROR, Some(PORT_HINT)),
-        LoginError::Bind(_) | LoginError::Io(_) => (ERROR, None),
+        LoginError::Bind(_) | LoginError::Io(_) | LoginError::HttpClient(_) => (ERROR, None),
         LoginError::Store(s) => (ERROR, store_hint(s)),
         _ => (ERROR, None),
     };

@@ -1,7 +1,9 @@
-//! Checking a key with OpenRouter (`GET /api/v1/key`, PROTOCOL.md section 4): what `login`
-//! shows after storing a new key, and what `status` reports.
+//! Checking a key with OpenRouter (`GET /api/v1/key`, <https://openrouter.ai/docs/api/api-reference/api-keys/get-current-key>):
+//! what `login` shows after storing a new key, and what `status` reports. The same request
+//! through any [`Transport`] ([`check_key_with`]) or [`AsyncTransport`] ([`check_key_async`]);
+//! [`check_key`] uses the default blocking client.
 
-use crate::transport::{blocking_client, send_blocking, TransportError};
+use crate::transport::{AsyncTransport, Transport, TransportError};
 use openrouter_auth_core::{key_check_request, parse_key_info, ApiKey, KeyCheckError, KeyInfo};
 use std::time::Duration;
 
@@ -10,13 +12,14 @@ pub const KEY_CHECK_TIMEOUT: Duration = Duration::from_secs(15);
 
 /// Why a key check gave no [`KeyInfo`].
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum KeyCheckFailure {
     /// OpenRouter answered, and not with the key's details (401: the key is not valid).
-    #[error("{0}")]
+    #[error(transparent)]
     Answered(KeyCheckError),
-    /// No answer (DNS, connection, timeout).
+    /// No answer (DNS, connection, TLS, timeout), or the HTTP client could not be set up.
     #[error("could not reach OpenRouter to check the key: {0}")]
-    Unreachable(TransportError),
+    Unreachable(#[source] TransportError),
 }
 
 impl KeyCheckFailure {
@@ -40,14 +43,54 @@ impl KeyCheckFailure {
     }
 }
 
-/// Asks OpenRouter at `base_url` about `key` (blocking, at most [`KEY_CHECK_TIMEOUT`]).
-/// Do not call it from inside an async runtime.
+/// Asks OpenRouter at `base_url` about `key` with the default blocking client
+/// ([`blocking_client`](crate::transport::blocking_client): the system's trust store, proxies
+/// from the environment, no redirects), waiting at most [`KEY_CHECK_TIMEOUT`]. Do not call it
+/// from inside an async runtime: use [`check_key_async`].
 ///
-/// Errors: [`KeyCheckFailure`]; [`KeyCheckFailure::key_is_invalid`] tells a 401 apart.
+/// # Errors
+///
+/// [`KeyCheckFailure`]; [`KeyCheckFailure::key_is_invalid`] tells a 401 apart.
+#[cfg(feature = "reqwest")]
+#[cfg_attr(docsrs, doc(cfg(feature = "reqwest")))]
 pub fn check_key(base_url: &url::Url, key: &ApiKey) -> Result<KeyInfo, KeyCheckFailure> {
-    let client = blocking_client(base_url);
+    let client =
+        crate::transport::blocking_client(base_url).map_err(KeyCheckFailure::Unreachable)?;
+    check_key_with(&client, base_url, key)
+}
+
+/// [`check_key`] through the caller's blocking [`Transport`].
+///
+/// # Errors
+///
+/// As [`check_key`].
+pub fn check_key_with(
+    transport: &dyn Transport,
+    base_url: &url::Url,
+    key: &ApiKey,
+) -> Result<KeyInfo, KeyCheckFailure> {
     let request = key_check_request(base_url, key);
-    let response = send_blocking(&client, &request, KEY_CHECK_TIMEOUT)
+    let response = transport
+        .send(&request, KEY_CHECK_TIMEOUT)
+        .map_err(KeyCheckFailure::Unreachable)?;
+    parse_key_info(&response).map_err(KeyCheckFailure::Answered)
+}
+
+/// [`check_key`] through the caller's [`AsyncTransport`], e.g. a `reqwest::Client` (build the
+/// default one with [`async_client`](crate::transport::async_client)).
+///
+/// # Errors
+///
+/// As [`check_key`].
+pub async fn check_key_async(
+    transport: &dyn AsyncTransport,
+    base_url: &url::Url,
+    key: &ApiKey,
+) -> Result<KeyInfo, KeyCheckFailure> {
+    let request = key_check_request(base_url, key);
+    let response = transport
+        .send(&request, KEY_CHECK_TIMEOUT)
+        .await
         .map_err(KeyCheckFailure::Unreachable)?;
     parse_key_info(&response).map_err(KeyCheckFailure::Answered)
 }

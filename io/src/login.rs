@@ -10,7 +10,7 @@ use crate::server::{BindError, LoopbackServer};
 use crate::store::{
     open_store, KeyMeta, KeyStore, Replace, StoreEnv, StoreError, StoreReport, StoreSpec,
 };
-use crate::transport::{self, TransportError};
+use crate::transport::{AsyncTransport, Transport, TransportError};
 use mio::Waker;
 use openrouter_auth_core::{
     ApiKey, CallbackHost, ConfigError, ExchangeId, Flow, FlowConfig, FlowError, Handled,
@@ -45,7 +45,7 @@ pub struct LoginOptions {
     pub store_env: StoreEnv,
     /// Launch the system browser (the URL is reported to the observer either way).
     pub open_browser: bool,
-    /// Headless mode (PROTOCOL.md section 5): no listener is opened and the authorization URL
+    /// Headless mode (OpenRouter's PKCE flow without a `callback_url`): no listener is opened and the authorization URL
     /// has no `callback_url`; the code OpenRouter shows reaches the login through
     /// [`CancelHandle::paste`]. In loopback mode (the default) pasting works too, racing the
     /// browser's callback.
@@ -56,6 +56,15 @@ pub struct LoginOptions {
     /// reason [`StoreError::KeyAppeared`]'s message. The key the store held when the login
     /// began is replaced either way (`openrouter-auth login` asks about it first).
     pub force: bool,
+    /// The HTTP client [`login`] sends the code exchange with (see
+    /// [`Transport`] for what it must guarantee). `None` (default): the default client
+    /// ([`transport::blocking_client`](crate::transport::blocking_client); feature `reqwest`).
+    pub transport: Option<Arc<dyn Transport>>,
+    /// The HTTP client [`login_async`] sends the code exchange with, e.g. the app's own
+    /// `reqwest::Client` (with `redirect::Policy::none()`). `None` (default): `transport` on a
+    /// thread of its own if that is set, else the default async client
+    /// ([`transport::async_client`](crate::transport::async_client); feature `reqwest`).
+    pub async_transport: Option<Arc<dyn AsyncTransport>>,
 }
 
 impl Default for LoginOptions {
@@ -73,6 +82,8 @@ impl Default for LoginOptions {
             open_browser: true,
             headless: false,
             force: false,
+            transport: None,
+            async_transport: None,
         }
     }
 }
@@ -187,6 +198,11 @@ pub enum LoginError {
         /// The refused base URL.
         base_url: url::Url,
     },
+    /// No HTTP client: the default one could not be set up (the TLS setup failed), or the
+    /// crate was built without the `reqwest` feature and [`LoginOptions::transport`] is unset.
+    /// Nothing was sent or opened.
+    #[error("could not set up the HTTP client: {0}")]
+    HttpClient(#[source] TransportError),
     /// The event loop failed (an OS error from `poll`).
     #[error("the loopback server failed: {0}")]
     Io(#[from] std::io::Error),
@@ -202,6 +218,7 @@ impl LoginError {
             LoginError::Flow(e) => e.kind(),
             LoginError::KeyNotStored { .. } => "key_not_stored",
             LoginError::InsecureBaseUrl { .. } => "insecure_base_url",
+            LoginError::HttpClient(_) => "http_client",
             LoginError::Io(_) => "io",
         }
     }
@@ -287,7 +304,7 @@ impl CancelHandle {
 
     /// Hands text the user pasted to the login: a redirect URL
     /// (`http://localhost:PORT/callback/<nonce>?code=…`, checked against this flow's nonce) or
-    /// a bare authorization code (PROTOCOL.md section 5). Works in both modes: in loopback mode
+    /// a bare authorization code (what OpenRouter shows in headless mode). Works in both modes: in loopback mode
     /// it races the browser's callback, and whichever valid one comes first wins. Text that is
     /// not accepted is reported as [`LoginEvent::PasteRejected`] and the login keeps waiting;
     /// text pasted after the login ended is ignored.
@@ -336,11 +353,11 @@ impl CancelHandle {
 
 /// Where the code exchange runs.
 pub(crate) enum Exchanger {
-    /// A thread per request with a blocking reqwest client.
-    Blocking(reqwest::blocking::Client),
+    /// A thread per request with a blocking client.
+    Blocking(Arc<dyn Transport>),
     /// A task on a tokio runtime.
     #[cfg(feature = "tokio")]
-    Tokio(tokio::runtime::Handle, reqwest::Client),
+    Tokio(tokio::runtime::Handle, Arc<dyn AsyncTransport>),
 }
 
 /// Extra time the HTTP client gets beyond the flow's exchange timeout. The flow's own deadline
@@ -365,17 +382,17 @@ impl Exchanger {
             };
         match self {
             Exchanger::Blocking(client) => {
-                let client = client.clone();
+                let client = Arc::clone(client);
                 std::thread::spawn(move || {
-                    let r = transport::send_blocking(&client, &request, timeout);
+                    let r = client.send(&request, timeout);
                     deliver(inbox, r);
                 });
             }
             #[cfg(feature = "tokio")]
             Exchanger::Tokio(handle, client) => {
-                let client = client.clone();
+                let client = Arc::clone(client);
                 handle.spawn(async move {
-                    let r = transport::send_async(&client, &request, timeout).await;
+                    let r = client.send(&request, timeout).await;
                     deliver(inbox, r);
                 });
             }
@@ -393,13 +410,50 @@ pub fn login(
     observer: &mut dyn LoginObserver,
     cancel: &CancelHandle,
 ) -> Result<LoginOutcome, LoginError> {
-    let client = transport::blocking_client(&options.base_url);
+    let client = match &options.transport {
+        Some(t) => Arc::clone(t),
+        None => default_blocking(&options.base_url)?,
+    };
     run(options, observer, cancel, Exchanger::Blocking(client))
+}
+
+#[cfg(feature = "reqwest")]
+fn default_blocking(base_url: &url::Url) -> Result<Arc<dyn Transport>, LoginError> {
+    match crate::transport::blocking_client(base_url) {
+        Ok(c) => Ok(Arc::new(c)),
+        Err(e) => Err(LoginError::HttpClient(e)),
+    }
+}
+
+#[cfg(not(feature = "reqwest"))]
+fn default_blocking(_: &url::Url) -> Result<Arc<dyn Transport>, LoginError> {
+    Err(LoginError::HttpClient(no_default_client()))
+}
+
+#[cfg(all(feature = "tokio", feature = "reqwest"))]
+fn default_async(base_url: &url::Url) -> Result<Arc<dyn AsyncTransport>, LoginError> {
+    match crate::transport::async_client(base_url) {
+        Ok(c) => Ok(Arc::new(c)),
+        Err(e) => Err(LoginError::HttpClient(e)),
+    }
+}
+
+#[cfg(all(feature = "tokio", not(feature = "reqwest")))]
+fn default_async(_: &url::Url) -> Result<Arc<dyn AsyncTransport>, LoginError> {
+    Err(LoginError::HttpClient(no_default_client()))
+}
+
+#[cfg(not(feature = "reqwest"))]
+fn no_default_client() -> TransportError {
+    TransportError::not_sent(
+        "this build has no default HTTP client (the `reqwest` feature is off): set LoginOptions::transport or LoginOptions::async_transport",
+    )
 }
 
 /// [`login`] for tokio programs: the loopback server runs on a blocking thread, the code
 /// exchange on the current runtime. Dropping the future cancels the login.
 #[cfg(feature = "tokio")]
+#[cfg_attr(docsrs, doc(cfg(feature = "tokio")))]
 pub async fn login_async(
     options: LoginOptions,
     mut observer: Box<dyn LoginObserver>,
@@ -414,16 +468,14 @@ pub async fn login_async(
         }
     }
     let handle = tokio::runtime::Handle::current();
-    let client = transport::async_client(&options.base_url);
+    let exchanger = match (&options.async_transport, &options.transport) {
+        (Some(t), _) => Exchanger::Tokio(handle, Arc::clone(t)),
+        (None, Some(t)) => Exchanger::Blocking(Arc::clone(t)),
+        (None, None) => Exchanger::Tokio(handle, default_async(&options.base_url)?),
+    };
     let mut guard = CancelOnDrop(cancel.clone(), false);
-    let task = tokio::task::spawn_blocking(move || {
-        run(
-            &options,
-            observer.as_mut(),
-            &cancel,
-            Exchanger::Tokio(handle, client),
-        )
-    });
+    let task =
+        tokio::task::spawn_blocking(move || run(&options, observer.as_mut(), &cancel, exchanger));
     let result = match task.await {
         Ok(r) => r,
         Err(e) => Err(LoginError::Io(std::io::Error::other(format!(

@@ -1,200 +1,411 @@
-//! Sending the core's [`HttpRequest`]s with reqwest (rustls, no redirects, timeouts) and
-//! classifying failures as "certainly not sent" or "may have been sent" (PROTOCOL.md
-//! section 3: a code must never be replayed after the second kind).
+//! The HTTP client that sends the core's [`HttpRequest`]s (the code exchange and the key
+//! check): the [`Transport`] (blocking) and [`AsyncTransport`] traits a login takes, and, with
+//! the `reqwest` feature (on by default), their implementations for [`reqwest::blocking::Client`]
+//! and [`reqwest::Client`] plus the default clients [`blocking_client`] and [`async_client`].
+//!
+//! # The contract of a transport
+//!
+//! A transport sends one request and returns the whole answer, whatever its status: a 4xx or
+//! 5xx is an [`HttpResponse`], not an error (the core decides what a status means). It returns a
+//! [`TransportError`] only when no complete answer came, and then it must say whether the
+//! request **may have been sent** ([`TransportError::may_have_been_sent`]). The rule is the
+//! core's: a code exchange is retried only after a failure that certainly never left this
+//! machine (the name did not resolve, the connection was refused, the TLS handshake failed, the
+//! request could not be built), because OpenRouter burns an authorization code the first time
+//! it sees it, and resending a code it may already have turned into a key loses that key.
+//! When in doubt, say "may have been sent".
+//!
+//! A transport must also:
+//! - **not follow redirects**: the exchange's `POST` carries the authorization code and the
+//!   `code_verifier`, the key check an `Authorization` header; a 3xx is returned as it is (the
+//!   core treats it as an unexpected answer). The implementations here refuse an answer that
+//!   came from another URL than the one asked (a client configured to follow redirects);
+//! - send the headers the core built (`Content-Type`, `Authorization`, `User-Agent`; it may
+//!   replace `User-Agent` with its own) and give up after `timeout` (the whole exchange,
+//!   connection included);
+//! - keep at most [`MAX_BODY_BYTES`] of the body (OpenRouter's answers are a few hundred
+//!   bytes); cutting a longer one there is fine;
+//! - keep secrets out of its errors and logs: the request body holds the authorization code and
+//!   the `code_verifier`, the key check's `Authorization` header and every successful exchange's
+//!   answer hold an API key.
+//!
+//! An embedder with its own configured reqwest client (a root CA of its own, a proxy, a
+//! `User-Agent`) passes it as it is (`Arc::new(client)`): set `redirect::Policy::none()` on it.
+//! Any other client works by implementing one of the traits.
 
-use openrouter_auth_core::{HttpMethod, HttpRequest, HttpResponse};
+use openrouter_auth_core::{HttpRequest, HttpResponse};
+use std::future::Future;
+use std::pin::Pin;
 use std::time::Duration;
-use zeroize::Zeroizing;
 
-/// Time allowed to open a TCP+TLS connection to OpenRouter.
+/// Time the default clients allow to open a TCP+TLS connection to OpenRouter.
 pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Largest response body read, in bytes (OpenRouter's answers are a few hundred bytes).
+/// Largest response body a transport keeps, in bytes (OpenRouter's answers are a few hundred
+/// bytes): longer bodies are cut here.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
 
-/// A request that got no HTTP answer.
+/// A request that got no complete HTTP answer.
+///
+/// Build one with [`TransportError::not_sent`] or [`TransportError::maybe_sent`].
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{reason}")]
+#[non_exhaustive]
 pub struct TransportError {
-    /// `false` only when the request certainly never left this machine (DNS failure,
-    /// connection refused, a bad URL): only then may it be sent again.
+    /// `false` only when the request certainly never left this machine (the name did not
+    /// resolve, the connection was refused, the TLS handshake failed, the request could not
+    /// be built): only then may a code exchange be sent again. See the
+    /// [module documentation](self).
     pub may_have_been_sent: bool,
-    /// What failed, without secrets.
+    /// What failed, in words for a person, without secrets.
     pub reason: String,
 }
 
-fn classify(e: &reqwest::Error) -> TransportError {
-    // `is_connect` covers DNS and TCP/TLS connect failures (including connect timeouts):
-    // nothing of the request was written. `is_builder`: never started.
-    let not_sent = e.is_connect() || e.is_builder();
-    let what = if e.is_timeout() {
-        "timed out"
-    } else if e.is_connect() {
-        "could not connect"
-    } else if e.is_body() || e.is_decode() {
-        "the answer was cut off"
-    } else if e.is_request() {
-        "the request failed"
-    } else {
-        "transport error"
-    };
-    // reqwest's Display carries the URL (no secrets: the code travels in the body), and the
-    // source chain says why.
-    let mut reason = what.to_string();
-    let mut src: Option<&dyn std::error::Error> = std::error::Error::source(e);
-    if let Some(s) = src.take() {
-        reason.push_str(": ");
-        reason.push_str(&s.to_string());
-    }
-    TransportError {
-        may_have_been_sent: !not_sent,
-        reason,
-    }
-}
-
-fn is_loopback(url: &url::Url) -> bool {
-    match url.host() {
-        Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
-        Some(url::Host::Ipv4(a)) => a.is_loopback(),
-        Some(url::Host::Ipv6(a)) => a.is_loopback(),
-        None => false,
-    }
-}
-
-/// A blocking client: rustls, redirects off, [`CONNECT_TIMEOUT`]. Proxies from the
-/// environment are used except for loopback base URLs (the emulator).
-pub fn blocking_client(base_url: &url::Url) -> reqwest::blocking::Client {
-    let mut b = reqwest::blocking::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .connect_timeout(CONNECT_TIMEOUT)
-        .user_agent(openrouter_auth_core::USER_AGENT);
-    if is_loopback(base_url) {
-        b = b.no_proxy();
-    }
-    b.build()
-        .expect("a rustls client with these options always builds")
-}
-
-/// The method and headers of `req` for reqwest. Header values are marked sensitive (so
-/// `Authorization` stays out of reqwest's own `Debug`). A header the core built that HTTP
-/// cannot carry is a bug; it is reported as "never sent".
-fn parts(
-    req: &HttpRequest,
-) -> Result<(reqwest::Method, reqwest::header::HeaderMap), TransportError> {
-    use reqwest::header::{HeaderMap, HeaderName, HeaderValue};
-    let method = match req.method {
-        HttpMethod::Get => reqwest::Method::GET,
-        HttpMethod::Post => reqwest::Method::POST,
-    };
-    let mut headers = HeaderMap::with_capacity(req.headers.len());
-    for (n, v) in &req.headers {
-        let bad = || TransportError {
+impl TransportError {
+    /// A failure before any byte of the request left this machine: the exchange may be retried.
+    pub fn not_sent(reason: impl Into<String>) -> Self {
+        Self {
             may_have_been_sent: false,
-            reason: format!("the request header `{n}` is not valid HTTP"),
-        };
-        let name = HeaderName::from_bytes(n.as_bytes()).map_err(|_| bad())?;
-        let mut value = HeaderValue::from_str(v.as_str()).map_err(|_| bad())?;
-        value.set_sensitive(true);
-        headers.append(name, value);
-    }
-    Ok((method, headers))
-}
-
-/// Sends `req` and waits at most `timeout` for the whole answer.
-pub fn send_blocking(
-    client: &reqwest::blocking::Client,
-    req: &HttpRequest,
-    timeout: Duration,
-) -> Result<HttpResponse, TransportError> {
-    let (method, headers) = parts(req)?;
-    let resp = client
-        .request(method, req.url.clone())
-        .headers(headers)
-        .body(req.body.to_vec())
-        .timeout(timeout)
-        .send()
-        .map_err(|e| classify(&e))?;
-    let status = resp.status().as_u16();
-    let headers = header_list(resp.headers());
-    let mut body = Zeroizing::new(Vec::new());
-    use std::io::Read;
-    resp.take(MAX_BODY_BYTES as u64)
-        .read_to_end(&mut body)
-        .map_err(|e| TransportError {
-            may_have_been_sent: true,
-            reason: format!("the answer was cut off: {e}"),
-        })?;
-    Ok(HttpResponse {
-        status,
-        headers,
-        body,
-    })
-}
-
-fn header_list(h: &reqwest::header::HeaderMap) -> Vec<(String, String)> {
-    h.iter()
-        .map(|(n, v)| {
-            (
-                n.as_str().to_owned(),
-                String::from_utf8_lossy(v.as_bytes()).into_owned(),
-            )
-        })
-        .collect()
-}
-
-/// An async client with the same settings as [`blocking_client`].
-#[cfg(feature = "tokio")]
-pub fn async_client(base_url: &url::Url) -> reqwest::Client {
-    let mut b = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .connect_timeout(CONNECT_TIMEOUT)
-        .user_agent(openrouter_auth_core::USER_AGENT);
-    if is_loopback(base_url) {
-        b = b.no_proxy();
-    }
-    b.build()
-        .expect("a rustls client with these options always builds")
-}
-
-/// Async [`send_blocking`].
-#[cfg(feature = "tokio")]
-pub async fn send_async(
-    client: &reqwest::Client,
-    req: &HttpRequest,
-    timeout: Duration,
-) -> Result<HttpResponse, TransportError> {
-    let (method, headers) = parts(req)?;
-    let mut resp = client
-        .request(method, req.url.clone())
-        .headers(headers)
-        .body(req.body.to_vec())
-        .timeout(timeout)
-        .send()
-        .await
-        .map_err(|e| classify(&e))?;
-    let status = resp.status().as_u16();
-    let headers = header_list(resp.headers());
-    let mut body = Zeroizing::new(Vec::new());
-    while let Some(chunk) = resp.chunk().await.map_err(|e| TransportError {
-        may_have_been_sent: true,
-        reason: classify(&e).reason,
-    })? {
-        let room = MAX_BODY_BYTES.saturating_sub(body.len());
-        body.extend_from_slice(&chunk[..chunk.len().min(room)]);
-        if room == 0 {
-            break;
+            reason: reason.into(),
         }
     }
-    Ok(HttpResponse {
-        status,
-        headers,
-        body,
-    })
+
+    /// A failure after the request may have reached the server (a timeout, a connection closed
+    /// while waiting, an answer cut off): the exchange is not retried.
+    pub fn maybe_sent(reason: impl Into<String>) -> Self {
+        Self {
+            may_have_been_sent: true,
+            reason: reason.into(),
+        }
+    }
 }
 
-#[cfg(test)]
+/// Sends one [`HttpRequest`] and blocks until its whole answer arrived or `timeout` passed.
+/// Used by [`login`](crate::login()) and [`check_key_with`](crate::check_key_with).
+///
+/// See the [module documentation](self) for what an implementation must guarantee (above all:
+/// no redirects, and an honest [`TransportError::may_have_been_sent`]). With the `reqwest`
+/// feature, `reqwest::blocking::Client` implements it.
+pub trait Transport: Send + Sync + std::fmt::Debug {
+    /// Sends `request`; returns any answer (every status), or why none came.
+    ///
+    /// # Errors
+    ///
+    /// [`TransportError`] when no complete answer came, saying whether the request may have
+    /// been sent.
+    fn send(
+        &self,
+        request: &HttpRequest,
+        timeout: Duration,
+    ) -> Result<HttpResponse, TransportError>;
+}
+
+/// What [`AsyncTransport::send`] returns: a boxed future, so the trait can be used as
+/// `dyn AsyncTransport`.
+pub type SendFuture<'a> =
+    Pin<Box<dyn Future<Output = Result<HttpResponse, TransportError>> + Send + 'a>>;
+
+/// [`Transport`] for async clients. Used by [`login_async`](crate::login_async) and
+/// [`check_key_async`](crate::check_key_async); the same contract. With the `reqwest` feature,
+/// `reqwest::Client` implements it (its futures need a tokio runtime).
+pub trait AsyncTransport: Send + Sync + std::fmt::Debug {
+    /// Sends `request`; resolves to any answer (every status), or why none came, within
+    /// `timeout`.
+    fn send<'a>(&'a self, request: &'a HttpRequest, timeout: Duration) -> SendFuture<'a>;
+}
+
+#[cfg(feature = "reqwest")]
+pub use self::with_reqwest::{
+    async_client, async_client_builder, blocking_client, blocking_client_builder,
+};
+
+#[cfg(feature = "reqwest")]
+mod with_reqwest {
+    use super::*;
+    use zeroize::Zeroizing;
+
+    /// Keeps the first [`MAX_BODY_BYTES`] of a body, zeroized on drop.
+    struct CappedBody(Zeroizing<Vec<u8>>);
+
+    impl CappedBody {
+        fn new() -> Self {
+            Self(Zeroizing::new(Vec::new()))
+        }
+
+        /// Appends what fits; `false` once the cap is reached (stop reading).
+        fn push(&mut self, chunk: &[u8]) -> bool {
+            let room = MAX_BODY_BYTES.saturating_sub(self.0.len());
+            self.0.extend_from_slice(&chunk[..chunk.len().min(room)]);
+            self.0.len() < MAX_BODY_BYTES
+        }
+    }
+
+    /// The one wording of a body that stopped arriving.
+    /// (The root cause only: the blocking and async clients wrap it in different layers.)
+    fn cut_off(e: &dyn std::error::Error) -> TransportError {
+        let mut root = e;
+        while let Some(s) = root.source() {
+            root = s;
+        }
+        TransportError::maybe_sent(format!("the answer was cut off: {root}"))
+    }
+
+    /// `e` and its sources, joined with ": " (repeated messages once).
+    fn chain(e: &dyn std::error::Error) -> String {
+        let mut out = e.to_string();
+        let mut src = e.source();
+        while let Some(s) = src {
+            let m = s.to_string();
+            if !out.ends_with(&m) {
+                out.push_str(": ");
+                out.push_str(&m);
+            }
+            src = s.source();
+        }
+        out
+    }
+
+    /// Whether `url` names this machine (the emulator): such requests bypass proxies.
+    fn is_loopback(url: &url::Url) -> bool {
+        match url.host() {
+            Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
+            Some(url::Host::Ipv4(a)) => a.is_loopback(),
+            Some(url::Host::Ipv6(a)) => a.is_loopback(),
+            None => false,
+        }
+    }
+
+    fn built<C>(r: reqwest::Result<C>) -> Result<C, TransportError> {
+        r.map_err(|e| TransportError::not_sent(format!("could not set up HTTPS: {}", chain(&e))))
+    }
+
+    /// The default blocking client's settings, to add to (a root certificate, a proxy) before
+    /// `build()`: rustls with the operating system's trust store (on Linux the CA bundle
+    /// openssl would use, or `SSL_CERT_FILE` / `SSL_CERT_DIR`; the Keychain on macOS; the
+    /// Windows certificate store), proxies from `HTTPS_PROXY` / `ALL_PROXY` / `NO_PROXY`
+    /// (none for a loopback `base_url`, the emulator), redirects off, [`CONNECT_TIMEOUT`],
+    /// `User-Agent` [`USER_AGENT`](openrouter_auth_core::USER_AGENT).
+    #[cfg_attr(docsrs, doc(cfg(feature = "reqwest")))]
+    pub fn blocking_client_builder(base_url: &url::Url) -> reqwest::blocking::ClientBuilder {
+        let b = reqwest::blocking::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .connect_timeout(CONNECT_TIMEOUT)
+            .user_agent(openrouter_auth_core::USER_AGENT);
+        if is_loopback(base_url) {
+            b.no_proxy()
+        } else {
+            b
+        }
+    }
+
+    /// The default blocking client ([`blocking_client_builder`], built). Do not call it
+    /// inside an async runtime.
+    ///
+    /// # Errors
+    ///
+    /// When the TLS setup fails (e.g. the system's trust store holds no usable certificate);
+    /// [`TransportError::may_have_been_sent`] is `false`.
+    #[cfg_attr(docsrs, doc(cfg(feature = "reqwest")))]
+    pub fn blocking_client(
+        base_url: &url::Url,
+    ) -> Result<reqwest::blocking::Client, TransportError> {
+        built(blocking_client_builder(base_url).build())
+    }
+
+    /// [`blocking_client_builder`] for the async client.
+    #[cfg_attr(docsrs, doc(cfg(feature = "reqwest")))]
+    pub fn async_client_builder(base_url: &url::Url) -> reqwest::ClientBuilder {
+        let b = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .connect_timeout(CONNECT_TIMEOUT)
+            .user_agent(openrouter_auth_core::USER_AGENT);
+        if is_loopback(base_url) {
+            b.no_proxy()
+        } else {
+            b
+        }
+    }
+
+    /// The default async client ([`async_client_builder`], built).
+    ///
+    /// # Errors
+    ///
+    /// As [`blocking_client`].
+    #[cfg_attr(docsrs, doc(cfg(feature = "reqwest")))]
+    pub fn async_client(base_url: &url::Url) -> Result<reqwest::Client, TransportError> {
+        built(async_client_builder(base_url).build())
+    }
+
+    /// The one request builder: `req` as an `http::Request`, which converts into both
+    /// reqwest request types. Header values are marked sensitive (so `Authorization` stays
+    /// out of reqwest's own `Debug`). A header the core built that HTTP cannot carry is a bug;
+    /// it is reported as "never sent".
+    fn http_request(req: &HttpRequest) -> Result<http::Request<Vec<u8>>, TransportError> {
+        use http::header::{HeaderName, HeaderValue};
+        let method = match req.method {
+            openrouter_auth_core::HttpMethod::Get => http::Method::GET,
+            openrouter_auth_core::HttpMethod::Post => http::Method::POST,
+        };
+        let mut out = http::Request::new(req.body.to_vec());
+        *out.method_mut() = method;
+        *out.uri_mut() = req.url.as_str().parse().map_err(|_| {
+            TransportError::not_sent(format!("the URL {} is not valid HTTP", req.url))
+        })?;
+        for (n, v) in &req.headers {
+            let bad =
+                || TransportError::not_sent(format!("the request header `{n}` is not valid HTTP"));
+            let name = HeaderName::from_bytes(n.as_bytes()).map_err(|_| bad())?;
+            let mut value = HeaderValue::from_str(v.as_str()).map_err(|_| bad())?;
+            value.set_sensitive(true);
+            out.headers_mut().append(name, value);
+        }
+        Ok(out)
+    }
+
+    fn not_built(e: reqwest::Error) -> TransportError {
+        TransportError::not_sent(format!("the request could not be built: {}", chain(&e)))
+    }
+
+    /// A client that followed a redirect (its policy is not `none()`): the answer is not
+    /// OpenRouter's, and the request (with its secrets) may have gone elsewhere.
+    fn check_not_redirected(asked: &url::Url, got: &url::Url) -> Result<(), TransportError> {
+        if asked == got {
+            return Ok(());
+        }
+        Err(TransportError::maybe_sent(format!(
+            "the HTTP client followed a redirect to {}; sign-in requests must not follow redirects (build the client with `redirect::Policy::none()`)",
+            got.origin().ascii_serialization()
+        )))
+    }
+
+    fn response(
+        status: reqwest::StatusCode,
+        headers: &reqwest::header::HeaderMap,
+        body: CappedBody,
+    ) -> HttpResponse {
+        HttpResponse {
+            status: status.as_u16(),
+            headers: headers
+                .iter()
+                .map(|(n, v)| {
+                    (
+                        n.as_str().to_owned(),
+                        String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                    )
+                })
+                .collect(),
+            body: body.0,
+        }
+    }
+
+    /// Says how far a reqwest failure got: whether the request may have been sent, and why.
+    fn classify(e: &reqwest::Error) -> TransportError {
+        // `is_connect` covers DNS, TCP and TLS connect failures (connect timeouts too):
+        // nothing of the request was written. `is_builder`: never started.
+        let sent = !(e.is_connect() || e.is_builder());
+        let mut what = if e.is_timeout() {
+            "timed out"
+        } else if e.is_connect() {
+            "could not connect"
+        } else if e.is_body() || e.is_decode() {
+            "the answer was cut off"
+        } else {
+            "the request failed"
+        }
+        .to_owned();
+        // reqwest's own message carries the URL (no secret: the code travels in the body);
+        // its sources say why.
+        if let Some(src) = std::error::Error::source(e) {
+            what.push_str(": ");
+            what.push_str(&chain(src));
+        }
+        if let Some(hint) = tls_hint(e) {
+            what.push_str(hint);
+        }
+        TransportError {
+            may_have_been_sent: sent,
+            reason: what,
+        }
+    }
+
+    /// A hint for a certificate the system does not trust (a TLS-inspecting proxy, a private
+    /// CA), found among the error's sources.
+    fn tls_hint(e: &reqwest::Error) -> Option<&'static str> {
+        let mut cur: &(dyn std::error::Error + 'static) = std::error::Error::source(e)?;
+        loop {
+            if let Some(rustls::Error::InvalidCertificate(_)) = cur.downcast_ref::<rustls::Error>()
+            {
+                return Some(
+                    " (TLS: the server's certificate is not trusted by this system; behind a proxy or firewall that inspects HTTPS, add its root certificate to the system's trust store)",
+                );
+            }
+            // hyper-rustls wraps tokio-rustls's `io::Error` in another one; `source()` skips
+            // what an `io::Error` wraps, `get_ref()` does not.
+            cur = match cur
+                .downcast_ref::<std::io::Error>()
+                .and_then(|io| io.get_ref())
+            {
+                Some(inner) => inner,
+                None => cur.source()?,
+            };
+        }
+    }
+
+    impl Transport for reqwest::blocking::Client {
+        fn send(
+            &self,
+            req: &HttpRequest,
+            timeout: Duration,
+        ) -> Result<HttpResponse, TransportError> {
+            let mut request =
+                reqwest::blocking::Request::try_from(http_request(req)?).map_err(not_built)?;
+            *request.timeout_mut() = Some(timeout);
+            let mut resp = self.execute(request).map_err(|e| classify(&e))?;
+            check_not_redirected(&req.url, resp.url())?;
+            let (status, headers) = (resp.status(), resp.headers().clone());
+            let mut body = CappedBody::new();
+            let mut buf = Zeroizing::new([0u8; 8192]);
+            loop {
+                let n = std::io::Read::read(&mut resp, &mut buf[..]).map_err(|e| cut_off(&e))?;
+                if n == 0 || !body.push(&buf[..n]) {
+                    break;
+                }
+            }
+            Ok(response(status, &headers, body))
+        }
+    }
+
+    impl AsyncTransport for reqwest::Client {
+        fn send<'a>(&'a self, req: &'a HttpRequest, timeout: Duration) -> SendFuture<'a> {
+            Box::pin(async move {
+                let mut request =
+                    reqwest::Request::try_from(http_request(req)?).map_err(not_built)?;
+                *request.timeout_mut() = Some(timeout);
+                let mut resp = self.execute(request).await.map_err(|e| classify(&e))?;
+                check_not_redirected(&req.url, resp.url())?;
+                let (status, headers) = (resp.status(), resp.headers().clone());
+                let mut body = CappedBody::new();
+                while let Some(chunk) = resp.chunk().await.map_err(|e| cut_off(&e))? {
+                    if !body.push(&chunk) {
+                        break;
+                    }
+                }
+                Ok(response(status, &headers, body))
+            })
+        }
+    }
+}
+
+#[cfg(all(test, feature = "reqwest"))]
 mod tests {
     use super::*;
+
+    fn key_check(base: &url::Url) -> HttpRequest {
+        openrouter_auth_core::key_check_request(
+            base,
+            &openrouter_auth_core::ApiKey::new("sk-or-v1-x"),
+        )
+    }
 
     #[test]
     fn connection_refused_is_certainly_not_sent() {
@@ -205,12 +416,14 @@ mod tests {
             .unwrap()
             .port();
         let base: url::Url = format!("http://127.0.0.1:{port}").parse().unwrap();
-        let req = openrouter_auth_core::key_check_request(
-            &base,
-            &openrouter_auth_core::ApiKey::new("sk-or-v1-x"),
-        );
-        let err = send_blocking(&blocking_client(&base), &req, Duration::from_secs(5)).unwrap_err();
+        let err = Transport::send(
+            &blocking_client(&base).unwrap(),
+            &key_check(&base),
+            Duration::from_secs(5),
+        )
+        .unwrap_err();
         assert!(!err.may_have_been_sent, "{err:?}");
+        assert!(err.reason.starts_with("could not connect"), "{err:?}");
         assert!(!err.reason.contains("sk-or-v1-x"));
     }
 
@@ -225,12 +438,155 @@ mod tests {
             drop(s);
         });
         let base: url::Url = format!("http://127.0.0.1:{port}").parse().unwrap();
-        let req = openrouter_auth_core::key_check_request(
-            &base,
-            &openrouter_auth_core::ApiKey::new("sk-or-v1-x"),
-        );
-        let err = send_blocking(&blocking_client(&base), &req, Duration::from_secs(5)).unwrap_err();
+        let err = Transport::send(
+            &blocking_client(&base).unwrap(),
+            &key_check(&base),
+            Duration::from_secs(5),
+        )
+        .unwrap_err();
         assert!(err.may_have_been_sent, "{err:?}");
         t.join().unwrap();
+    }
+
+    /// A server that answers every connection with `head` and then `body_len` bytes of 'x'.
+    fn answering(head: &'static str, body_len: usize) -> url::Url {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = l.local_addr().unwrap().port();
+        std::thread::spawn(move || {
+            for s in l.incoming() {
+                let Ok(mut s) = s else { return };
+                let mut buf = [0u8; 4096];
+                let _ = std::io::Read::read(&mut s, &mut buf);
+                let _ = std::io::Write::write_all(&mut s, head.as_bytes());
+                let _ = std::io::Write::write_all(&mut s, &vec![b'x'; body_len]);
+            }
+        });
+        format!("http://127.0.0.1:{port}").parse().unwrap()
+    }
+
+    #[test]
+    fn both_clients_cut_a_long_body_at_the_cap() {
+        let len = MAX_BODY_BYTES * 2;
+        let head = Box::leak(
+            format!("HTTP/1.1 500 Oops\r\nContent-Length: {len}\r\nConnection: close\r\n\r\n")
+                .into_boxed_str(),
+        );
+        let base = answering(head, len);
+        let r = Transport::send(
+            &blocking_client(&base).unwrap(),
+            &key_check(&base),
+            Duration::from_secs(5),
+        )
+        .unwrap();
+        assert_eq!((r.status, r.body.len()), (500, MAX_BODY_BYTES));
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let r = rt
+            .block_on(AsyncTransport::send(
+                &async_client(&base).unwrap(),
+                &key_check(&base),
+                Duration::from_secs(5),
+            ))
+            .unwrap();
+        assert_eq!((r.status, r.body.len()), (500, MAX_BODY_BYTES));
+    }
+
+    #[test]
+    fn both_clients_word_a_cut_off_body_the_same() {
+        // Promises 100 bytes, sends 10, hangs up.
+        let base = answering(
+            "HTTP/1.1 200 OK\r\nContent-Length: 100\r\nConnection: close\r\n\r\n",
+            10,
+        );
+        let blocking = Transport::send(
+            &blocking_client(&base).unwrap(),
+            &key_check(&base),
+            Duration::from_secs(5),
+        )
+        .unwrap_err();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let not_blocking = rt
+            .block_on(AsyncTransport::send(
+                &async_client(&base).unwrap(),
+                &key_check(&base),
+                Duration::from_secs(5),
+            ))
+            .unwrap_err();
+        assert!(blocking.may_have_been_sent && not_blocking.may_have_been_sent);
+        assert!(
+            blocking.reason.starts_with("the answer was cut off"),
+            "{blocking:?}"
+        );
+        assert_eq!(blocking.reason, not_blocking.reason);
+    }
+
+    #[test]
+    fn a_redirect_is_returned_as_is_and_a_client_that_follows_one_is_refused() {
+        // `/api/v1/key` redirects to `/elsewhere`, which answers 200 with a body.
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = l.local_addr().unwrap().port();
+        let hits = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let seen = hits.clone();
+        std::thread::spawn(move || {
+            for s in l.incoming() {
+                let Ok(mut s) = s else { return };
+                let mut buf = [0u8; 4096];
+                let n = std::io::Read::read(&mut s, &mut buf).unwrap_or(0);
+                let answer: &[u8] = if buf[..n].starts_with(b"GET /elsewhere ") {
+                    seen.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    b"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\n{}"
+                } else {
+                    b"HTTP/1.1 302 Found\r\nLocation: /elsewhere\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+                };
+                let _ = std::io::Write::write_all(&mut s, answer);
+            }
+        });
+        let base: url::Url = format!("http://127.0.0.1:{port}").parse().unwrap();
+        let r = Transport::send(
+            &blocking_client(&base).unwrap(),
+            &key_check(&base),
+            Duration::from_secs(5),
+        )
+        .unwrap();
+        assert_eq!(r.status, 302);
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let r = rt
+            .block_on(AsyncTransport::send(
+                &async_client(&base).unwrap(),
+                &key_check(&base),
+                Duration::from_secs(5),
+            ))
+            .unwrap();
+        assert_eq!(r.status, 302);
+        assert_eq!(
+            hits.load(std::sync::atomic::Ordering::SeqCst),
+            0,
+            "the default clients followed the redirect"
+        );
+        // An embedder's client with reqwest's default policy follows it: its answer is refused.
+        let err = Transport::send(
+            &reqwest::blocking::Client::new(),
+            &key_check(&base),
+            Duration::from_secs(5),
+        )
+        .unwrap_err();
+        assert!(err.may_have_been_sent, "{err:?}");
+        assert!(err.reason.contains("followed a redirect"), "{err:?}");
+        let err = rt
+            .block_on(AsyncTransport::send(
+                &reqwest::Client::new(),
+                &key_check(&base),
+                Duration::from_secs(5),
+            ))
+            .unwrap_err();
+        assert!(err.reason.contains("followed a redirect"), "{err:?}");
     }
 }
