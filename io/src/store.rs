@@ -71,17 +71,17 @@ use openrouter_auth_core::ApiKey;
 
 pub use crush::{CrushStore, CRUSH_GLOBAL_DATA_VAR};
 pub use dotenv::{DotenvStore, DOTENV_VAR};
+pub use fsutil::check_replaceable;
 pub use goose::{
     GooseStore, GOOSE_DISABLE_KEYRING_VAR, GOOSE_KEYRING_ACCOUNT, GOOSE_KEYRING_SERVICE,
     GOOSE_KEY_NAME, GOOSE_PATH_ROOT_VAR,
 };
-pub use llm::{LlmStore, LLM_KEY_NAME, LLM_USER_PATH_VAR};
-pub use fsutil::check_replaceable;
 pub use json::{CredentialsFileStore, OpencodeStore};
 pub use keyring::{
     keyring_name, KeyringStore, KEYRING_ACCOUNT, KEYRING_SERVICE, KEYRING_SERVICE_VAR,
     KEYRING_SUPPORTED,
 };
+pub use llm::{LlmStore, LLM_KEY_NAME, LLM_USER_PATH_VAR};
 pub use stdout::StdoutStore;
 
 /// Which store, as the user names it on the command line (`--store KIND`).
@@ -155,10 +155,12 @@ impl FromStr for StoreSpec {
             ("llm", None) => Ok(StoreSpec::Llm),
             ("crush", None) => Ok(StoreSpec::Crush),
             ("goose", None) => Ok(StoreSpec::Goose),
-            ("opencode" | "aider" | "stdout" | "keyring" | "llm" | "crush" | "goose", Some(_)) => Err(bad(&format!(
-                "`{}` takes no path (its location is fixed)",
-                kind.to_ascii_lowercase()
-            ))),
+            ("opencode" | "aider" | "stdout" | "keyring" | "llm" | "crush" | "goose", Some(_)) => {
+                Err(bad(&format!(
+                    "`{}` takes no path (its location is fixed)",
+                    kind.to_ascii_lowercase()
+                )))
+            }
             _ => Err(bad("unknown store")),
         }
     }

@@ -161,7 +161,8 @@ fn opencode_auth_list_shows_the_openrouter_credential_and_the_seeded_one() {
     let auth = home.path().join(".local/share/opencode/auth.json");
     std::fs::create_dir_all(auth.parent().unwrap()).unwrap();
     // As opencode writes it (JSON.stringify(x, null, 2)).
-    let seeded = "{\n  \"anthropic\": {\n    \"type\": \"api\",\n    \"key\": \"sk-ant-seeded\"\n  }\n}";
+    let seeded =
+        "{\n  \"anthropic\": {\n    \"type\": \"api\",\n    \"key\": \"sk-ant-seeded\"\n  }\n}";
     std::fs::write(&auth, seeded).unwrap();
     let (code, before, err) = run_consumer(&opencode, home.path(), &["auth", "list"]);
     assert_eq!(code, 0, "{err}");

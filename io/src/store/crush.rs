@@ -176,10 +176,7 @@ impl KeyStore for CrushStore {
         if entry.is_empty() {
             providers.shift_remove(ID);
         }
-        write_atomic(
-            &self.path,
-            &to_pretty(&doc.0, bytes.ends_with(b"\n")),
-        )?;
+        write_atomic(&self.path, &to_pretty(&doc.0, bytes.ends_with(b"\n")))?;
         Ok(true)
     }
 }
@@ -244,7 +241,10 @@ mod tests {
         #[cfg(unix)]
         assert_eq!(report.mode, Some(0o600));
         let v: Value = serde_json::from_slice(&fs::read(&path).unwrap()).unwrap();
-        assert_eq!(v, serde_json::json!({"providers": {"openrouter": {"api_key": KEY}}}));
+        assert_eq!(
+            v,
+            serde_json::json!({"providers": {"openrouter": {"api_key": KEY}}})
+        );
         assert!(s.remove().unwrap());
         let v: Value = serde_json::from_slice(&fs::read(&path).unwrap()).unwrap();
         assert_eq!(v, serde_json::json!({"providers": {}}));
@@ -282,7 +282,10 @@ mod tests {
                 .store(&ApiKey::new(KEY), &KeyMeta::default())
                 .unwrap_err()
                 .to_string();
-            assert!(msg.contains(entry) && msg.contains("left untouched"), "{msg}");
+            assert!(
+                msg.contains(entry) && msg.contains("left untouched"),
+                "{msg}"
+            );
             assert!(!msg.contains("sk-x"), "{msg}");
             assert_eq!(fs::read_to_string(&path).unwrap(), content);
         }

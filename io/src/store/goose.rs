@@ -318,10 +318,7 @@ mod tests {
         let mut s = file_store(&dir);
         let path = dir.path().join("goose/secrets.yaml");
         fs::create_dir_all(path.parent().unwrap()).unwrap();
-        for content in [
-            "ANTHROPIC_API_KEY: sk-ant-1\n  bad: [\n",
-            "- sk-ant-1\n",
-        ] {
+        for content in ["ANTHROPIC_API_KEY: sk-ant-1\n  bad: [\n", "- sk-ant-1\n"] {
             fs::write(&path, content).unwrap();
             assert!(s.preflight().is_err());
             let msg = s
@@ -343,7 +340,11 @@ mod tests {
         fs::write(config.join("config.yaml"), "GOOSE_DISABLE_KEYRING: true\n").unwrap();
         let s = GooseStore::new(&config, false);
         assert!(s.keyring_disabled());
-        assert!(s.describe().starts_with("goose secrets file "), "{}", s.describe());
+        assert!(
+            s.describe().starts_with("goose secrets file "),
+            "{}",
+            s.describe()
+        );
         fs::write(config.join("config.yaml"), "GOOSE_MODE: auto\n").unwrap();
         assert_eq!(s.keyring_disabled(), !super::super::KEYRING_SUPPORTED);
     }

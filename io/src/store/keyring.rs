@@ -209,7 +209,11 @@ pub(super) mod imp {
     }
 
     /// Replaces another program's entry (goose's secrets) with `text`.
-    pub(in crate::store) fn set_raw(service: &str, account: &str, text: &str) -> Result<(), StoreError> {
+    pub(in crate::store) fn set_raw(
+        service: &str,
+        account: &str,
+        text: &str,
+    ) -> Result<(), StoreError> {
         keyring::Entry::new(service, account)
             .map_err(|e| map("open", e))?
             .set_password(text)
@@ -268,7 +272,11 @@ pub(super) mod imp {
         Err(unsupported())
     }
 
-    pub(in crate::store) fn set_raw(_service: &str, _account: &str, _text: &str) -> Result<(), StoreError> {
+    pub(in crate::store) fn set_raw(
+        _service: &str,
+        _account: &str,
+        _text: &str,
+    ) -> Result<(), StoreError> {
         Err(unsupported())
     }
 }
