@@ -63,7 +63,7 @@ fn the_ipv4_callback_is_accepted() {
     let mut f = bound(CallbackHost::Localhost, false);
     let cb = advertised_callback(&mut f);
     let target = format!("{}?code=the-code", cb.path());
-    f.handle_input(req(1, "GET", &target, &format!("127.0.0.1:{PORT}")), t(1));
+    let _ = f.handle_input(req(1, "GET", &target, &format!("127.0.0.1:{PORT}")), t(1));
     drain(&mut f);
     assert_eq!(f.phase(), Phase::Exchanging);
 }

@@ -27,7 +27,7 @@ const EXIT_CODES: &str = "Exit codes:
   5    the code exchange failed (OpenRouter or network)
   6    signed in but the key could not be stored (the key is printed once)
   7    the stored key is not valid (status)
-  8    no key stored (status)
+  8    no key stored (status, token)
   130  cancelled (Ctrl-C)";
 
 #[derive(Parser)]
@@ -50,10 +50,18 @@ enum Command {
     Login(LoginArgs),
     /// Find the stored key and check it with OpenRouter.
     ///
-    /// Without --store, looks in the credentials file, opencode, aider and the keyring, in
-    /// that order; the first key found decides the exit code (0 valid, 7 not valid, 8 none).
+    /// Without --store, looks in the credentials file, opencode, aider, llm, crush, goose and
+    /// the keyring, in that order; the first key found decides the exit code (0 valid, 7 not valid, 8 none).
     #[command(after_help = EXIT_CODES)]
     Status(StatusArgs),
+    /// Print the stored key, and nothing else, on standard output: for
+    /// `export OPENROUTER_API_KEY=$(openrouter-auth token)`.
+    ///
+    /// Looks in the same stores, in the same order, as `status`, and prints the first key
+    /// found followed by a newline; the key is not checked with OpenRouter. Without a key it
+    /// prints nothing there, says so on standard error and exits 8.
+    #[command(after_help = EXIT_CODES)]
+    Token(TokenArgs),
     /// Remove the stored key from this machine. This does not revoke it: delete it on its
     /// OpenRouter page, which is printed.
     #[command(after_help = EXIT_CODES)]
@@ -73,7 +81,8 @@ struct Common {
 
 #[derive(clap::Args)]
 struct LoginArgs {
-    /// Where the key is kept: file, file:PATH, opencode, aider, env-file:PATH, stdout, keyring.
+    /// Where the key is kept: file, file:PATH, opencode, aider, env-file:PATH, stdout, keyring,
+    /// llm, crush, goose.
     #[arg(long, default_value = "file", value_name = "KIND")]
     store: StoreSpec,
     #[command(flatten)]
@@ -128,7 +137,8 @@ fn parse_label(s: &str) -> Result<KeyLabel, String> {
 
 #[derive(clap::Args)]
 struct StatusArgs {
-    /// Which store to check (default: look in file, opencode, aider and keyring).
+    /// Which store to check (default: look in file, opencode, aider, llm, crush, goose and
+    /// keyring).
     #[arg(long, value_name = "KIND")]
     store: Option<StoreSpec>,
     #[command(flatten)]
@@ -136,11 +146,20 @@ struct StatusArgs {
 }
 
 #[derive(clap::Args)]
+struct TokenArgs {
+    /// Which store to read (default: the first of file, opencode, aider, llm, crush, goose
+    /// and keyring that holds a key).
+    #[arg(long, value_name = "KIND")]
+    store: Option<StoreSpec>,
+}
+
+#[derive(clap::Args)]
 struct LogoutArgs {
     /// Which store to remove the key from (default: file).
     #[arg(long, value_name = "KIND", conflicts_with = "all")]
     store: Option<StoreSpec>,
-    /// Remove the key from every store that holds one (file, opencode, aider, keyring).
+    /// Remove the key from every store that holds one (file, opencode, aider, llm, crush,
+    /// goose, keyring).
     #[arg(long)]
     all: bool,
     #[command(flatten)]
@@ -160,6 +179,7 @@ fn main() -> ExitCode {
     let code = match cli.command {
         Command::Login(args) => run_login(args),
         Command::Status(args) => run_status(args),
+        Command::Token(args) => run_token(args),
         Command::Logout(args) => run_logout(args),
     };
     ExitCode::from(code)
@@ -700,7 +720,14 @@ fn report_login_error(ui: &Ui, e: LoginError, base_url: &url::Url) -> u8 {
 
 /// The stores `status` looks through and `logout --all` clears, in order.
 fn known_stores() -> Vec<StoreSpec> {
-    let mut v = vec![StoreSpec::File(None), StoreSpec::Opencode, StoreSpec::Aider];
+    let mut v = vec![
+        StoreSpec::File(None),
+        StoreSpec::Opencode,
+        StoreSpec::Aider,
+        StoreSpec::Llm,
+        StoreSpec::Crush,
+        StoreSpec::Goose,
+    ];
     if openrouter_auth::store::KEYRING_SUPPORTED {
         v.push(StoreSpec::Keyring);
     }
@@ -934,6 +961,70 @@ fn run_status(args: StatusArgs) -> u8 {
     ev["found"] = serde_json::Value::Array(reports);
     ui.json(ev);
     first_code.unwrap_or(exit::ERROR)
+}
+
+/// `token`: the key alone on stdout; every message, warning and error on stderr, one line.
+fn run_token(args: TokenArgs) -> u8 {
+    let env = StoreEnv::from_process();
+    // Human lines only: stdout carries the key and nothing else.
+    let ui = Ui::new(false);
+    let key = match &args.store {
+        Some(spec) => {
+            if let Some(code) = refuse_stdout(&ui, spec, "print") {
+                return code;
+            }
+            let loaded = openrouter_auth::open_store(spec, &env)
+                .and_then(|store| Ok((store.describe(), store.load()?)));
+            match loaded {
+                Ok((_, Some(key))) => key,
+                Ok((description, None)) => {
+                    eprintln!(
+                        "No OpenRouter key in {description}. Run `openrouter-auth login{}`.",
+                        store_arg(spec)
+                    );
+                    return exit::NO_KEY;
+                }
+                Err(e) => {
+                    eprintln!("error: {e}");
+                    return exit::ERROR;
+                }
+            }
+        }
+        None => {
+            // A store that cannot be read is named on stderr ("warning: skipped …").
+            let (found, looked_in, unreadable) = find_keys(&known_stores(), &env, &ui);
+            match found.into_iter().next() {
+                Some(f) => f.key,
+                None if !unreadable.is_empty() => {
+                    eprintln!(
+                        "error: no OpenRouter key found, but {} could not be read",
+                        unreadable
+                            .iter()
+                            .map(|(d, _)| d.as_str())
+                            .collect::<Vec<_>>()
+                            .join("; ")
+                    );
+                    return exit::ERROR;
+                }
+                None => {
+                    eprintln!(
+                        "No OpenRouter key found (looked in: {}). Run `openrouter-auth login`.",
+                        looked_in.join("; ")
+                    );
+                    return exit::NO_KEY;
+                }
+            }
+        }
+    };
+    let mut out = std::io::stdout().lock();
+    let line = zeroize::Zeroizing::new(format!("{}\n", key.expose_secret()));
+    match out.write_all(line.as_bytes()).and_then(|()| out.flush()) {
+        Ok(()) => exit::OK,
+        Err(e) => {
+            eprintln!("error: could not write the key to standard output: {e}");
+            exit::ERROR
+        }
+    }
 }
 
 fn run_logout(args: LogoutArgs) -> u8 {

@@ -10,6 +10,9 @@
 //! | `env-file:PATH`  | [`DotenvStore`]          | `PATH`                                                     |
 //! | `stdout`         | [`StdoutStore`]          | none: the key and a newline on standard output             |
 //! | `keyring`        | [`KeyringStore`]         | none: the macOS Keychain, Windows Credential Manager or a Secret Service |
+//! | `llm`            | [`LlmStore`]             | `$LLM_USER_PATH/keys.json` (default `~/.config/io.datasette.llm/keys.json`) |
+//! | `crush`          | [`CrushStore`]           | `$CRUSH_GLOBAL_DATA/crush.json` (default `$XDG_DATA_HOME/crush/crush.json`) |
+//! | `goose`          | [`GooseStore`]           | goose's keyring entry `goose`/`secrets`, or `~/.config/goose/secrets.yaml` |
 //!
 //! The `keyring` store needs the `keyring` feature (on by default) and a keychain to talk to;
 //! on a Linux machine without a Secret Service it fails with
@@ -62,10 +65,13 @@
 //!   when it starts, so a key another sign-in stored meanwhile is kept (unless
 //!   [`LoginOptions::force`](crate::LoginOptions::force)).
 
+mod crush;
 mod dotenv;
 mod fsutil;
+mod goose;
 mod json;
 mod keyring;
+mod llm;
 mod stdout;
 
 use std::fmt;
@@ -74,19 +80,25 @@ use std::str::FromStr;
 
 use openrouter_auth_core::ApiKey;
 
+pub use crush::{CrushStore, CRUSH_GLOBAL_DATA_VAR};
 pub use dotenv::{DotenvStore, DOTENV_VAR};
 pub use fsutil::check_replaceable;
+pub use goose::{
+    GooseStore, GOOSE_DISABLE_KEYRING_VAR, GOOSE_KEYRING_ACCOUNT, GOOSE_KEYRING_SERVICE,
+    GOOSE_KEY_NAME, GOOSE_PATH_ROOT_VAR,
+};
 pub use json::{CredentialsFileStore, OpencodeStore};
 pub use keyring::{
     keyring_name, KeyringStore, KEYRING_ACCOUNT, KEYRING_SERVICE, KEYRING_SERVICE_VAR,
     KEYRING_SUPPORTED,
 };
+pub use llm::{LlmStore, LLM_KEY_NAME, LLM_USER_PATH_VAR};
 pub use stdout::StdoutStore;
 
 /// Which store, as the user names it on the command line (`--store KIND`).
 ///
 /// Parsed by [`FromStr`] from `file`, `file:PATH`, `opencode`, `aider`, `env-file:PATH`,
-/// `stdout` or `keyring` (the kind is matched case-insensitively, the path is taken verbatim, everything after
+/// `stdout`, `keyring`, `llm`, `crush` or `goose` (the kind is matched case-insensitively, the path is taken verbatim, everything after
 /// the first `:`). [`Display`](fmt::Display) writes the same forms back, so
 /// `spec.to_string().parse()` gives `spec` again for every path that is valid UTF-8.
 ///
@@ -106,6 +118,12 @@ pub enum StoreSpec {
     Stdout,
     /// The system keychain ([`KeyringStore`]).
     Keyring,
+    /// llm's `keys.json` ([`LlmStore`]).
+    Llm,
+    /// crush's data configuration `crush.json` ([`CrushStore`]).
+    Crush,
+    /// goose's secret storage ([`GooseStore`]).
+    Goose,
 }
 
 impl Default for StoreSpec {
@@ -117,7 +135,7 @@ impl Default for StoreSpec {
 
 /// The forms [`StoreSpec::from_str`] accepts, for error and help messages.
 pub const STORE_SPEC_FORMS: &str =
-    "file, file:PATH, opencode, aider, env-file:PATH, stdout, keyring";
+    "file, file:PATH, opencode, aider, env-file:PATH, stdout, keyring, llm, crush, goose";
 
 impl FromStr for StoreSpec {
     type Err = StoreError;
@@ -145,10 +163,15 @@ impl FromStr for StoreSpec {
             ("aider", None) => Ok(StoreSpec::Aider),
             ("stdout", None) => Ok(StoreSpec::Stdout),
             ("keyring", None) => Ok(StoreSpec::Keyring),
-            ("opencode" | "aider" | "stdout" | "keyring", Some(_)) => Err(bad(&format!(
-                "`{}` takes no path (its location is fixed)",
-                kind.to_ascii_lowercase()
-            ))),
+            ("llm", None) => Ok(StoreSpec::Llm),
+            ("crush", None) => Ok(StoreSpec::Crush),
+            ("goose", None) => Ok(StoreSpec::Goose),
+            ("opencode" | "aider" | "stdout" | "keyring" | "llm" | "crush" | "goose", Some(_)) => {
+                Err(bad(&format!(
+                    "`{}` takes no path (its location is fixed)",
+                    kind.to_ascii_lowercase()
+                )))
+            }
             _ => Err(bad("unknown store")),
         }
     }
@@ -174,6 +197,9 @@ impl fmt::Display for StoreSpec {
             StoreSpec::EnvFile(p) => write!(f, "env-file:{}", p.display()),
             StoreSpec::Stdout => f.write_str("stdout"),
             StoreSpec::Keyring => f.write_str("keyring"),
+            StoreSpec::Llm => f.write_str("llm"),
+            StoreSpec::Crush => f.write_str("crush"),
+            StoreSpec::Goose => f.write_str("goose"),
         }
     }
 }
@@ -191,6 +217,18 @@ pub struct StoreEnv {
     /// The platform configuration directory: where the default credentials file lives
     /// (`<config_dir>/openrouter-auth/credentials.json`).
     pub config_dir: Option<PathBuf>,
+    /// llm's user directory, holding `keys.json`: `$LLM_USER_PATH`, else click's application
+    /// directory `io.datasette.llm` (`None`: `<config_dir>/io.datasette.llm`, as on Linux).
+    pub llm_user_dir: Option<PathBuf>,
+    /// crush's data directory, holding `crush.json`: `$CRUSH_GLOBAL_DATA` (`None`:
+    /// `<data home>/crush`).
+    pub crush_data_dir: Option<PathBuf>,
+    /// goose's config directory, holding `secrets.yaml` and `config.yaml`:
+    /// `$GOOSE_PATH_ROOT/config`, else goose's platform directory (`None`:
+    /// `<config_dir>/goose`, as on Linux).
+    pub goose_config_dir: Option<PathBuf>,
+    /// Whether `GOOSE_DISABLE_KEYRING` is set (goose then keeps secrets in its file).
+    pub goose_keyring_disabled: bool,
 }
 
 impl StoreEnv {
@@ -198,20 +236,60 @@ impl StoreEnv {
     /// directory via `etcetera::home_dir`), `XDG_DATA_HOME`, and the configuration directory from
     /// `etcetera::choose_base_strategy().config_dir()` (`$XDG_CONFIG_HOME` or `~/.config` on
     /// Linux and macOS, `%APPDATA%` on Windows).
+    ///
+    /// For the consumers' own directories it reads what they read: `LLM_USER_PATH` (else
+    /// click's application directory: `~/Library/Application Support/io.datasette.llm` on
+    /// macOS, `<config dir>/io.datasette.llm` elsewhere), `CRUSH_GLOBAL_DATA`,
+    /// `GOOSE_PATH_ROOT` (an absolute path; else etcetera's application strategy for goose,
+    /// as goose computes it) and whether `GOOSE_DISABLE_KEYRING` is set.
     pub fn from_process() -> Self {
-        use etcetera::BaseStrategy;
+        use etcetera::{AppStrategy, BaseStrategy};
         let var = |name: &str| {
             std::env::var_os(name)
                 .filter(|v| !v.is_empty())
                 .map(PathBuf::from)
         };
-        StoreEnv {
-            home: var("HOME").or_else(|| etcetera::home_dir().ok()),
-            xdg_data_home: var("XDG_DATA_HOME"),
-            config_dir: etcetera::choose_base_strategy()
+        let home = var("HOME").or_else(|| etcetera::home_dir().ok());
+        let config_dir = etcetera::choose_base_strategy()
+            .ok()
+            .map(|s| s.config_dir());
+        let llm_user_dir = var(LLM_USER_PATH_VAR).or_else(|| {
+            if cfg!(target_os = "macos") {
+                home.as_ref()
+                    .map(|h| h.join("Library/Application Support/io.datasette.llm"))
+            } else {
+                config_dir.as_ref().map(|c| c.join("io.datasette.llm"))
+            }
+        });
+        let goose_config_dir = var(GOOSE_PATH_ROOT_VAR)
+            .filter(|p| p.is_absolute())
+            .map(|root| root.join("config"))
+            .or_else(|| {
+                etcetera::choose_app_strategy(etcetera::AppStrategyArgs {
+                    top_level_domain: "Block".to_string(),
+                    author: "Block".to_string(),
+                    app_name: "goose".to_string(),
+                })
                 .ok()
-                .map(|s| s.config_dir()),
+                .map(|s| s.config_dir())
+            });
+        StoreEnv {
+            home,
+            xdg_data_home: var("XDG_DATA_HOME"),
+            config_dir,
+            llm_user_dir,
+            crush_data_dir: var(CRUSH_GLOBAL_DATA_VAR),
+            goose_config_dir,
+            goose_keyring_disabled: std::env::var_os(GOOSE_DISABLE_KEYRING_VAR).is_some(),
         }
+    }
+
+    /// The platform configuration directory, or [`StoreError::NoConfigDir`].
+    fn config_dir(&self) -> Result<&Path, StoreError> {
+        self.config_dir
+            .as_deref()
+            .filter(|p| !p.as_os_str().is_empty())
+            .ok_or(StoreError::NoConfigDir)
     }
 
     fn home_dir(&self) -> Result<&Path, StoreError> {
@@ -424,6 +502,27 @@ pub fn open_store(spec: &StoreSpec, env: &StoreEnv) -> Result<Box<dyn KeyStore>,
         StoreSpec::EnvFile(p) => Box::new(DotenvStore::new(env.expand(p)?)),
         StoreSpec::Stdout => Box::new(StdoutStore::new()),
         StoreSpec::Keyring => Box::new(KeyringStore::new()),
+        StoreSpec::Llm => {
+            let dir = match &env.llm_user_dir {
+                Some(d) => d.clone(),
+                None => env.config_dir()?.join("io.datasette.llm"),
+            };
+            Box::new(LlmStore::new(dir.join("keys.json")))
+        }
+        StoreSpec::Crush => {
+            let dir = match &env.crush_data_dir {
+                Some(d) => d.clone(),
+                None => env.data_home()?.join("crush"),
+            };
+            Box::new(CrushStore::new(dir.join("crush.json")))
+        }
+        StoreSpec::Goose => {
+            let dir = match &env.goose_config_dir {
+                Some(d) => d.clone(),
+                None => env.config_dir()?.join("goose"),
+            };
+            Box::new(GooseStore::new(dir, env.goose_keyring_disabled))
+        }
     })
 }
 
@@ -568,6 +667,8 @@ mod tests {
             home: Some(dir.path().join("home")),
             xdg_data_home: None,
             config_dir: Some(dir.path().join("home").join(".config")),
+            goose_keyring_disabled: true,
+            ..StoreEnv::default()
         }
     }
 
@@ -583,6 +684,9 @@ mod tests {
             StoreSpec::EnvFile(PathBuf::from("a:b")),
             StoreSpec::Stdout,
             StoreSpec::Keyring,
+            StoreSpec::Llm,
+            StoreSpec::Crush,
+            StoreSpec::Goose,
         ];
         for spec in specs {
             let text = spec.to_string();
@@ -611,6 +715,9 @@ mod tests {
             "env-file:PATH",
             "stdout",
             "keyring",
+            "llm",
+            "crush",
+            "goose",
         ] {
             assert!(err.contains(form), "{err}");
         }
@@ -621,6 +728,9 @@ mod tests {
             "aider:/x",
             "stdout:x",
             "keyring:x",
+            "llm:x",
+            "crush:/x",
+            "goose:x",
             "",
         ] {
             let err = bad.parse::<StoreSpec>().unwrap_err().to_string();
@@ -673,6 +783,41 @@ mod tests {
         assert_eq!(s.location().unwrap(), home.join("proj/.env"));
         let s = open_store(&"file:/abs/c.json".parse().unwrap(), &env).unwrap();
         assert_eq!(s.location().unwrap(), Path::new("/abs/c.json"));
+        let s = open_store(&StoreSpec::Llm, &env).unwrap();
+        assert_eq!(
+            s.location().unwrap(),
+            home.join(".config/io.datasette.llm/keys.json")
+        );
+        let s = open_store(&StoreSpec::Crush, &env).unwrap();
+        assert_eq!(
+            s.location().unwrap(),
+            home.join(".local/share/crush/crush.json")
+        );
+        let s = open_store(&StoreSpec::Crush, &xdg).unwrap();
+        assert_eq!(
+            s.location().unwrap(),
+            dir.path().join("xdg/crush/crush.json")
+        );
+        let s = open_store(&StoreSpec::Goose, &env).unwrap();
+        assert_eq!(
+            s.location().unwrap(),
+            home.join(".config/goose/secrets.yaml")
+        );
+        let moved = StoreEnv {
+            llm_user_dir: Some(dir.path().join("llm")),
+            crush_data_dir: Some(dir.path().join("crush")),
+            goose_config_dir: Some(dir.path().join("root/config")),
+            ..env.clone()
+        };
+        let s = open_store(&StoreSpec::Llm, &moved).unwrap();
+        assert_eq!(s.location().unwrap(), dir.path().join("llm/keys.json"));
+        let s = open_store(&StoreSpec::Crush, &moved).unwrap();
+        assert_eq!(s.location().unwrap(), dir.path().join("crush/crush.json"));
+        let s = open_store(&StoreSpec::Goose, &moved).unwrap();
+        assert_eq!(
+            s.location().unwrap(),
+            dir.path().join("root/config/secrets.yaml")
+        );
         let s = open_store(&StoreSpec::Stdout, &env).unwrap();
         assert_eq!(s.location(), None);
         assert_eq!(s.describe(), "standard output");
@@ -706,6 +851,9 @@ mod tests {
             StoreSpec::Opencode,
             StoreSpec::Aider,
             StoreSpec::EnvFile(dir.path().join("proj/.env")),
+            StoreSpec::Llm,
+            StoreSpec::Crush,
+            StoreSpec::Goose,
         ] {
             let mut s = open_store(&spec, &env).unwrap();
             assert!(s.load().unwrap().is_none(), "{spec}");

@@ -51,6 +51,7 @@ fn a_302_from_the_exchange_endpoint_is_an_error(driver: Driver) {
             home: Some(dir.path().to_path_buf()),
             xdg_data_home: Some(dir.path().join("xdg")),
             config_dir: Some(dir.path().join("config")),
+            ..StoreEnv::default()
         },
         ..LoginOptions::default()
     };

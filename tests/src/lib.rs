@@ -224,8 +224,9 @@ pub enum Stdin {
 /// `openrouter-auth` in the environment every test run gets: `HOME`, the XDG directories and
 /// `XDG_RUNTIME_DIR` inside `home`, no D-Bus session (so no real keyring is ever touched), a
 /// keyring service name of its own, `BROWSER=true`, UTC, no `RUST_LOG`, no base URL or key
-/// from the environment, and none of the variables headless detection reads (SSH, display,
-/// container, WSL), so a test decides those itself.
+/// from the environment, none of the consumers' location variables (`LLM_USER_PATH`,
+/// `CRUSH_GLOBAL_DATA`, `GOOSE_PATH_ROOT`, `GOOSE_DISABLE_KEYRING`), and none of the variables
+/// headless detection reads (SSH, display, container, WSL), so a test decides those itself.
 pub fn command(home: &Path) -> Command {
     let mut c = Command::new(cli_binary());
     c.env("HOME", home)
@@ -252,6 +253,10 @@ pub fn command(home: &Path) -> Command {
         "container",
         "WSL_DISTRO_NAME",
         "WSL_INTEROP",
+        "LLM_USER_PATH",
+        "CRUSH_GLOBAL_DATA",
+        "GOOSE_PATH_ROOT",
+        "GOOSE_DISABLE_KEYRING",
     ] {
         c.env_remove(var);
     }

@@ -1,4 +1,5 @@
-//! The JSON stores: our own credentials file and opencode's `auth.json`.
+//! The JSON stores: our own credentials file and opencode's `auth.json`; the JSON helpers
+//! here also serve the llm and crush stores.
 
 use std::io::Write;
 use std::path::{Path, PathBuf};
@@ -15,7 +16,7 @@ use super::{KeyMeta, KeyStore, Replace, StoreError, StoreReport};
 const ENTRY: &str = "openrouter";
 
 /// A parsed JSON document whose strings (some of which are keys) are zeroized on drop.
-struct Scrubbed(Map<String, Value>);
+pub(super) struct Scrubbed(pub(super) Map<String, Value>);
 
 impl Drop for Scrubbed {
     fn drop(&mut self) {
@@ -31,7 +32,7 @@ impl Drop for Scrubbed {
     }
 }
 
-fn type_name(v: &Value) -> &'static str {
+pub(super) fn type_name(v: &Value) -> &'static str {
     match v {
         Value::Null => "null",
         Value::Bool(_) => "boolean",
@@ -44,7 +45,7 @@ fn type_name(v: &Value) -> &'static str {
 
 /// Parses `bytes` as a JSON object. An empty (or all-whitespace) file counts as `{}`.
 /// The error reason carries the category, line and column only, never file contents.
-fn parse_object(path: &Path, bytes: &[u8]) -> Result<Scrubbed, StoreError> {
+pub(super) fn parse_object(path: &Path, bytes: &[u8]) -> Result<Scrubbed, StoreError> {
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Ok(Scrubbed(Map::new()));
     }
@@ -78,7 +79,7 @@ fn parse_object(path: &Path, bytes: &[u8]) -> Result<Scrubbed, StoreError> {
 
 /// Pretty JSON with 2-space indent (the layout of `JSON.stringify(x, null, 2)`), into a buffer
 /// sized exactly so it never reallocates (reallocation would leave unzeroized copies).
-fn to_pretty(map: &Map<String, Value>, trailing_newline: bool) -> Zeroizing<Vec<u8>> {
+pub(super) fn to_pretty(map: &Map<String, Value>, trailing_newline: bool) -> Zeroizing<Vec<u8>> {
     struct Count(usize);
     impl Write for Count {
         fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
@@ -102,7 +103,7 @@ fn to_pretty(map: &Map<String, Value>, trailing_newline: bool) -> Zeroizing<Vec<
 /// What `store` would refuse in a JSON store, checked before signing in: the file's place
 /// ([`preflight_write`]) and its contents (a file that is not a JSON object is never clobbered).
 /// Returns the parsed document, if the file exists, for store-specific checks.
-fn preflight_json(path: &Path) -> Result<Option<Scrubbed>, StoreError> {
+pub(super) fn preflight_json(path: &Path) -> Result<Option<Scrubbed>, StoreError> {
     preflight_write(path)?;
     match read_existing(path)? {
         Some(bytes) => parse_object(path, &bytes).map(Some),
@@ -119,14 +120,14 @@ fn parse_or_empty(path: &Path, bytes: Option<&[u8]>) -> Result<Scrubbed, StoreEr
 }
 
 /// The mode [`update`] reported for a merge that always writes.
-fn written(updated: Updated) -> Option<u32> {
+pub(super) fn written(updated: Updated) -> Option<u32> {
     match updated {
         Updated::Wrote(mode) => mode,
         Updated::Deleted | Updated::Kept => None,
     }
 }
 
-fn report(store: &dyn KeyStore, path: &Path, mode: Option<u32>) -> StoreReport {
+pub(super) fn report(store: &dyn KeyStore, path: &Path, mode: Option<u32>) -> StoreReport {
     StoreReport {
         description: store.describe(),
         path: Some(path.to_path_buf()),

@@ -129,7 +129,7 @@ impl KeyStore for KeyringStore {
         target_os = "openbsd"
     )
 ))]
-mod imp {
+pub(super) mod imp {
     use super::{keyring_name, KEYRING_ACCOUNT};
     use crate::store::StoreError;
     use openrouter_auth_core::ApiKey;
@@ -195,6 +195,31 @@ mod imp {
         }
     }
 
+    /// Another program's entry (goose's secrets), as text.
+    pub(in crate::store) fn get_raw(
+        service: &str,
+        account: &str,
+    ) -> Result<Option<Zeroizing<String>>, StoreError> {
+        let entry = keyring::Entry::new(service, account).map_err(|e| map("open", e))?;
+        match entry.get_password() {
+            Ok(text) => Ok(Some(Zeroizing::new(text))),
+            Err(keyring::Error::NoEntry) => Ok(None),
+            Err(e) => Err(map("read the secrets from", e)),
+        }
+    }
+
+    /// Replaces another program's entry (goose's secrets) with `text`.
+    pub(in crate::store) fn set_raw(
+        service: &str,
+        account: &str,
+        text: &str,
+    ) -> Result<(), StoreError> {
+        keyring::Entry::new(service, account)
+            .map_err(|e| map("open", e))?
+            .set_password(text)
+            .map_err(|e| map("write the secrets to", e))
+    }
+
     pub(super) fn delete(service: &str) -> Result<bool, StoreError> {
         match entry(service)?.delete_credential() {
             Ok(()) => Ok(true),
@@ -214,7 +239,7 @@ mod imp {
         target_os = "openbsd"
     )
 )))]
-mod imp {
+pub(super) mod imp {
     use crate::store::StoreError;
     use openrouter_auth_core::ApiKey;
 
@@ -237,6 +262,21 @@ mod imp {
     }
 
     pub(super) fn delete(_service: &str) -> Result<bool, StoreError> {
+        Err(unsupported())
+    }
+
+    pub(in crate::store) fn get_raw(
+        _service: &str,
+        _account: &str,
+    ) -> Result<Option<zeroize::Zeroizing<String>>, StoreError> {
+        Err(unsupported())
+    }
+
+    pub(in crate::store) fn set_raw(
+        _service: &str,
+        _account: &str,
+        _text: &str,
+    ) -> Result<(), StoreError> {
         Err(unsupported())
     }
 }

@@ -169,6 +169,7 @@ pub fn options(stand_in: &StandIn, dir: &Path) -> LoginOptions {
             home: Some(dir.to_path_buf()),
             xdg_data_home: Some(dir.join("xdg")),
             config_dir: Some(dir.join("config")),
+            ..StoreEnv::default()
         },
         timeout: Duration::from_secs(60),
         ..LoginOptions::default()

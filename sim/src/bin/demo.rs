@@ -130,6 +130,7 @@ fn main() -> ExitCode {
             home: Some(tmp.path().to_path_buf()),
             xdg_data_home: None,
             config_dir: None,
+            ..StoreEnv::default()
         },
         open_browser: false,
         timeout: Duration::from_secs(60),
