@@ -1,13 +1,18 @@
 //! Property test: proptest drives the flow with random input sequences (and draws the RNG seed,
 //! so shrinking shrinks it too), and a small reference model predicts every output of every
-//! step. On top of the model, the safety rules are checked directly after every step:
+//! step. The flow runs inside the proving ground's oracle (`openrouter_auth_oracle::CheckedFlow`,
+//! the same rules the fuzzers and the simulator check), which checks the safety rules after
+//! every step: never `Stored` unless an own-nonce callback or paste carrying an issued code was
+//! accepted first; never two exchanges in flight, ids fresh; no resend once a code may have
+//! reached OpenRouter; terminal phases sticky (phase and outcome); at most one response per
+//! request and only to requests, every open request answered when `Finished` comes;
+//! `Finished` at most once, carrying the flow's outcome. On top of the model and the oracle:
 //!
-//! - never `Stored` unless an own-nonce callback or paste carrying a code was accepted first;
 //! - one `SendExchange` per accepted code, plus one per retry after `may_have_been_sent:
-//!   false`; never two exchanges in flight; none at all after `may_have_been_sent: true`;
-//! - terminal phases are sticky (phase and outcome);
-//! - every request gets exactly one response (held ones when the flow ends), unless its
-//!   connection closed first; `Finished` at most once, and last in its batch.
+//!   false`, each carrying the accepted code and the rest of the exchange deadline;
+//! - no response on a connection that closed; `Finished` last in its batch;
+//! - liveness: a shell that answers the store, cancels and lets time pass reaches `Finished`
+//!   with every request answered (held ones when the flow ends), unless its connection closed.
 //!
 //! A failing case prints its seed and steps; proptest keeps regressions in
 //! `core/proptest-regressions/flow_properties.txt`.
@@ -17,9 +22,9 @@ use openrouter_auth_core::flow::{
     DONE_LINGER, FIRST_RETRY_DELAY, MAX_HELD_CONNECTIONS, MAX_RETRY_DELAY,
 };
 use openrouter_auth_core::*;
+use openrouter_auth_oracle::CheckedFlow;
 use proptest::prelude::*;
 use proptest::test_runner::FileFailurePersistence;
-use std::collections::BTreeMap;
 
 const BROWSER_CODE: &str = "browser-code";
 const PASTED_CODE: &str = "pasted-code";
@@ -372,23 +377,17 @@ fn request_input(f: &Flow, step: &Step, conn: u64) -> Option<Input> {
 
 #[derive(Default, Debug)]
 struct Tally {
-    /// Responses per connection.
-    answered: BTreeMap<u64, u32>,
     closed: Vec<u64>,
-    requested: Vec<u64>,
     /// An own-nonce code was accepted (the flow left waiting on a code-carrying step).
     accepted_code: bool,
     sends: u32,
     retries_due: u32,
-    in_flight: Option<ExchangeId>,
-    ids: Vec<ExchangeId>,
-    maybe_sent_failure: bool,
     finishes: u32,
-    terminal: Option<(End, Outcome)>,
 }
 
 struct Run {
-    f: Flow,
+    /// The flow under test, inside the oracle.
+    f: CheckedFlow,
     m: Model,
     tally: Tally,
     next_conn: u64,
@@ -401,11 +400,17 @@ impl Run {
             headless,
             ..FlowConfig::default()
         };
-        let mut f = Flow::new(config, &mut rng(seed), t(0)).unwrap();
+        let (mut f, mut outs) =
+            CheckedFlow::new(config, &mut rng(seed), t(0)).unwrap_or_else(|v| panic!("{v}"));
         if !headless {
-            let _ = f.handle_input(Input::ListenerBound { port: PORT, ipv6: true }, t(0));
+            let bound = f.handle_input(Input::ListenerBound { port: PORT, ipv6: true }, t(0));
+            outs.extend(bound.unwrap_or_else(|v| panic!("{v}")));
         }
-        let outs = drain(&mut f);
+        // The model's OpenRouter issues every code it answers with a key for this flow.
+        let challenge = f.flow().code_challenge().as_str().to_owned();
+        for code in [BROWSER_CODE, PASTED_CODE, URL_CODE] {
+            f.note_code_issued(code, &challenge);
+        }
         assert!(matches!(
             outs.as_slice(),
             [Output::OpenBrowser { .. }] | [Output::PromptForCode { .. }]
@@ -434,14 +439,11 @@ impl Run {
     }
 
     fn step(&mut self, step: &Step) {
-        let phase_before = self.f.phase();
+        let phase_before = self.f.flow().phase();
         let mut expected = Vec::new();
-        let mut answered_id = None;
-        let mut maybe_sent = false;
         let mut code_step = false;
         let mut retry_step = false;
-        let handled;
-        if let Step::Tick(ms) = step {
+        let outs = if let Step::Tick(ms) = step {
             let m = &mut self.m;
             m.now += ms;
             let now = m.now;
@@ -461,14 +463,13 @@ impl Run {
                 m.finish(&mut expected);
             }
             self.log.push(format!("{step:?} -> now {now}"));
-            handled = self.f.handle_timeout(t(now));
+            self.f.handle_timeout(t(now))
         } else {
             self.m.now += 1;
             let now = t(self.m.now);
-            let input = if let Some(input) = request_input(&self.f, step, self.next_conn) {
+            let input = if let Some(input) = request_input(self.f.flow(), step, self.next_conn) {
                 let conn = self.next_conn;
                 self.next_conn += 1;
-                self.tally.requested.push(conn);
                 code_step = matches!(step, Step::OwnCode);
                 self.m.on_request(step, conn, &mut expected);
                 input
@@ -487,7 +488,6 @@ impl Run {
                     }
                     Step::ExchangeOk(p) => {
                         let id = pick(m, p);
-                        answered_id = Some(id);
                         if m.live(id) {
                             m.phase = Phase::Storing;
                             expected.push(Ev::StoreKey);
@@ -499,7 +499,6 @@ impl Run {
                     }
                     Step::ExchangeStatus(e, p) => {
                         let id = pick(m, p);
-                        answered_id = Some(id);
                         let (status, body, kind) = ERRORS[e];
                         if m.live(id) {
                             m.fail(kind, &mut expected);
@@ -511,9 +510,7 @@ impl Run {
                     }
                     Step::FailedSent(p) => {
                         let id = pick(m, p);
-                        answered_id = Some(id);
                         if m.live(id) {
-                            maybe_sent = true;
                             m.fail("network", &mut expected);
                         }
                         Input::ExchangeFailed {
@@ -524,7 +521,6 @@ impl Run {
                     }
                     Step::FailedNotSent(p) => {
                         let id = pick(m, p);
-                        answered_id = Some(id);
                         if m.live(id) {
                             let factor = 1u32 << (m.attempt - 1).min(5);
                             let delay = (FIRST_RETRY_DELAY * factor).min(MAX_RETRY_DELAY);
@@ -582,7 +578,7 @@ impl Run {
                                 URL_CODE,
                                 format!(
                                     "http://localhost:{PORT}{}",
-                                    own(&self.f, &format!("?code={URL_CODE}"))
+                                    own(self.f.flow(), &format!("?code={URL_CODE}"))
                                 ),
                             )
                         } else {
@@ -603,14 +599,19 @@ impl Run {
                 }
             };
             self.log.push(format!("{step:?} at {}", self.m.now));
-            handled = self.f.handle_input(input, now);
-        }
-
-        let outs = drain(&mut self.f);
+            self.f.handle_input(input, now)
+        };
+        // The oracle's rules: the first broken one, with the steps that led to it.
+        let outs = outs.unwrap_or_else(|v| panic!("{v}\nafter {:#?}", self.log));
         let got: Vec<Ev> = outs.iter().map(observe).collect();
+        let handled = self
+            .f
+            .last_handled()
+            .expect("the oracle records what each step did");
         let Run {
             f, m, tally, log, ..
         } = self;
+        let f = f.flow();
         let ctx = || format!("after {log:#?}\nexpected {expected:#?}\ngot {outs:#?}");
         assert_eq!(got, expected, "{}", ctx());
         Self::check(
@@ -620,8 +621,6 @@ impl Run {
             &outs,
             phase_before,
             handled,
-            answered_id,
-            maybe_sent,
             code_step,
             retry_step,
             &ctx,
@@ -636,8 +635,6 @@ impl Run {
         outs: &[Output],
         phase_before: Phase,
         handled: Handled,
-        answered_id: Option<ExchangeId>,
-        maybe_sent: bool,
         code_step: bool,
         retry_step: bool,
         ctx: &dyn Fn() -> String,
@@ -674,12 +671,6 @@ impl Run {
             );
         }
 
-        if answered_id.is_some() && answered_id == tally.in_flight {
-            tally.in_flight = None;
-        }
-        if maybe_sent {
-            tally.maybe_sent_failure = true;
-        }
         let entered_exchange = matches!(phase_before, Phase::Init | Phase::AwaitingCallback)
             && f.phase() != phase_before
             && !f.is_terminal();
@@ -705,15 +696,8 @@ impl Run {
                     if retry_step {
                         tally.retries_due -= 1;
                     }
-                    assert!(
-                        !tally.maybe_sent_failure,
-                        "code resent after a maybe-sent failure: {}",
-                        ctx()
-                    );
-                    assert_eq!(tally.in_flight, None, "two exchanges in flight: {}", ctx());
-                    assert!(!tally.ids.contains(id), "reused id: {}", ctx());
-                    tally.in_flight = Some(*id);
-                    tally.ids.push(*id);
+                    // Two in flight, a reused id, a resend after a maybe-sent failure: the
+                    // oracle's `one-exchange-in-flight` and `no-resend-after-maybe-sent`.
                     tally.sends += 1;
                     m.latest_id = Some(*id);
                     let body: serde_json::Value = serde_json::from_slice(&request.body).unwrap();
@@ -727,10 +711,8 @@ impl Run {
                 }
                 Output::StoreKey { key, .. } => assert_eq!(key.expose_secret(), KEY),
                 Output::Respond { conn, response, .. } => {
-                    let n = tally.answered.entry(conn.0).or_default();
-                    *n += 1;
-                    assert_eq!(*n, 1, "two responses on conn {}: {}", conn.0, ctx());
-                    assert!(tally.requested.contains(&conn.0), "{}", ctx());
+                    // A second response, or one to no request: the oracle's
+                    // `one-response-per-request`.
                     assert!(
                         !tally.closed.contains(&conn.0),
                         "answer after close: {}",
@@ -740,19 +722,10 @@ impl Run {
                         assert_eq!(response.header("allow"), Some("GET, HEAD"));
                     }
                 }
-                Output::Finished(outcome) => {
-                    tally.finishes += 1;
-                    assert_eq!(tally.finishes, 1, "Finished twice: {}", ctx());
-                    assert_eq!(Some(outcome), f.outcome(), "{}", ctx());
-                    // Everyone was answered (or went away) before the flow says it is done.
-                    for c in &tally.requested {
-                        assert!(
-                            tally.answered.contains_key(c) || tally.closed.contains(c),
-                            "conn {c} unanswered at Finished: {}",
-                            ctx()
-                        );
-                    }
-                }
+                // Twice, with another outcome than the flow's, or before every open request
+                // was answered: the oracle's `finished-once-and-last` and
+                // `one-response-per-request`.
+                Output::Finished(_) => tally.finishes += 1,
                 _ => {}
             }
         }
@@ -760,21 +733,8 @@ impl Run {
             assert_eq!(i, outs.len() - 1, "Finished must come last: {}", ctx());
         }
         assert_eq!(tally.sends, f.exchanges_sent(), "{}", ctx());
-        if ended(f) == Some(End::Stored) {
-            assert!(
-                tally.accepted_code,
-                "Stored without an accepted code: {}",
-                ctx()
-            );
-        }
-        // Terminal phases are sticky.
-        if let Some((end, outcome)) = &tally.terminal {
-            assert_eq!(ended(f), Some(*end), "{}", ctx());
-            assert!(f.is_terminal(), "{}", ctx());
-            assert_eq!(f.outcome(), Some(outcome), "{}", ctx());
-        } else if f.is_terminal() {
-            tally.terminal = Some((ended(f).unwrap(), f.outcome().unwrap().clone()));
-        }
+        // Stored without an accepted code, a terminal phase or outcome that changed: the
+        // oracle's `stored-needs-own-callback-code` and `terminal-is-sticky`.
     }
 
     /// Liveness: whatever state the run ended in, a shell that answers the store, cancels
@@ -788,14 +748,12 @@ impl Run {
         }
         self.step(&Step::Tick(DONE_LINGER.as_millis() as u64));
         assert_eq!(self.tally.finishes, 1, "{:#?}", self.log);
-        assert_eq!(self.f.poll_timeout(), None);
-        for c in &self.tally.requested {
-            assert!(
-                self.tally.answered.get(c) == Some(&1) || self.tally.closed.contains(c),
-                "conn {c} never answered: {:#?}",
-                self.log
-            );
-        }
+        assert_eq!(self.f.flow().poll_timeout(), None);
+        // Every request answered once, unless its connection closed: the oracle's
+        // `one-response-per-request` at the end of a run.
+        self.f
+            .check_end()
+            .unwrap_or_else(|v| panic!("{v}\nafter {:#?}", self.log));
     }
 }
 
