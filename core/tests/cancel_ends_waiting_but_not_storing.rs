@@ -41,7 +41,13 @@ fn cancel_in_init() {
         })))
     );
     // Binding afterwards opens no browser.
-    let _ = f.handle_input(Input::ListenerBound { port: PORT, ipv6: true }, t(2));
+    let _ = f.handle_input(
+        Input::ListenerBound {
+            port: PORT,
+            ipv6: true,
+        },
+        t(2),
+    );
     assert!(drain(&mut f).is_empty());
     assert_eq!(f.authorization_url(), None);
 }

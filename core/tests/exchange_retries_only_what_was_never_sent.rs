@@ -292,7 +292,13 @@ fn exchange_deadline_also_cuts_a_pending_retry() {
 fn callback_deadline_ends_the_flow_with_callback_timed_out() {
     let mut f = Flow::new(FlowConfig::default(), &mut rng(8), t(500)).unwrap();
     assert_eq!(f.poll_timeout(), Some(t(600_500)), "from Flow::new");
-    let _ = f.handle_input(Input::ListenerBound { port: PORT, ipv6: true }, t(2000));
+    let _ = f.handle_input(
+        Input::ListenerBound {
+            port: PORT,
+            ipv6: true,
+        },
+        t(2000),
+    );
     drain(&mut f);
     assert_eq!(
         f.poll_timeout(),

@@ -8,7 +8,13 @@ fn full_sign_in_answers_truthfully_and_redirects_to_a_clean_url() {
     let mut f = Flow::new(FlowConfig::default(), &mut rng(1), t(0)).unwrap();
     assert_eq!(f.phase(), Phase::Init);
     assert!(drain(&mut f).is_empty());
-    let _ = f.handle_input(Input::ListenerBound { port: PORT, ipv6: true }, t(5));
+    let _ = f.handle_input(
+        Input::ListenerBound {
+            port: PORT,
+            ipv6: true,
+        },
+        t(5),
+    );
     let outs = drain(&mut f);
     let Output::OpenBrowser { url } = &outs[0] else {
         panic!("{outs:?}")

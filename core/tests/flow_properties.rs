@@ -403,7 +403,13 @@ impl Run {
         let (mut f, mut outs) =
             CheckedFlow::new(config, &mut rng(seed), t(0)).unwrap_or_else(|v| panic!("{v}"));
         if !headless {
-            let bound = f.handle_input(Input::ListenerBound { port: PORT, ipv6: true }, t(0));
+            let bound = f.handle_input(
+                Input::ListenerBound {
+                    port: PORT,
+                    ipv6: true,
+                },
+                t(0),
+            );
             outs.extend(bound.unwrap_or_else(|v| panic!("{v}")));
         }
         // The model's OpenRouter issues every code it answers with a key for this flow.

@@ -119,7 +119,13 @@ fn binding_twice_and_closing_an_unknown_connection_are_ignored() {
     let mut f = bound_flow(5, FlowConfig::default());
     drain(&mut f);
     assert_eq!(
-        f.handle_input(Input::ListenerBound { port: PORT + 1, ipv6: true }, t(1)),
+        f.handle_input(
+            Input::ListenerBound {
+                port: PORT + 1,
+                ipv6: true
+            },
+            t(1)
+        ),
         Handled::Ignored(Ignored::AlreadyBound)
     );
     assert_eq!(
@@ -203,7 +209,13 @@ fn an_insecure_base_url_is_refused_by_the_core() {
 fn the_store_report_comes_back_in_the_outcome() {
     let mut f: Flow<(u32, &'static str)> =
         Flow::new(FlowConfig::default(), &mut rng(10), t(0)).unwrap();
-    let _ = f.handle_input(Input::ListenerBound { port: PORT, ipv6: true }, t(0));
+    let _ = f.handle_input(
+        Input::ListenerBound {
+            port: PORT,
+            ipv6: true,
+        },
+        t(0),
+    );
     let _ = f.handle_input(Input::Pasted("a-code".to_string().into()), t(1));
     let id = std::iter::from_fn(|| f.poll_output())
         .find_map(|o| match o {

@@ -213,7 +213,13 @@ fn round_trip_after_listener_bound_then_sign_in() {
     let mut f = Flow::new(FlowConfig::default(), &mut rng(13), t(0)).unwrap();
     let f0 = round_trip(&f);
     assert_eq!(f0.phase(), Phase::Init);
-    let _ = f.handle_input(Input::ListenerBound { port: PORT, ipv6: true }, t(1));
+    let _ = f.handle_input(
+        Input::ListenerBound {
+            port: PORT,
+            ipv6: true,
+        },
+        t(1),
+    );
     // Undrained outputs survive the trip too.
     let mut g = round_trip(&f);
     let outs = drain(&mut g);
@@ -233,7 +239,13 @@ fn round_trip_after_listener_bound_then_sign_in() {
 
 fn bound_copy(f: &Flow) -> Flow {
     let mut g = round_trip(f);
-    let _ = g.handle_input(Input::ListenerBound { port: PORT, ipv6: true }, t(1));
+    let _ = g.handle_input(
+        Input::ListenerBound {
+            port: PORT,
+            ipv6: true,
+        },
+        t(1),
+    );
     drain(&mut g);
     g
 }

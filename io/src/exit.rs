@@ -257,7 +257,10 @@ mod tests {
 
     #[test]
     fn the_flags_that_get_around_an_error_come_from_the_cli() {
-        let port = LoginError::Bind(BindError::PortInUse { port: 8976, family: openrouter_auth::server::IpFamily::V4 });
+        let port = LoginError::Bind(BindError::PortInUse {
+            port: 8976,
+            family: openrouter_auth::server::IpFamily::V4,
+        });
         assert!(!port.to_string().contains("--"), "{port}");
         assert_eq!(login_failure(&port).code, ERROR);
         assert!(login_message(&port).contains("--port"));

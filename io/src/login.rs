@@ -706,12 +706,7 @@ fn log_handled(what: &'static str, handled: Handled) {
     }
 }
 
-fn store_key(
-    store: &mut dyn KeyStore,
-    key: &ApiKey,
-    meta: &KeyMeta,
-    replace: &Replace,
-) -> Input {
+fn store_key(store: &mut dyn KeyStore, key: &ApiKey, meta: &KeyMeta, replace: &Replace) -> Input {
     match store.store_replacing(key, meta, replace) {
         Ok(report) => Input::KeyStored {
             location: report.description.clone(),

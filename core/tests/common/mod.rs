@@ -17,7 +17,13 @@ pub fn rng(seed: u64) -> ChaCha20Rng {
 
 pub fn bound_flow(seed: u64, config: FlowConfig) -> Flow {
     let mut f = Flow::new(config, &mut rng(seed), t(0)).unwrap();
-    let _ = f.handle_input(Input::ListenerBound { port: PORT, ipv6: true }, t(0));
+    let _ = f.handle_input(
+        Input::ListenerBound {
+            port: PORT,
+            ipv6: true,
+        },
+        t(0),
+    );
     f
 }
 

@@ -7,9 +7,7 @@ use openrouter_auth_core::ApiKey;
 use serde_json::{Map, Value};
 
 use super::fsutil::{read_existing, update, Change, Updated};
-use super::json::{
-    parse_object, preflight_json, report, to_pretty, type_name, written, Scrubbed,
-};
+use super::json::{parse_object, preflight_json, report, to_pretty, type_name, written, Scrubbed};
 use super::{KeyMeta, KeyStore, Replace, StoreError, StoreReport};
 
 /// The variable that moves crush's data directory (the file is `$CRUSH_GLOBAL_DATA/crush.json`),
@@ -171,37 +169,37 @@ impl KeyStore for CrushStore {
 /// The key in a crush document (see [`KeyStore::load`]): `providers.openrouter.api_key`, unless
 /// it is empty or a `$VARIABLE` reference crush resolves from the environment.
 fn crush_key(path: &Path, doc: &Map<String, Value>) -> Result<Option<ApiKey>, StoreError> {
-        let entry = match doc.get(PROVIDERS) {
-            None | Some(Value::Null) => return Ok(None),
-            Some(Value::Object(providers)) => providers.get(ID),
-            Some(other) => {
-                return Err(StoreError::NotAnObject {
-                    path: path.to_path_buf(),
-                    entry: Some(PROVIDERS),
-                    found: type_name(other),
-                })
-            }
-        };
-        let value = match entry {
-            None | Some(Value::Null) => return Ok(None),
-            Some(Value::Object(obj)) => obj.get(FIELD),
-            Some(other) => {
-                return Err(StoreError::NotAnObject {
-                    path: path.to_path_buf(),
-                    entry: Some(ENTRY),
-                    found: type_name(other),
-                })
-            }
-        };
-        match value {
-            None | Some(Value::Null) => Ok(None),
-            Some(Value::String(k)) if k.is_empty() || k.starts_with('$') => Ok(None),
-            Some(Value::String(k)) => Ok(Some(ApiKey::new(k.as_str()))),
-            Some(other) => Err(StoreError::Malformed {
+    let entry = match doc.get(PROVIDERS) {
+        None | Some(Value::Null) => return Ok(None),
+        Some(Value::Object(providers)) => providers.get(ID),
+        Some(other) => {
+            return Err(StoreError::NotAnObject {
                 path: path.to_path_buf(),
-                reason: format!("`{ENTRY}.{FIELD}` is a {}, not a string", type_name(other)),
-            }),
+                entry: Some(PROVIDERS),
+                found: type_name(other),
+            })
         }
+    };
+    let value = match entry {
+        None | Some(Value::Null) => return Ok(None),
+        Some(Value::Object(obj)) => obj.get(FIELD),
+        Some(other) => {
+            return Err(StoreError::NotAnObject {
+                path: path.to_path_buf(),
+                entry: Some(ENTRY),
+                found: type_name(other),
+            })
+        }
+    };
+    match value {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(k)) if k.is_empty() || k.starts_with('$') => Ok(None),
+        Some(Value::String(k)) => Ok(Some(ApiKey::new(k.as_str()))),
+        Some(other) => Err(StoreError::Malformed {
+            path: path.to_path_buf(),
+            reason: format!("`{ENTRY}.{FIELD}` is a {}, not a string", type_name(other)),
+        }),
+    }
 }
 
 #[cfg(test)]

@@ -7,9 +7,7 @@ use openrouter_auth_core::ApiKey;
 use serde_json::{Map, Value};
 
 use super::fsutil::{read_existing, update, Change, Updated};
-use super::json::{
-    parse_object, preflight_json, report, to_pretty, type_name, written, Scrubbed,
-};
+use super::json::{parse_object, preflight_json, report, to_pretty, type_name, written, Scrubbed};
 use super::{KeyMeta, KeyStore, Replace, StoreError, StoreReport};
 
 /// The name `llm-openrouter` looks the key up under (`llm keys set openrouter`).
