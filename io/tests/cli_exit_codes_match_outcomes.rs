@@ -273,7 +273,7 @@ fn ctrl_c_while_waiting_exits_130_and_frees_the_port() {
 /// reads; the top-level help is not enough).
 #[test]
 fn every_subcommand_help_lists_the_exit_codes() {
-    for sub in ["login", "status", "logout"] {
+    for sub in ["login", "status", "logout", "token"] {
         let out = std::process::Command::new(env!("CARGO_BIN_EXE_openrouter-auth"))
             .args([sub, "--help"])
             .output()
@@ -283,7 +283,7 @@ fn every_subcommand_help_lists_the_exit_codes() {
         for line in [
             "Exit codes:",
             "  6    signed in but the key could not be stored",
-            "  8    no key stored (status)",
+            "  8    no key stored (status, token)",
             "  130  cancelled (Ctrl-C)",
         ] {
             assert!(help.contains(line), "{sub} --help lacks {line:?}:\n{help}");
