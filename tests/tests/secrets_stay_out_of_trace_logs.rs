@@ -174,3 +174,28 @@ fn json_output_holds_no_code_verifier_or_key() {
     assert!(run.stored.contains(key), "stored: {}", run.stored);
     assert_no_secrets(&run, "--json with RUST_LOG=trace");
 }
+
+/// The check above finds a verifier wherever it sits in the output: in a log field, quoted in
+/// JSON, or run together with other text; and finds nothing where the verifier is absent.
+#[test]
+fn the_verifier_check_finds_a_verifier_in_any_text() {
+    use openrouter_auth_core::{CodeChallengeMethod, CodeVerifier};
+    let verifier = CodeVerifier::from_entropy(&[7; 32]);
+    let v = verifier.expose_secret();
+    assert_eq!(v.len(), VERIFIER_LEN);
+    let challenge = verifier.challenge(CodeChallengeMethod::S256);
+    for text in [
+        format!("TRACE body code_verifier={v}&code=x"),
+        format!("{{\"code_verifier\":\"{v}\"}}"),
+        format!("prefix-{v}~suffix.more"),
+    ] {
+        assert_eq!(
+            verifier_in(&text, challenge.as_str()).as_deref(),
+            Some(v),
+            "{text}"
+        );
+    }
+    let other = CodeVerifier::from_entropy(&[8; 32]);
+    let text = format!("code_verifier={}", other.expose_secret());
+    assert_eq!(verifier_in(&text, challenge.as_str()), None);
+}
