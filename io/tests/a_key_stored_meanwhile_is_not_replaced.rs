@@ -1,7 +1,8 @@
 //! A sign-in that finds, when it stores its key, another OpenRouter key that appeared after it
 //! began (a second `openrouter-auth login` that finished first) does not replace it silently:
 //! without `--force` it ends with exit 6, hands its own key over and says what it found
-//! (issue 12, rule 3).
+//! (issue 12, rule 3). The same with two `openrouter-auth login` processes:
+//! tests/tests/login_keeps_a_key_stored_meanwhile.rs.
 
 #[macro_use]
 mod common;
@@ -86,34 +87,3 @@ both_drivers!(
     two_logins_that_began_on_an_empty_store,
     with_force_the_key_that_appeared_is_replaced,
 );
-
-/// The same with two `openrouter-auth login` processes: exit 6, the key on stdout.
-#[test]
-fn the_command_exits_6_and_prints_its_key_when_another_login_stored_first() {
-    for force in [false, true] {
-        let (first_stand_in, second_stand_in) = (StandIn::new(), other_stand_in());
-        let dir = tempdir();
-        let args: &[&str] = if force { &["--force"] } else { &[] };
-        let mut first = Cli::login(&first_stand_in, dir.path(), args, "warn", None);
-        let mut second = Cli::login(&second_stand_in, dir.path(), &[], "warn", None);
-        let (first_cb, second_cb) = (first.callback_url(), second.callback_url());
-        come_back(&second_cb, CODE);
-        let second = second.wait_within(PATIENCE);
-        assert!(second.status.success(), "{}", second.stderr);
-        come_back(&first_cb, CODE);
-        let first = first.wait_within(PATIENCE);
-        if force {
-            assert!(first.status.success(), "{}", first.stderr);
-            assert_eq!(stored(dir.path()), KEY);
-        } else {
-            assert_eq!(first.status.code(), Some(6), "{}", first.stderr);
-            assert_eq!(first.stdout.trim(), KEY, "the key is handed to the user");
-            assert!(
-                first.stderr.contains("now holds another OpenRouter key"),
-                "{}",
-                first.stderr
-            );
-            assert_eq!(stored(dir.path()), OTHER_KEY);
-        }
-    }
-}

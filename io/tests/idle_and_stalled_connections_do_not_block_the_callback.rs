@@ -1,6 +1,7 @@
 //! Connections that send nothing (browser preconnects) or half a request (a slowloris) hold
 //! no one up: each has its own read deadline, and the real callback is served while they are
-//! still open.
+//! still open. The same for the `openrouter-auth` process under a descriptor limit:
+//! tests/tests/callback_gets_past_more_idle_connections_than_descriptors.rs.
 
 #[macro_use]
 mod common;
@@ -91,33 +92,3 @@ fn half_request_that_stalls(driver: Driver) {
 }
 
 both_drivers!(three_hundred_idle_connections, half_request_that_stalls);
-
-/// More idle connections than the process may open files (macOS starts programs with a soft
-/// limit of 256): the listener must still take the real callback, not leave it in the
-/// kernel's queue until the login times out.
-#[cfg(unix)]
-#[test]
-fn more_idle_connections_than_the_descriptor_limit() {
-    let _serial = ONE_AT_A_TIME.lock().unwrap_or_else(|p| p.into_inner());
-    let stand_in = StandIn::new();
-    let dir = tempdir();
-    let mut cli = Cli::login(&stand_in, dir.path(), &[], "warn", Some(64));
-    let callback_url = cli.callback_url();
-    let addr = addr_of(&callback_url);
-    let started = Instant::now();
-    let idle: Vec<_> = (0..200).map(|_| connect(addr)).collect();
-    let visit = come_back(&callback_url, CODE);
-    assert!(
-        visit.page.body.contains("Signed in to OpenRouter"),
-        "{}",
-        visit.page.body
-    );
-    let exit = cli.wait_within(PATIENCE);
-    assert!(exit.status.success(), "{}", exit.stderr);
-    assert!(
-        started.elapsed() < Duration::from_secs(3),
-        "the callback took {:?} behind 200 idle connections at a 64-descriptor limit",
-        started.elapsed()
-    );
-    drop(idle);
-}

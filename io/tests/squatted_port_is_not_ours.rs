@@ -6,7 +6,8 @@
 //! without IPv6 runs on 127.0.0.1 alone, and then advertises `127.0.0.1`, never `localhost`.
 //!
 //! Real sockets: the squatters are plain listeners in this process, the kind any local
-//! program can open. Tests that need ::1 skip, saying so, where it is missing.
+//! program can open. Tests that need ::1 skip, saying so, where it is missing. The command's
+//! side: tests/tests/squatted_port_is_not_ours_for_the_command.rs.
 
 mod common;
 
@@ -14,7 +15,6 @@ use common::*;
 use openrouter_auth::{BindError, IpFamily, LoginError, LoginOptions, LoopbackServer};
 use std::collections::HashSet;
 use std::net::{Ipv6Addr, SocketAddr, TcpListener};
-use std::time::Duration;
 
 /// A listener on `[::1]` (any free port), or `None` (and a note) where ::1 is missing.
 fn ipv6_squatter() -> Option<TcpListener> {
@@ -143,31 +143,8 @@ fn a_browser_that_tries_ipv6_first_signs_in_with_us() {
     assert_signed_in(login.finish(), &visit, dir.path());
 }
 
-/// `login --port P` with P squatted on ::1 ends at once with exit 1, naming the port and
-/// where it is taken; the command adds how to choose another.
-#[test]
-fn the_command_names_a_port_squatted_on_ipv6_and_the_way_out() {
-    let Some(squatter) = ipv6_squatter() else {
-        return;
-    };
-    let port = port_of(&squatter).to_string();
-    let stand_in = StandIn::new();
-    let dir = tempdir();
-    let cli = Cli::login(&stand_in, dir.path(), &["--port", &port], "warn", None);
-    let exit = cli.wait_within(Duration::from_secs(10));
-    assert_eq!(exit.status.code(), Some(1), "{}", exit.stderr);
-    assert!(
-        exit.stderr
-            .contains(&format!("port {port} on [::1] is already in use")),
-        "{}",
-        exit.stderr
-    );
-    assert!(exit.stderr.contains("--port"), "{}", exit.stderr);
-    assert!(!exit.stderr.contains("headless"), "{}", exit.stderr);
-    assert!(stand_in.exchanges().is_empty());
-}
-
-/// The same through the library: `login` returns the typed error before anything is shown.
+/// `login` with a port squatted on ::1 returns the typed error before anything is shown (the
+/// command's side: tests/tests/squatted_port_is_not_ours_for_the_command.rs).
 #[test]
 fn login_on_a_port_squatted_on_ipv6_is_port_in_use() {
     let Some(squatter) = ipv6_squatter() else {
@@ -193,66 +170,4 @@ fn login_on_a_port_squatted_on_ipv6_is_port_in_use() {
     );
     assert_eq!(err.kind(), "port_in_use");
     assert!(login.events().is_empty(), "{:?}", login.events());
-}
-
-/// On a machine without IPv6 loopback (here: a network namespace whose `lo` has IPv6
-/// disabled, as in many containers) the command still signs in on 127.0.0.1, and the
-/// `callback_url` it advertises names `127.0.0.1`: `localhost` could resolve to ::1, where
-/// the port is not ours. Needs `unshare -rn` and `ip` (Linux); skips where they are missing.
-#[cfg(target_os = "linux")]
-#[test]
-fn without_ipv6_the_command_advertises_127_0_0_1() {
-    use std::io::BufRead;
-    use std::process::{Command, Stdio};
-    const SETUP: &str =
-        "ip link set lo up && echo 1 > /proc/sys/net/ipv6/conf/lo/disable_ipv6 || exit 97";
-    let probe = Command::new("unshare")
-        .args(["-rn", "sh", "-c", SETUP])
-        .stderr(Stdio::null())
-        .status();
-    if !probe.is_ok_and(|s| s.success()) {
-        eprintln!("skipped: cannot make a network namespace without IPv6 (unshare -rn, ip)");
-        return;
-    }
-    let dir = tempdir();
-    let mut child = Command::new("unshare")
-        .args(["-rn", "sh", "-c", &format!("{SETUP}; exec \"$0\" \"$@\"")])
-        .arg(env!("CARGO_BIN_EXE_openrouter-auth"))
-        .args([
-            "login",
-            "--no-browser",
-            "--json",
-            "--callback-host",
-            "localhost",
-        ])
-        .args(["--base-url", "http://127.0.0.1:9"])
-        .arg("--store")
-        .arg(format!("file:{}", credentials(dir.path()).display()))
-        .env("HOME", dir.path())
-        .env("XDG_CONFIG_HOME", dir.path().join("config"))
-        .env("XDG_DATA_HOME", dir.path().join("data"))
-        .env("RUST_LOG", "warn")
-        .env_remove("OPENROUTER_AUTH_BASE_URL")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run openrouter-auth in a namespace");
-    let stdout = std::io::BufReader::new(child.stdout.take().unwrap());
-    let mut first = String::new();
-    for line in stdout.lines() {
-        let line = line.unwrap();
-        let event: serde_json::Value = serde_json::from_str(&line).unwrap();
-        first = line;
-        if event["event"] == "authorization_url" || event["event"] == "failed" {
-            break;
-        }
-    }
-    let _ = child.kill();
-    let _ = child.wait();
-    let event: serde_json::Value = serde_json::from_str(&first).unwrap();
-    assert_eq!(event["event"], "authorization_url", "{first}");
-    assert_eq!(event["headless"], false, "{first}");
-    let callback_url = url::Url::parse(event["callback_url"].as_str().unwrap()).unwrap();
-    assert_eq!(callback_url.host_str(), Some("127.0.0.1"), "{first}");
 }

@@ -755,3 +755,33 @@ pub fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
         std::thread::sleep(Duration::from_millis(20));
     }
 }
+
+/// Sets a file attribute with `chattr` (`'i'` immutable: nobody, not even root, may create or
+/// delete files in the directory; `'a'` append-only: files may be created but not deleted or
+/// renamed over) for as long as it lives.
+#[cfg(target_os = "linux")]
+pub struct Chattr(PathBuf, char);
+
+#[cfg(target_os = "linux")]
+impl Chattr {
+    /// `None` where `chattr` is missing or the file system lacks the attribute.
+    pub fn set(path: &Path, flag: char) -> Option<Chattr> {
+        Command::new("chattr")
+            .arg(format!("+{flag}"))
+            .arg(path)
+            .stderr(Stdio::null())
+            .status()
+            .is_ok_and(|s| s.success())
+            .then(|| Chattr(path.to_path_buf(), flag))
+    }
+}
+
+#[cfg(target_os = "linux")]
+impl Drop for Chattr {
+    fn drop(&mut self) {
+        let _ = Command::new("chattr")
+            .arg(format!("-{}", self.1))
+            .arg(&self.0)
+            .status();
+    }
+}

@@ -1,5 +1,7 @@
-//! Shared pieces of the real-socket tests: a wiremock stand-in for OpenRouter's exchange
-//! endpoint, a raw-socket "browser", and a way to run `login` with either driver.
+//! Shared pieces of the real-socket tests of the library: a wiremock stand-in for OpenRouter's
+//! exchange endpoint, a raw-socket "browser", and a way to run `login` with either driver.
+//! (The `openrouter-auth` command as a process is tested in tests/, on the harness in
+//! tests/src/lib.rs.)
 #![allow(dead_code, unused_macros)] // each test file uses a different part of this module
 
 use openrouter_auth::{
@@ -528,149 +530,8 @@ macro_rules! both_drivers {
 }
 
 // ----------------------------------------------------------------------------------------
-// The `openrouter-auth` command as a process
+// File attributes
 // ----------------------------------------------------------------------------------------
-
-/// `openrouter-auth login --no-browser` against `stand_in`, storing into
-/// `dir/credentials.json`, with its environment confined to `dir`.
-pub struct Cli {
-    child: std::process::Child,
-    lines: mpsc::Receiver<String>,
-    stderr: Option<std::thread::JoinHandle<String>>,
-    stdout: Option<std::thread::JoinHandle<String>>,
-}
-
-/// How a [`Cli`] run ended.
-pub struct CliExit {
-    pub status: std::process::ExitStatus,
-    pub stdout: String,
-    pub stderr: String,
-}
-
-impl Cli {
-    /// Starts the command. `max_open_files` lowers its descriptor limit (`ulimit -n`).
-    pub fn login(
-        stand_in: &StandIn,
-        dir: &Path,
-        extra_args: &[&str],
-        rust_log: &str,
-        max_open_files: Option<u32>,
-    ) -> Cli {
-        use std::io::BufRead;
-        use std::process::{Command, Stdio};
-        let bin = env!("CARGO_BIN_EXE_openrouter-auth");
-        let mut cmd = match max_open_files {
-            Some(n) => {
-                let mut c = Command::new("sh");
-                c.arg("-c")
-                    .arg(format!("ulimit -n {n} && exec \"$0\" \"$@\""))
-                    .arg(bin);
-                c
-            }
-            None => Command::new(bin),
-        };
-        cmd.args(["login", "--no-browser", "--base-url", stand_in.url.as_str()]);
-        if !extra_args.contains(&"--store") {
-            cmd.arg("--store")
-                .arg(format!("file:{}", credentials(dir).display()));
-        }
-        cmd.args(extra_args)
-            .env("RUST_LOG", rust_log)
-            .env("HOME", dir)
-            .env("XDG_CONFIG_HOME", dir.join("config"))
-            .env("XDG_DATA_HOME", dir.join("data"))
-            .env("NO_COLOR", "1")
-            .env_remove("OPENROUTER_AUTH_BASE_URL")
-            .env_remove("OPENROUTER_API_KEY")
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped());
-        let mut child = cmd.spawn().expect("run openrouter-auth");
-        let (tx, lines) = mpsc::channel::<String>();
-        let pump = |stream: Box<dyn Read + Send>, tx: mpsc::Sender<String>| {
-            std::thread::spawn(move || {
-                let mut all = String::new();
-                for line in std::io::BufReader::new(stream).lines() {
-                    let Ok(line) = line else { break };
-                    all.push_str(&line);
-                    all.push('\n');
-                    let _ = tx.send(line);
-                }
-                all
-            })
-        };
-        let stderr = pump(Box::new(child.stderr.take().unwrap()), tx.clone());
-        let stdout = pump(Box::new(child.stdout.take().unwrap()), tx);
-        Cli {
-            child,
-            lines,
-            stderr: Some(stderr),
-            stdout: Some(stdout),
-        }
-    }
-
-    /// Waits for the authorization URL (a line on stderr, or with `--json` an
-    /// `authorization_url` event on stdout) and returns its `callback_url`.
-    pub fn callback_url(&mut self) -> url::Url {
-        let deadline = Instant::now() + PATIENCE;
-        loop {
-            let left = deadline.saturating_duration_since(Instant::now());
-            let Ok(line) = self.lines.recv_timeout(left) else {
-                let _ = self.child.kill();
-                panic!("the command printed no authorization URL");
-            };
-            if let Ok(event) = serde_json::from_str::<serde_json::Value>(&line) {
-                if event["event"] == "authorization_url" {
-                    if let Some(u) = event["callback_url"].as_str() {
-                        return u.parse().unwrap();
-                    }
-                }
-            } else if let Some(start) = line.find("http://") {
-                if let Ok(u) = url::Url::parse(line[start..].trim()) {
-                    if let Some((_, cb)) = u.query_pairs().find(|(n, _)| n == "callback_url") {
-                        return cb.parse().unwrap();
-                    }
-                }
-            }
-        }
-    }
-
-    /// The process id (to send it signals).
-    pub fn pid(&self) -> u32 {
-        self.child.id()
-    }
-
-    /// Waits (at most `within`) for the command to exit.
-    pub fn wait_within(mut self, within: Duration) -> CliExit {
-        let started = Instant::now();
-        let status = loop {
-            if let Some(s) = self.child.try_wait().unwrap() {
-                break s;
-            }
-            if started.elapsed() > within {
-                let _ = self.child.kill();
-                let _ = self.child.wait();
-                let stderr = self.stderr.take().unwrap().join().unwrap();
-                panic!("the command did not exit within {within:?}:\n{stderr}");
-            }
-            std::thread::sleep(Duration::from_millis(10));
-        };
-        CliExit {
-            status,
-            stdout: self.stdout.take().unwrap().join().unwrap(),
-            stderr: self.stderr.take().unwrap().join().unwrap(),
-        }
-    }
-}
-
-impl Drop for Cli {
-    fn drop(&mut self) {
-        if self.stderr.is_some() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
-}
 
 /// Sets a file attribute with `chattr` (`'i'` immutable: nobody, not even root, may create or
 /// delete files in the directory; `'a'` append-only: files may be created but not deleted or
