@@ -1,7 +1,8 @@
-//! The authorization request: the URL the user's browser opens (PROTOCOL.md section 1).
+//! The authorization request: the URL the user's browser opens (OpenRouter's OAuth PKCE
+//! guide, step 1: <https://openrouter.ai/docs/use-cases/oauth-pkce>).
 //!
 //! `GET {base_url}/auth?callback_url=…&code_challenge=…&code_challenge_method=…&key_label=…`
-//! with every value percent-encoded by the `url` crate. The headless variant (PROTOCOL.md
+//! with every value percent-encoded by the `url` crate. The headless variant (OpenRouter's guide, which makes `callback_url` optional;
 //! section 5) leaves out `callback_url`; OpenRouter then shows the code on the page.
 
 use crate::pkce::{CodeChallenge, CodeChallengeMethod};
@@ -13,7 +14,7 @@ pub const DEFAULT_BASE_URL: &str = "https://openrouter.ai";
 /// Whether `base_url` may carry the code exchange and the key check: `https`, or plain `http`
 /// only on a loopback host (`localhost`, 127.0.0.0/8, `[::1]`: an emulator on this machine).
 /// Anything else would send the `code_verifier`, the authorization code and the API key
-/// across a network unencrypted (RFC 9700 section 2.6; PROTOCOL.md section 7).
+/// across a network unencrypted (RFC 9700 section 2.6; RFC 8252 section 8.3).
 pub fn base_url_is_secure(base_url: &url::Url) -> bool {
     let loopback = match base_url.host() {
         Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
@@ -30,6 +31,7 @@ pub fn base_url_is_secure(base_url: &url::Url) -> bool {
 
 /// Why a `key_label` was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum KeyLabelError {
     /// Empty, or only white space.
     #[error("the key label is empty")]
@@ -43,7 +45,7 @@ pub enum KeyLabelError {
 }
 
 /// The `key_label`: how the key will be named in the user's OpenRouter key list. At most 100
-/// characters (PROTOCOL.md section 1), no control characters, not blank. Leading and trailing
+/// characters (OpenRouter's OAuth PKCE guide, step 1), no control characters, not blank. Leading and trailing
 /// white space is trimmed.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(try_from = "String", into = "String")]
@@ -107,9 +109,10 @@ impl From<KeyLabel> for String {
 /// The host name put in the `callback_url`. The listener serves both 127.0.0.1 and ::1
 /// whichever is advertised.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub enum CallbackHost {
     /// `localhost` (default): reported to work where `127.0.0.1` hung OpenRouter's authorize
-    /// page (PROTOCOL.md section 1); browsers may resolve it to ::1 first.
+    /// page (OpenRouter's OAuth PKCE guide; RFC 8252 section 7.3); browsers may resolve it to ::1 first.
     #[default]
     Localhost,
     /// `127.0.0.1`, on request (RFC 8252 section 7.3 prefers the literal).
@@ -141,7 +144,7 @@ impl std::str::FromStr for CallbackHost {
 
 /// `http://{host}:{port}/callback/{nonce}`: the `callback_url` for a loopback flow
 /// (RFC 8252 section 7.3). The nonce is in the path so the binding works whatever OpenRouter
-/// does with `state` (PROTOCOL.md section 1).
+/// does with `state` (OpenRouter's OAuth PKCE guide, step 1; RFC 9700 section 4.7.1).
 pub fn callback_url(host: CallbackHost, port: u16, nonce: &crate::FlowNonce) -> url::Url {
     let s = format!(
         "http://{}:{}/callback/{}",
@@ -152,7 +155,7 @@ pub fn callback_url(host: CallbackHost, port: u16, nonce: &crate::FlowNonce) -> 
     url::Url::parse(&s).expect("a loopback host, a port and a base64url nonce form a valid URL")
 }
 
-/// Builds `{base_url}/auth?…` (PROTOCOL.md sections 1 and 5).
+/// Builds `{base_url}/auth?…` (OpenRouter's OAuth PKCE guide, step 1: <https://openrouter.ai/docs/use-cases/oauth-pkce>).
 ///
 /// - `callback_url`: `Some` for the loopback flow, `None` for headless mode.
 /// - `state`: sent when `Some` (we send the flow nonce; OpenRouter may ignore it).

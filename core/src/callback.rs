@@ -4,10 +4,12 @@
 //! as bytes, exactly as the request line carried them) to one [`CallbackTarget`]. It never
 //! panics and reads at most [`MAX_TARGET_BYTES`] bytes.
 //!
-//! Sources: PROTOCOL.md section 2 (OpenRouter appends `code`), RFC 6749 section 4.1.2.1
+//! Sources: OpenRouter's OAuth PKCE guide, step 1 (OpenRouter appends `code`:
+//! <https://openrouter.ai/docs/use-cases/oauth-pkce>), RFC 6749 section 4.1.2.1
 //! (`error`, `error_description`, `error_uri`), RFC 8252 section 8.1 and RFC 9700 section 4.7
 //! (bind the callback to the flow: our nonce in the path, `state` checked if present).
 
+use crate::flow::{host_is_ours, BrowserRequest, ConnectionId};
 use crate::secret::{AuthorizationCode, FlowNonce};
 use zeroize::Zeroizing;
 
@@ -23,11 +25,12 @@ pub const CALLBACK_PREFIX: &str = "/callback/";
 
 /// The path suffix of the clean page the browser is sent to after the callback
 /// (`/callback/<nonce>/done`), so the code, or an `error=` and its description, leaves the
-/// address bar (PROTOCOL.md section 7).
+/// address bar (RFC 9700 section 4.3).
 pub const DONE_SUFFIX: &str = "/done";
 
 /// What one request target means for a flow with a given nonce.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum CallbackTarget {
     /// Our callback path carrying an authorization code (and a matching `state`, or none).
     Code(AuthorizationCode),
@@ -43,6 +46,9 @@ pub enum CallbackTarget {
 }
 
 /// An `error=` callback: the three RFC 6749 section 4.1.2.1 fields, decoded.
+///
+/// Deliberately exhaustive: it holds exactly the three fields RFC 6749 defines for an error
+/// response, and shells and tests build it with a struct expression.
 #[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct CallbackError {
     /// `error`, e.g. `access_denied`.
@@ -55,6 +61,7 @@ pub struct CallbackError {
 
 /// Why a target is not a callback for this flow.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum NotOurs {
     /// The path is not `/callback/<something>` (e.g. `/favicon.ico`, `/`).
     WrongPath,
@@ -68,6 +75,7 @@ pub enum NotOurs {
 
 /// Why a target on our path is unusable.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum Malformed {
     /// Longer than [`MAX_TARGET_BYTES`].
     TooLong,
@@ -94,22 +102,121 @@ impl std::fmt::Display for Malformed {
 }
 
 const KNOWN: [&str; 5] = ["code", "state", "error", "error_description", "error_uri"];
+const CODE: usize = 0;
+const STATE: usize = 1;
+const ERROR: usize = 2;
+const ERROR_DESCRIPTION: usize = 3;
+const ERROR_URI: usize = 4;
+
+/// A request head as the shell parsed it, borrowed from the shell's read buffer: what
+/// [`classify_request`] needs to decide an answer, with nothing copied. The buffer it
+/// borrows from may hold an authorization code: the shell keeps it in a zeroizing buffer
+/// (the `openrouter-auth` server does) and wipes it when the connection is done.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct RequestHead<'a> {
+    /// The method token, e.g. `GET`.
+    pub method: &'a str,
+    /// The raw request target (path and query), e.g. `/callback/…?code=…`. May hold the code.
+    pub target: &'a [u8],
+    /// The raw `Host` header value, if there was exactly one.
+    pub host: Option<&'a [u8]>,
+}
+
+impl RequestHead<'_> {
+    /// The owned [`BrowserRequest`] for `Input::Request`, from connection `conn` (three
+    /// copies: method, target in a zeroizing buffer, `Host`).
+    pub fn to_request(&self, conn: ConnectionId) -> BrowserRequest {
+        BrowserRequest {
+            conn,
+            method: self.method.to_owned(),
+            target: Zeroizing::new(self.target.to_vec()),
+            host: self.host.map(<[u8]>::to_vec),
+        }
+    }
+}
+
+impl std::fmt::Debug for RequestHead<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RequestHead")
+            .field("method", &self.method)
+            .field(
+                "target",
+                &format_args!("[{} bytes redacted]", self.target.len()),
+            )
+            .field("host", &self.host.map(String::from_utf8_lossy))
+            .finish()
+    }
+}
+
+impl BrowserRequest {
+    /// This request as a borrowed [`RequestHead`].
+    pub fn head(&self) -> RequestHead<'_> {
+        RequestHead {
+            method: &self.method,
+            target: &self.target,
+            host: self.host.as_deref(),
+        }
+    }
+}
+
+/// What the flow makes of a request head before it picks an answer ([`classify_request`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RequestClass {
+    /// The `Host` header is missing, repeated or not ours ([`host_is_ours`]): 421.
+    /// `head_only` is true for a HEAD request.
+    Misdirected {
+        /// The request was HEAD.
+        head_only: bool,
+    },
+    /// Neither GET nor HEAD: 405.
+    MethodNotAllowed,
+    /// A GET or HEAD to this target ([`parse_callback`]).
+    Target {
+        /// The request was HEAD: it must have no side effect.
+        head_only: bool,
+        /// What the target means.
+        target: CallbackTarget,
+    },
+}
+
+/// The flow's checks on a request head, in its order: the `Host` guard (RFC 8252 section
+/// 8.3), the method, then [`parse_callback`]. `port` is the listener's port once known.
+/// Total and allocation-free for every request that is not a callback carrying a code or
+/// an `error=` (only those copy the decoded values out). The nonce and `state` comparisons
+/// are constant time.
+pub fn classify_request(
+    head: &RequestHead<'_>,
+    nonce: &FlowNonce,
+    port: Option<u16>,
+) -> RequestClass {
+    let head_only = head.method == "HEAD";
+    if !host_is_ours(head.host, port) {
+        return RequestClass::Misdirected { head_only };
+    }
+    if head.method != "GET" && !head_only {
+        return RequestClass::MethodNotAllowed;
+    }
+    RequestClass::Target {
+        head_only,
+        target: parse_callback(head.target, nonce),
+    }
+}
 
 /// Classifies one request target for the flow whose nonce is `nonce`. Total: never panics.
-/// The nonce and `state` comparisons are constant time.
+/// The nonce and `state` comparisons are constant time and done in place. One pass over the
+/// target splits it; nothing is copied unless the answer is [`CallbackTarget::Code`] or
+/// [`CallbackTarget::Error`].
 pub fn parse_callback(target: &[u8], nonce: &FlowNonce) -> CallbackTarget {
     if target.len() > MAX_TARGET_BYTES {
         return CallbackTarget::Malformed(Malformed::TooLong);
     }
-    // A fragment never belongs in a request target; ignore anything after one.
-    let target = match target.iter().position(|&b| b == b'#') {
-        Some(i) => &target[..i],
-        None => target,
-    };
-    let (path, query) = match target.iter().position(|&b| b == b'?') {
-        Some(i) => (&target[..i], Some(&target[i + 1..])),
-        None => (target, None),
-    };
+    // The path ends at the first `?` or `#`. A fragment never belongs in a request target:
+    // anything after one is ignored.
+    let path_end = target
+        .iter()
+        .position(|&b| b == b'?' || b == b'#')
+        .unwrap_or(target.len());
+    let path = &target[..path_end];
     let Some(rest) = path.strip_prefix(CALLBACK_PREFIX.as_bytes()) else {
         return CallbackTarget::NotOurs(NotOurs::WrongPath);
     };
@@ -123,124 +230,255 @@ pub fn parse_callback(target: &[u8], nonce: &FlowNonce) -> CallbackTarget {
     if !nonce.ct_matches(rest) {
         return CallbackTarget::NotOurs(NotOurs::WrongNonce);
     }
-    let params = match parse_query(query.unwrap_or_default()) {
-        Ok(p) => p,
-        Err(m) => return CallbackTarget::Malformed(m),
+    let params = match target.get(path_end) {
+        Some(b'?') => match scan_query(&target[path_end + 1..]) {
+            Ok(p) => p,
+            Err(m) => return CallbackTarget::Malformed(m),
+        },
+        _ => Params::default(),
     };
-    let [code, state, error, error_description, error_uri] = params;
-    if let Some(state) = &state {
-        if !nonce.ct_matches(state.as_bytes()) {
+    if let Some(state) = params[STATE] {
+        if !ct_decoded_matches(state, nonce.expose_secret().as_bytes()) {
             return CallbackTarget::NotOurs(NotOurs::StateMismatch);
         }
     }
-    if let Some(error) = error {
-        return CallbackTarget::Error(CallbackError {
-            error: error.to_string(),
-            error_description: error_description.map(|s| s.to_string()),
-            error_uri: error_uri.map(|s| s.to_string()),
-        });
-    }
-    match code {
-        Some(mut code) => {
-            if code.is_empty() || code.len() > MAX_CODE_BYTES || code.chars().any(char::is_control)
-            {
-                CallbackTarget::Malformed(Malformed::BadCode)
-            } else {
-                // Moved, not copied: the only copy stays in a zeroizing wrapper.
-                CallbackTarget::Code(AuthorizationCode::new(std::mem::take(&mut *code)))
-            }
-        }
-        None => CallbackTarget::NotOurs(NotOurs::NoParameters),
-    }
-}
-
-type Params = [Option<Zeroizing<String>>; 5];
-
-/// Strict `application/x-www-form-urlencoded` parsing of the five names we know; others are
-/// skipped (but must still be well-formed). Only the values of known names are copied out.
-fn parse_query(query: &[u8]) -> Result<Params, Malformed> {
-    let mut out: Params = Default::default();
-    for pair in query.split(|&b| b == b'&') {
-        if pair.is_empty() {
-            continue;
-        }
-        let (name, value) = match pair.iter().position(|&b| b == b'=') {
-            Some(i) => (&pair[..i], &pair[i + 1..]),
-            None => (pair, &[][..]),
+    let owned = |v: Component<'_>| decode(v.bytes).map(|mut s| std::mem::take(&mut *s));
+    if let Some(error) = params[ERROR] {
+        let fields = (|| {
+            Ok(CallbackError {
+                error: owned(error)?,
+                error_description: params[ERROR_DESCRIPTION].map(owned).transpose()?,
+                error_uri: params[ERROR_URI].map(owned).transpose()?,
+            })
+        })();
+        return match fields {
+            Ok(e) => CallbackTarget::Error(e),
+            Err(m) => CallbackTarget::Malformed(m),
         };
-        match known_slot(name)? {
-            Some(slot) => {
-                let value = decode(value)?;
-                if out[slot].is_some() {
-                    return Err(Malformed::DuplicateParameter(KNOWN[slot]));
+    }
+    let Some(code) = params[CODE] else {
+        return CallbackTarget::NotOurs(NotOurs::NoParameters);
+    };
+    // Decoding never makes a component longer: the length check can come first.
+    if code.bytes.is_empty() || code.bytes.len() > 3 * MAX_CODE_BYTES {
+        return CallbackTarget::Malformed(Malformed::BadCode);
+    }
+    match decode(code.bytes) {
+        Ok(mut code)
+            if !(code.is_empty()
+                || code.len() > MAX_CODE_BYTES
+                || code.chars().any(char::is_control)) =>
+        {
+            // Moved, not copied: the only copy stays in a zeroizing wrapper.
+            CallbackTarget::Code(AuthorizationCode::new(std::mem::take(&mut *code)))
+        }
+        Ok(_) => CallbackTarget::Malformed(Malformed::BadCode),
+        Err(m) => CallbackTarget::Malformed(m),
+    }
+}
+
+/// One still-encoded query component, borrowed from the target.
+#[derive(Clone, Copy, Default)]
+struct Component<'a> {
+    bytes: &'a [u8],
+    /// It holds a `%` or a `+`: decoding changes it.
+    escaped: bool,
+    /// Every byte is ASCII (so it is UTF-8 without a check).
+    ascii: bool,
+}
+
+type Params<'a> = [Option<Component<'a>>; 5];
+
+/// Strict `application/x-www-form-urlencoded` parsing of the five names we know, in one
+/// pass over the query; others are skipped (but must still be well-formed). Every
+/// component is validated the way [`decode`] would; nothing is copied.
+fn scan_query(query: &[u8]) -> Result<Params<'_>, Malformed> {
+    let mut out: Params<'_> = Default::default();
+    let mut start = 0;
+    let mut eq: Option<usize> = None;
+    let mut escaped = [false, false]; // name, value
+    let mut ascii = [true, true];
+    let mut i = 0;
+    loop {
+        let b = query.get(i).copied();
+        match b {
+            None | Some(b'&' | b'#') => {
+                if i > start {
+                    let (name, value) = match eq {
+                        Some(e) => (&query[start..e], &query[e + 1..i]),
+                        None => (&query[start..i], &[][..]),
+                    };
+                    let name = Component {
+                        bytes: name,
+                        escaped: escaped[0],
+                        ascii: ascii[0],
+                    };
+                    let value = Component {
+                        bytes: value,
+                        escaped: escaped[1],
+                        ascii: ascii[1],
+                    };
+                    let slot = known_slot(name)?;
+                    validate(value)?;
+                    if let Some(slot) = slot {
+                        if out[slot].is_some() {
+                            return Err(Malformed::DuplicateParameter(KNOWN[slot]));
+                        }
+                        out[slot] = Some(value);
+                    }
                 }
-                out[slot] = Some(value);
+                if b != Some(b'&') {
+                    return Ok(out);
+                }
+                start = i + 1;
+                eq = None;
+                escaped = [false, false];
+                ascii = [true, true];
             }
-            None => validate(value)?,
+            Some(b'=') if eq.is_none() => eq = Some(i),
+            Some(b'%' | b'+') => escaped[usize::from(eq.is_some())] = true,
+            Some(0x80..) => ascii[usize::from(eq.is_some())] = false,
+            Some(_) => {}
+        }
+        i += 1;
+    }
+}
+
+/// Which of [`KNOWN`] the (still encoded) parameter name is, if any. Names are not secret.
+fn known_slot(name: Component<'_>) -> Result<Option<usize>, Malformed> {
+    validate(name)?;
+    Ok(KNOWN.iter().position(|k| {
+        if name.escaped {
+            decoded_eq(name.bytes, k.as_bytes())
+        } else {
+            name.bytes == k.as_bytes()
+        }
+    }))
+}
+
+/// Percent-decoding (`+` is a space) as an iterator of bytes; an error at the first `%`
+/// not followed by two hex digits.
+struct Decode<'a>(&'a [u8]);
+
+impl Iterator for Decode<'_> {
+    type Item = Result<u8, Malformed>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        let (&b, rest) = self.0.split_first()?;
+        Some(match b {
+            b'%' => match rest {
+                [h, l, tail @ ..] => match (hex(*h), hex(*l)) {
+                    (Some(h), Some(l)) => {
+                        self.0 = tail;
+                        Ok(h << 4 | l)
+                    }
+                    _ => {
+                        self.0 = &[];
+                        Err(Malformed::BadPercentEncoding)
+                    }
+                },
+                _ => {
+                    self.0 = &[];
+                    Err(Malformed::BadPercentEncoding)
+                }
+            },
+            b'+' => {
+                self.0 = rest;
+                Ok(b' ')
+            }
+            b => {
+                self.0 = rest;
+                Ok(b)
+            }
+        })
+    }
+}
+
+/// Checks one component the way [`decode`] would, without keeping the result: a bad
+/// escape anywhere is [`Malformed::BadPercentEncoding`], else bytes that are not UTF-8 are
+/// [`Malformed::NotUtf8`]. No allocation: escaped components are decoded through a small
+/// zeroized stack buffer (the component may be the authorization code).
+fn validate(c: Component<'_>) -> Result<(), Malformed> {
+    if !c.escaped {
+        if c.ascii {
+            return Ok(());
+        }
+        return std::str::from_utf8(c.bytes)
+            .map(drop)
+            .map_err(|_| Malformed::NotUtf8);
+    }
+    let mut buf = Zeroizing::new([0u8; 64]);
+    let mut n = 0;
+    let mut not_utf8 = false;
+    let mut bytes = Decode(c.bytes);
+    loop {
+        let next = bytes.next().transpose()?;
+        if let Some(b) = next {
+            if not_utf8 {
+                continue; // still looking for a bad escape, which is reported first
+            }
+            buf[n] = b;
+            n += 1;
+            if n < buf.len() {
+                continue;
+            }
+        }
+        if !not_utf8 {
+            match std::str::from_utf8(&buf[..n]) {
+                Ok(_) => n = 0,
+                // A character cut at the buffer's end: carried over to the next round.
+                Err(e) if e.error_len().is_none() && next.is_some() => {
+                    buf.copy_within(e.valid_up_to()..n, 0);
+                    n -= e.valid_up_to();
+                }
+                Err(_) => not_utf8 = true,
+            }
+        }
+        if next.is_none() {
+            return if not_utf8 {
+                Err(Malformed::NotUtf8)
+            } else {
+                Ok(())
+            };
         }
     }
-    Ok(out)
 }
 
-/// Which of [`KNOWN`] the (still encoded) parameter name is, if any. Names are not secret:
-/// the common unescaped case is compared in place.
-fn known_slot(name: &[u8]) -> Result<Option<usize>, Malformed> {
-    let slot = |n: &[u8]| KNOWN.iter().position(|k| k.as_bytes() == n);
-    if needs_decoding(name) {
-        Ok(slot(decode(name)?.as_bytes()))
-    } else if std::str::from_utf8(name).is_err() {
-        Err(Malformed::NotUtf8)
-    } else {
-        Ok(slot(name))
+/// `raw` decodes to exactly `expected` (not constant time: for parameter names).
+fn decoded_eq(raw: &[u8], expected: &[u8]) -> bool {
+    let mut want = expected.iter();
+    Decode(raw).all(|b| b.ok() == want.next().copied()) && want.next().is_none()
+}
+
+/// `raw` (the `state` value, still encoded) decodes to exactly `nonce`, compared in place
+/// in constant time (`subtle`; only the length is public).
+fn ct_decoded_matches(raw: Component<'_>, nonce: &[u8]) -> bool {
+    use subtle::ConstantTimeEq;
+    if !raw.escaped {
+        return crate::ct_eq(raw.bytes, nonce);
     }
-}
-
-/// Checks one component the way [`decode`] would, without keeping the result.
-fn validate(bytes: &[u8]) -> Result<(), Malformed> {
-    if needs_decoding(bytes) {
-        decode(bytes).map(drop)
-    } else {
-        std::str::from_utf8(bytes)
-            .map(drop)
-            .map_err(|_| Malformed::NotUtf8)
+    let mut same = subtle::Choice::from(1);
+    let mut n = 0;
+    for b in Decode(raw.bytes) {
+        let Ok(b) = b else { return false };
+        same &= b.ct_eq(nonce.get(n).unwrap_or(&0));
+        n += 1;
     }
-}
-
-fn needs_decoding(bytes: &[u8]) -> bool {
-    bytes.iter().any(|&b| b == b'%' || b == b'+')
+    n == nonce.len() && bool::from(same)
 }
 
 /// Percent-decodes one component (`+` is a space), strictly. The result and every
 /// intermediate buffer are zeroized on drop (a component may be the authorization code).
 pub(crate) fn decode(bytes: &[u8]) -> Result<Zeroizing<String>, Malformed> {
-    if !needs_decoding(bytes) {
+    if !bytes.iter().any(|&b| b == b'%' || b == b'+') {
         return match std::str::from_utf8(bytes) {
             Ok(s) => Ok(Zeroizing::new(s.to_owned())),
             Err(_) => Err(Malformed::NotUtf8),
         };
     }
     let mut out = Zeroizing::new(Vec::with_capacity(bytes.len()));
-    let mut i = 0;
-    while i < bytes.len() {
-        match bytes[i] {
-            b'%' => {
-                let hi = bytes.get(i + 1).and_then(|b| hex(*b));
-                let lo = bytes.get(i + 2).and_then(|b| hex(*b));
-                match (hi, lo) {
-                    (Some(h), Some(l)) => out.push(h << 4 | l),
-                    _ => return Err(Malformed::BadPercentEncoding),
-                }
-                i += 3;
-            }
-            b'+' => {
-                out.push(b' ');
-                i += 1;
-            }
-            b => {
-                out.push(b);
-                i += 1;
-            }
-        }
+    for b in Decode(bytes) {
+        out.push(b?);
     }
     // Moves the bytes out without copying; `out` is left empty.
     match String::from_utf8(std::mem::take(&mut *out)) {
@@ -377,6 +615,224 @@ mod tests {
         assert_eq!(m(&long), CallbackTarget::Malformed(Malformed::TooLong));
     }
 
+    /// The previous implementation (two scans, an owned copy of every known value), kept as
+    /// the reference the one-pass parser must agree with on every input.
+    mod reference {
+        use super::super::{
+            AuthorizationCode, CallbackError, CallbackTarget, FlowNonce, Malformed, NotOurs,
+            CALLBACK_PREFIX, DONE_SUFFIX, MAX_CODE_BYTES, MAX_TARGET_BYTES,
+        };
+        use zeroize::Zeroizing;
+
+        fn hex(b: u8) -> Option<u8> {
+            super::super::hex(b)
+        }
+
+        const KNOWN: [&str; 5] = ["code", "state", "error", "error_description", "error_uri"];
+
+        // Classifies one request target for the flow whose nonce is `nonce`. Total: never panics.
+        // The nonce and `state` comparisons are constant time.
+        pub(super) fn parse_callback(target: &[u8], nonce: &FlowNonce) -> CallbackTarget {
+            if target.len() > MAX_TARGET_BYTES {
+                return CallbackTarget::Malformed(Malformed::TooLong);
+            }
+            // A fragment never belongs in a request target; ignore anything after one.
+            let target = match target.iter().position(|&b| b == b'#') {
+                Some(i) => &target[..i],
+                None => target,
+            };
+            let (path, query) = match target.iter().position(|&b| b == b'?') {
+                Some(i) => (&target[..i], Some(&target[i + 1..])),
+                None => (target, None),
+            };
+            let Some(rest) = path.strip_prefix(CALLBACK_PREFIX.as_bytes()) else {
+                return CallbackTarget::NotOurs(NotOurs::WrongPath);
+            };
+            if let Some(segment) = rest.strip_suffix(DONE_SUFFIX.as_bytes()) {
+                return if nonce.ct_matches(segment) {
+                    CallbackTarget::Done
+                } else {
+                    CallbackTarget::NotOurs(NotOurs::WrongNonce)
+                };
+            }
+            if !nonce.ct_matches(rest) {
+                return CallbackTarget::NotOurs(NotOurs::WrongNonce);
+            }
+            let params = match parse_query(query.unwrap_or_default()) {
+                Ok(p) => p,
+                Err(m) => return CallbackTarget::Malformed(m),
+            };
+            let [code, state, error, error_description, error_uri] = params;
+            if let Some(state) = &state {
+                if !nonce.ct_matches(state.as_bytes()) {
+                    return CallbackTarget::NotOurs(NotOurs::StateMismatch);
+                }
+            }
+            if let Some(error) = error {
+                return CallbackTarget::Error(CallbackError {
+                    error: error.to_string(),
+                    error_description: error_description.map(|s| s.to_string()),
+                    error_uri: error_uri.map(|s| s.to_string()),
+                });
+            }
+            match code {
+                Some(mut code) => {
+                    if code.is_empty()
+                        || code.len() > MAX_CODE_BYTES
+                        || code.chars().any(char::is_control)
+                    {
+                        CallbackTarget::Malformed(Malformed::BadCode)
+                    } else {
+                        // Moved, not copied: the only copy stays in a zeroizing wrapper.
+                        CallbackTarget::Code(AuthorizationCode::new(std::mem::take(&mut *code)))
+                    }
+                }
+                None => CallbackTarget::NotOurs(NotOurs::NoParameters),
+            }
+        }
+
+        type Params = [Option<Zeroizing<String>>; 5];
+
+        // Strict `application/x-www-form-urlencoded` parsing of the five names we know; others are
+        // skipped (but must still be well-formed). Only the values of known names are copied out.
+        fn parse_query(query: &[u8]) -> Result<Params, Malformed> {
+            let mut out: Params = Default::default();
+            for pair in query.split(|&b| b == b'&') {
+                if pair.is_empty() {
+                    continue;
+                }
+                let (name, value) = match pair.iter().position(|&b| b == b'=') {
+                    Some(i) => (&pair[..i], &pair[i + 1..]),
+                    None => (pair, &[][..]),
+                };
+                match known_slot(name)? {
+                    Some(slot) => {
+                        let value = decode(value)?;
+                        if out[slot].is_some() {
+                            return Err(Malformed::DuplicateParameter(KNOWN[slot]));
+                        }
+                        out[slot] = Some(value);
+                    }
+                    None => validate(value)?,
+                }
+            }
+            Ok(out)
+        }
+
+        // Which of [`KNOWN`] the (still encoded) parameter name is, if any. Names are not secret:
+        // the common unescaped case is compared in place.
+        fn known_slot(name: &[u8]) -> Result<Option<usize>, Malformed> {
+            let slot = |n: &[u8]| KNOWN.iter().position(|k| k.as_bytes() == n);
+            if needs_decoding(name) {
+                Ok(slot(decode(name)?.as_bytes()))
+            } else if std::str::from_utf8(name).is_err() {
+                Err(Malformed::NotUtf8)
+            } else {
+                Ok(slot(name))
+            }
+        }
+
+        // Checks one component the way [`decode`] would, without keeping the result.
+        fn validate(bytes: &[u8]) -> Result<(), Malformed> {
+            if needs_decoding(bytes) {
+                decode(bytes).map(drop)
+            } else {
+                std::str::from_utf8(bytes)
+                    .map(drop)
+                    .map_err(|_| Malformed::NotUtf8)
+            }
+        }
+
+        fn needs_decoding(bytes: &[u8]) -> bool {
+            bytes.iter().any(|&b| b == b'%' || b == b'+')
+        }
+
+        // Percent-decodes one component (`+` is a space), strictly. The result and every
+        // intermediate buffer are zeroized on drop (a component may be the authorization code).
+        fn decode(bytes: &[u8]) -> Result<Zeroizing<String>, Malformed> {
+            if !needs_decoding(bytes) {
+                return match std::str::from_utf8(bytes) {
+                    Ok(s) => Ok(Zeroizing::new(s.to_owned())),
+                    Err(_) => Err(Malformed::NotUtf8),
+                };
+            }
+            let mut out = Zeroizing::new(Vec::with_capacity(bytes.len()));
+            let mut i = 0;
+            while i < bytes.len() {
+                match bytes[i] {
+                    b'%' => {
+                        let hi = bytes.get(i + 1).and_then(|b| hex(*b));
+                        let lo = bytes.get(i + 2).and_then(|b| hex(*b));
+                        match (hi, lo) {
+                            (Some(h), Some(l)) => out.push(h << 4 | l),
+                            _ => return Err(Malformed::BadPercentEncoding),
+                        }
+                        i += 3;
+                    }
+                    b'+' => {
+                        out.push(b' ');
+                        i += 1;
+                    }
+                    b => {
+                        out.push(b);
+                        i += 1;
+                    }
+                }
+            }
+            // Moves the bytes out without copying; `out` is left empty.
+            match String::from_utf8(std::mem::take(&mut *out)) {
+                Ok(s) => Ok(Zeroizing::new(s)),
+                Err(e) => {
+                    drop(Zeroizing::new(e.into_bytes()));
+                    Err(Malformed::NotUtf8)
+                }
+            }
+        }
+    }
+
+    /// Targets built from the pieces that matter: our path, separators, escapes (good, bad,
+    /// non-UTF-8), the five names, our nonce as `state`, and stray bytes.
+    fn target_pieces(n: &FlowNonce) -> impl Strategy<Value = Vec<u8>> {
+        let nonce = n.expose_secret().to_owned();
+        let piece = prop_oneof![
+            Just(b"?".to_vec()),
+            Just(b"#".to_vec()),
+            Just(b"&".to_vec()),
+            Just(b"=".to_vec()),
+            Just(b"+".to_vec()),
+            Just(b"%".to_vec()),
+            Just(b"%4".to_vec()),
+            Just(b"%41".to_vec()),
+            Just(b"%zz".to_vec()),
+            Just(b"%ff".to_vec()),
+            Just(b"%C3%A9".to_vec()),
+            Just(b"%C3".to_vec()),
+            Just(b"%0A".to_vec()),
+            Just(b"code".to_vec()),
+            Just(b"c%6Fde".to_vec()),
+            Just(b"state".to_vec()),
+            Just(b"error".to_vec()),
+            Just(b"error_description".to_vec()),
+            Just(b"error_uri".to_vec()),
+            Just(b"/done".to_vec()),
+            Just(nonce.clone().into_bytes()),
+            Just(nonce.replacen('A', "%41", 1).into_bytes()),
+            proptest::collection::vec(any::<u8>(), 1..4),
+            "[a-z0-9]{1,80}".prop_map(String::into_bytes),
+        ];
+        proptest::collection::vec(piece, 0..24).prop_map(move |pieces| {
+            let mut t = if pieces.len() % 5 == 4 {
+                Vec::new()
+            } else {
+                format!("/callback/{nonce}").into_bytes()
+            };
+            for p in pieces {
+                t.extend_from_slice(&p);
+            }
+            t
+        })
+    }
+
     proptest! {
         #[test]
         fn never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..10_000)) {
@@ -385,6 +841,12 @@ mod tests {
             let mut t = target(&n, "?");
             t.extend_from_slice(&bytes);
             let _ = parse_callback(&t, &n);
+        }
+
+        #[test]
+        fn one_pass_parse_agrees_with_the_reference(t in target_pieces(&nonce())) {
+            let n = nonce();
+            prop_assert_eq!(parse_callback(&t, &n), reference::parse_callback(&t, &n));
         }
 
         #[test]

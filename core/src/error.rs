@@ -1,4 +1,4 @@
-//! Why a sign-in failed, sorted by who must act (STYLE.md rule 5).
+//! Why a sign-in failed, sorted by who must act (the user, OpenRouter, the network or this program).
 //!
 //! [`FlowError`]'s outer variant is the [`Party`] that has to do something about it: the
 //! person signing in ([`UserError`]), the network ([`NetworkError`]), OpenRouter's service
@@ -75,7 +75,7 @@ pub enum UserError {
     /// before a usable code arrived, so nothing is left to wait for.
     #[error("no authorization code was pasted and no more input can come (the pasted input was closed); start the sign-in again where the code OpenRouter shows can be pasted")]
     PastesClosed,
-    /// 403 `Invalid code or code_verifier` (PROTOCOL.md section 3): wrong verifier, or the
+    /// 403 `Invalid code or code_verifier` (OpenRouter's OAuth PKCE guide, step 2): wrong verifier, or the
     /// code was already used.
     #[error("OpenRouter rejected the authorization code (403: invalid code or code_verifier); it may have been used already. Start the sign-in again")]
     InvalidCode,
@@ -115,7 +115,7 @@ pub enum NetworkError {
 }
 
 /// Failures on OpenRouter's side: its answers to `/auth` and to the code exchange
-/// (PROTOCOL.md section 3) that are neither the user's doing nor a bug here.
+/// (OpenRouter's OAuth PKCE guide, step 2, and API reference) that are neither the user's doing nor a bug here.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, Serialize, Deserialize)]
 #[non_exhaustive]
 pub enum OpenRouterError {

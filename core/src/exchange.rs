@@ -1,4 +1,5 @@
-//! The code exchange: `POST {base_url}/api/v1/auth/keys` (PROTOCOL.md section 3).
+//! The code exchange: `POST {base_url}/api/v1/auth/keys` (OpenRouter's OAuth PKCE guide,
+//! step 2: <https://openrouter.ai/docs/use-cases/oauth-pkce>; RFC 7636 section 4.5).
 //!
 //! [`exchange_request`] builds the request as data; [`parse_exchange_response`] turns
 //! OpenRouter's answer into the key or one [`FlowError`] per documented failure, filed under
@@ -17,6 +18,7 @@ pub const EXCERPT_CHARS: usize = 200;
 
 /// What a successful exchange returns.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct ExchangeSuccess {
     /// The new API key.
     pub key: ApiKey,
@@ -33,7 +35,7 @@ struct ExchangeBody<'a> {
 
 /// Builds `POST {base_url}/api/v1/auth/keys` with `Content-Type: application/json`,
 /// `Accept: application/json`, our `User-Agent`, and the JSON body
-/// `{"code", "code_verifier", "code_challenge_method"}` (PROTOCOL.md section 3).
+/// `{"code", "code_verifier", "code_challenge_method"}` (OpenRouter's OAuth PKCE guide, step 2).
 pub fn exchange_request(
     base_url: &url::Url,
     code: &AuthorizationCode,
@@ -142,7 +144,7 @@ struct SuccessBody {
 }
 
 /// Classifies OpenRouter's answer to the exchange. Errors, one per documented failure
-/// (PROTOCOL.md section 3): 400 `Invalid code_challenge_method`
+/// (OpenRouter's OAuth PKCE guide, step 2, and its API reference): 400 `Invalid code_challenge_method`
 /// [`ProgramError::InvalidCodeChallengeMethod`]; 403 [`UserError::InvalidCode`] or
 /// [`UserError::CodeExpired`]; 405 [`ProgramError::MethodNotAllowed`]; 409
 /// [`OpenRouterError::Conflict`]; 429 [`OpenRouterError::RateLimited`]; 5xx

@@ -18,6 +18,13 @@
 //!                            Finished { outcome }
 //! ```
 //!
+//! In headless mode a pasted code that OpenRouter refuses with 403 `Invalid code or
+//! code_verifier` was never accepted (no key exists): the flow goes back to
+//! `AwaitingCallback` with an [`Output::PasteRejected`] saying so, and the user may paste the
+//! right code, exchanged with the same `code_verifier`, up to [`MAX_PASTED_CODES`] pasted
+//! codes in all; a code already refused is not sent again. Any other exchange error, and the
+//! last refusal, end the flow.
+//!
 //! `Lingering` and `Finished` are the ended phases ([`Phase::Lingering`],
 //! [`Phase::Finished`]); [`Flow::outcome`] says how the flow ended. They are sticky: later
 //! inputs change neither the phase nor the outcome (stray requests still get their small
@@ -37,8 +44,11 @@
 //! `Finished` come out in the same batch: the shell must let that page reach the browser
 //! before it exits.
 
+use crate::app::{AppName, ProductToken};
 use crate::authorize::{authorization_url, callback_url, CallbackHost, KeyLabel, DEFAULT_BASE_URL};
-use crate::callback::{parse_callback, CallbackTarget, Malformed, NotOurs, MAX_CODE_BYTES};
+use crate::callback::{
+    classify_request, parse_callback, CallbackTarget, NotOurs, RequestClass, MAX_CODE_BYTES,
+};
 use crate::error::{FlowError, NetworkError, UserError};
 use crate::exchange::{exchange_request, parse_exchange_response, ExchangeSuccess};
 use crate::http::{HttpRequest, HttpResponse};
@@ -65,9 +75,21 @@ pub const FIRST_RETRY_DELAY: Duration = Duration::from_millis(250);
 /// The cap on the retry delay.
 pub const MAX_RETRY_DELAY: Duration = Duration::from_secs(4);
 
+/// How many pasted codes a headless flow exchanges before a rejected one ends it: a code
+/// OpenRouter refused with 403 `Invalid code or code_verifier` was never accepted, so the
+/// user may paste the right one (with the same `code_verifier`) up to this many times in all.
+pub const MAX_PASTED_CODES: u32 = 3;
+
+/// What a user is told about a text that is not an authorization code.
+const NOT_A_CODE: &str = "that is not an authorization code: a code is one word with no spaces \
+(letters, digits, - or _), shown by OpenRouter after you approve; paste just the code, or the \
+whole address it is in";
+
 /// How a flow is set up. `Default` gives OpenRouter production, `localhost`, S256, no label,
-/// 10 minutes to wait for the browser and 30 seconds for the exchange.
+/// 10 minutes to wait for the browser and 30 seconds for the exchange, the app name
+/// `openrouter-auth` and no app product in the `User-Agent`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct FlowConfig {
     /// Where `/auth` and `/api/v1/auth/keys` live. Default `https://openrouter.ai`.
     pub base_url: url::Url,
@@ -82,9 +104,25 @@ pub struct FlowConfig {
     pub callback_timeout: Duration,
     /// How long the code exchange may take, retries included. Default 30 s.
     pub exchange_timeout: Duration,
-    /// Headless mode (PROTOCOL.md section 5): no `callback_url`, no listener; the user pastes
+    /// Headless mode (OpenRouter's OAuth PKCE guide without a `callback_url`): no `callback_url`, no listener; the user pastes
     /// the code OpenRouter shows.
     pub headless: bool,
+    /// The embedding app's display name, shown on every browser page ("you can return to
+    /// `<app>`"). Default `openrouter-auth`.
+    #[serde(default)]
+    pub app_name: AppName,
+    /// The app's own product in the `User-Agent` of the code exchange:
+    /// `<product> openrouter-auth/<version>` ([`crate::user_agent`]). `None` (default): just
+    /// `openrouter-auth/<version>`.
+    #[serde(default)]
+    pub product_token: Option<ProductToken>,
+    /// A credit limit for the key OpenRouter creates, in US dollars (e.g. `5.0`), sent as the
+    /// authorization URL's `limit` parameter (set the same way by OpenRouter's own SDK helper
+    /// that builds this URL; see <https://openrouter.ai/docs/use-cases/oauth-pkce>). Worth
+    /// setting for a headless sign-in on a shared or remote machine. Must be positive and
+    /// finite ([`ConfigError::InvalidLimit`]). `None` (default): no limit.
+    #[serde(default)]
+    pub limit: Option<f64>,
 }
 
 impl Default for FlowConfig {
@@ -97,6 +135,9 @@ impl Default for FlowConfig {
             callback_timeout: Duration::from_secs(600),
             exchange_timeout: Duration::from_secs(30),
             headless: false,
+            app_name: AppName::default(),
+            product_token: None,
+            limit: None,
         }
     }
 }
@@ -110,6 +151,9 @@ pub struct ConnectionId(pub u64);
 pub struct ExchangeId(pub u64);
 
 /// A request head that reached the loopback listener, as the shell parsed it.
+///
+/// Deliberately exhaustive: the shell builds it with a struct expression; a new field would
+/// be a breaking change.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BrowserRequest {
     /// The connection it came on.
@@ -185,6 +229,7 @@ impl StoreFailure {
 /// `R` is whatever the shell wants back from a successful store (see [`Input::KeyStored`]);
 /// the flow never looks inside it. It defaults to `()`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[non_exhaustive]
 pub enum Input<R = ()> {
     /// The loopback listener is bound on `port` (on 127.0.0.1, and ::1 if available).
     ListenerBound {
@@ -212,7 +257,9 @@ pub enum Input<R = ()> {
         /// From [`Output::SendExchange`].
         id: ExchangeId,
         /// `false` only if the request certainly never left this machine (DNS failure,
-        /// connection refused): only then may the code be sent again.
+        /// connection refused, TLS handshake failed): only then may the code be sent again.
+        /// A timeout or a connection lost while waiting is `true`. See the crate docs, "The
+        /// shell's duties", rule 4.
         may_have_been_sent: bool,
         /// Short description for the user (no secrets).
         reason: String,
@@ -232,7 +279,8 @@ pub enum Input<R = ()> {
         reason: StoreFailure,
     },
     /// The user pasted something: a redirect URL (`http://localhost:PORT/callback/<nonce>?code=…`)
-    /// or a bare authorization code (PROTOCOL.md section 5).
+    /// or a bare authorization code (the headless mode of
+    /// <https://openrouter.ai/docs/use-cases/oauth-pkce>).
     Pasted(Zeroizing<String>),
     /// The source of pasted text closed (standard input reached its end): nothing more will
     /// be pasted. A headless flow still waiting for a code then ends with
@@ -244,6 +292,7 @@ pub enum Input<R = ()> {
 
 /// What the shell must do next. Pull with [`Flow::poll_output`] until `None`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
+#[non_exhaustive]
 pub enum Output<R = ()> {
     /// Print `url`, then open it in the system browser (RFC 8252 section 4).
     OpenBrowser {
@@ -300,6 +349,7 @@ pub enum Output<R = ()> {
 
 /// The phase, for display and assertions. See the module doc for the diagram.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub enum Phase {
     /// Waiting for [`Input::ListenerBound`].
     Init,
@@ -350,7 +400,8 @@ pub enum Ignored {
     /// [`Input::ListenerBound`] after the listener was already bound (or in headless mode).
     AlreadyBound,
     /// A paste, or the paste source closing, after the flow already has a code (it is
-    /// exchanging or storing).
+    /// exchanging or storing). A headless flow notes that pastes closed: should OpenRouter
+    /// refuse the pasted code, no other can come, and the flow ends.
     CodeAlreadyReceived,
     /// [`Input::PastesClosed`] in loopback mode: the browser can still come back.
     BrowserCanStillCome,
@@ -367,7 +418,7 @@ pub enum Ignored {
 }
 
 /// Why [`Flow::new`] refused a configuration.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
 #[non_exhaustive]
 pub enum ConfigError {
     /// `base_url` is neither https nor http on a loopback host
@@ -378,10 +429,17 @@ pub enum ConfigError {
         /// The refused base URL.
         base_url: url::Url,
     },
+    /// [`FlowConfig::limit`] is zero, negative, infinite or not a number.
+    #[error("the spending limit must be a positive number of US dollars, such as 5 or 2.50 (got {limit})")]
+    InvalidLimit {
+        /// The refused limit.
+        limit: f64,
+    },
 }
 
 /// How a flow ended. `R` is the shell's store report from [`Input::KeyStored`].
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub enum Outcome<R = ()> {
     /// Signed in: the key was obtained and stored.
     Stored {
@@ -432,6 +490,9 @@ enum State<R> {
         /// Browser connections on our path waiting for the result (at most
         /// [`MAX_HELD_CONNECTIONS`]).
         held: Vec<ConnectionId>,
+        /// The code was pasted (not brought by the browser).
+        #[serde(default)]
+        pasted: bool,
     },
     Storing {
         success: ExchangeSuccess,
@@ -488,6 +549,13 @@ pub struct Flow<R = ()> {
     authorization_url: Option<url::Url>,
     next_exchange_id: u64,
     exchanges_sent: u32,
+    /// Pasted codes OpenRouter refused (403 invalid code), as SHA-256 digests: never sent
+    /// again, and counted against [`MAX_PASTED_CODES`].
+    #[serde(default)]
+    refused_pastes: Vec<[u8; 32]>,
+    /// [`Input::PastesClosed`] came: no other code can be pasted.
+    #[serde(default)]
+    pastes_closed: bool,
     outputs: VecDeque<Output<R>>,
 }
 
@@ -511,7 +579,8 @@ impl<R: Clone> Flow<R> {
     /// # Errors
     ///
     /// [`ConfigError::InsecureBaseUrl`] when `config.base_url` is neither https nor http on a
-    /// loopback host ([`crate::base_url_is_secure`]); nothing was drawn from `rng`.
+    /// loopback host ([`crate::base_url_is_secure`]); [`ConfigError::InvalidLimit`] when
+    /// `config.limit` is not a positive finite number. Nothing was drawn from `rng` then.
     pub fn new<G: rand_core::CryptoRng + rand_core::RngCore + ?Sized>(
         config: FlowConfig,
         rng: &mut G,
@@ -521,6 +590,11 @@ impl<R: Clone> Flow<R> {
             return Err(ConfigError::InsecureBaseUrl {
                 base_url: config.base_url,
             });
+        }
+        if let Some(limit) = config.limit {
+            if !(limit.is_finite() && limit > 0.0) {
+                return Err(ConfigError::InvalidLimit { limit });
+            }
         }
         let verifier = CodeVerifier::generate(rng);
         let nonce = FlowNonce::generate(rng);
@@ -538,6 +612,8 @@ impl<R: Clone> Flow<R> {
             authorization_url: None,
             next_exchange_id: 0,
             exchanges_sent: 0,
+            refused_pastes: Vec::new(),
+            pastes_closed: false,
             outputs: VecDeque::new(),
         };
         if flow.config.headless {
@@ -549,6 +625,7 @@ impl<R: Clone> Flow<R> {
                 flow.config.key_label.as_ref(),
                 None,
             );
+            let url = flow.with_limit(url);
             flow.authorization_url = Some(url.clone());
             flow.state = State::AwaitingCallback;
             flow.outputs.push_back(Output::PromptForCode { url });
@@ -730,7 +807,11 @@ impl<R: Clone> Flow<R> {
             (P::Init | P::AwaitingCallback, Input::PastesClosed) => {
                 self.end(UserError::PastesClosed.into())
             }
-            (_, Input::PastesClosed) => Handled::Ignored(Ignored::CodeAlreadyReceived),
+            (_, Input::PastesClosed) => {
+                // Nothing changes now, but a refused pasted code can no longer be retried.
+                self.pastes_closed = true;
+                Handled::Ignored(Ignored::CodeAlreadyReceived)
+            }
 
             (P::Init | P::AwaitingCallback, Input::Cancel) => self.end(
                 UserError::Cancelled {
@@ -793,6 +874,7 @@ impl<R: Clone> Flow<R> {
             self.config.key_label.as_ref(),
             Some(self.nonce.expose_secret()),
         );
+        let url = self.with_limit(url);
         self.port = Some(port);
         self.callback_url = Some(cb);
         self.authorization_url = Some(url.clone());
@@ -801,10 +883,19 @@ impl<R: Clone> Flow<R> {
         Handled::Applied
     }
 
+    /// `url` with OpenRouter's `limit` parameter (US dollars) when the config sets one.
+    fn with_limit(&self, mut url: url::Url) -> url::Url {
+        if let Some(limit) = self.config.limit {
+            url.query_pairs_mut()
+                .append_pair("limit", &limit.to_string());
+        }
+        url
+    }
+
     fn respond(&mut self, conn: ConnectionId, page: Page, head_only: bool) -> Handled {
         self.outputs.push_back(Output::Respond {
             conn,
-            response: page.render(),
+            response: page.render_for(&self.config.app_name),
             head_only,
         });
         Handled::Answered
@@ -812,14 +903,15 @@ impl<R: Clone> Flow<R> {
 
     fn on_request(&mut self, req: BrowserRequest) -> Handled {
         let conn = req.conn;
-        let head_only = req.method == "HEAD";
-        if !host_is_ours(req.host.as_deref(), self.port) {
-            return self.respond(conn, Page::MisdirectedRequest, head_only);
-        }
-        if req.method != "GET" && !head_only {
-            return self.respond(conn, Page::MethodNotAllowed, false);
-        }
-        let target = parse_callback(&req.target, &self.nonce);
+        let (head_only, target) = match classify_request(&req.head(), &self.nonce, self.port) {
+            RequestClass::Misdirected { head_only } => {
+                return self.respond(conn, Page::MisdirectedRequest, head_only)
+            }
+            RequestClass::MethodNotAllowed => {
+                return self.respond(conn, Page::MethodNotAllowed, false)
+            }
+            RequestClass::Target { head_only, target } => (head_only, target),
+        };
         match target {
             CallbackTarget::NotOurs(NotOurs::WrongPath | NotOurs::WrongNonce) => {
                 self.respond(conn, Page::NotFound, head_only)
@@ -946,7 +1038,7 @@ impl<R: Clone> Flow<R> {
             }
             let target = Zeroizing::new(target);
             match parse_callback(target.as_bytes(), &self.nonce) {
-                CallbackTarget::Code(code) => self.start_exchange(code, Vec::new()),
+                CallbackTarget::Code(code) => self.start_pasted_exchange(code),
                 CallbackTarget::Error(err) => self.end(FlowError::denied(err)),
                 CallbackTarget::NotOurs(NotOurs::WrongNonce | NotOurs::WrongPath) => {
                     reject(self, "that URL belongs to another sign-in")
@@ -961,19 +1053,49 @@ impl<R: Clone> Flow<R> {
             }
         } else if text.is_empty() {
             reject(self, "nothing was pasted")
-        } else if text.len() > MAX_CODE_BYTES
-            || text.chars().any(|c| c.is_control() || c.is_whitespace())
-        {
+        } else if text.len() > MAX_CODE_BYTES {
             reject(
                 self,
-                &format!("that is not an authorization code: {}", Malformed::BadCode),
+                &format!(
+                    "that is too long for an authorization code (over {MAX_CODE_BYTES} bytes); paste just the code OpenRouter shows after you approve"
+                ),
             )
+        } else if text.chars().any(|c| c.is_control() || c.is_whitespace()) {
+            reject(self, NOT_A_CODE)
         } else {
-            self.start_exchange(AuthorizationCode::new(text), Vec::new())
+            self.start_pasted_exchange(AuthorizationCode::new(text))
         }
     }
 
+    fn digest(code: &AuthorizationCode) -> [u8; 32] {
+        use sha2::{Digest, Sha256};
+        Sha256::digest(code.expose_secret().as_bytes()).into()
+    }
+
+    /// Exchanges a pasted code, unless OpenRouter already refused that very code.
+    fn start_pasted_exchange(&mut self, code: AuthorizationCode) -> Handled {
+        let digest = Self::digest(&code);
+        if self.refused_pastes.iter().any(|d| crate::ct_eq(d, &digest)) {
+            self.outputs.push_back(Output::PasteRejected {
+                reason: "OpenRouter already refused that code: copy the code it shows again, \
+                         or open the sign-in address again for a new one"
+                    .into(),
+            });
+            return Handled::PasteRejected;
+        }
+        self.start_exchange_from(code, Vec::new(), true)
+    }
+
     fn start_exchange(&mut self, code: AuthorizationCode, held: Vec<ConnectionId>) -> Handled {
+        self.start_exchange_from(code, held, false)
+    }
+
+    fn start_exchange_from(
+        &mut self,
+        code: AuthorizationCode,
+        held: Vec<ConnectionId>,
+        pasted: bool,
+    ) -> Handled {
         self.state = State::Exchanging {
             code,
             id: ExchangeId(0),
@@ -981,6 +1103,7 @@ impl<R: Clone> Flow<R> {
             deadline: self.now.saturating_add(self.config.exchange_timeout),
             retry_at: None,
             held,
+            pasted,
         };
         self.send_exchange();
         Handled::Applied
@@ -1005,7 +1128,8 @@ impl<R: Clone> Flow<R> {
             code,
             &self.verifier,
             self.config.code_challenge_method,
-        );
+        )
+        .with_user_agent(self.config.product_token.as_ref());
         let out = Output::SendExchange {
             id: *id,
             attempt: *attempt,
@@ -1032,6 +1156,26 @@ impl<R: Clone> Flow<R> {
             &scrubbed
         };
         match parse_exchange_response(response) {
+            Err(FlowError::User(UserError::InvalidCode)) if self.may_paste_again() => {
+                // OpenRouter never accepted this code: no key exists, and the verifier is
+                // still good for the right code. Wait for another paste.
+                let State::Exchanging { code, .. } = &self.state else {
+                    unreachable!("checked by may_paste_again");
+                };
+                let digest = Self::digest(code);
+                self.refused_pastes.push(digest);
+                self.state = State::AwaitingCallback;
+                let left = MAX_PASTED_CODES - self.tried_pastes();
+                self.outputs.push_back(Output::PasteRejected {
+                    reason: format!(
+                        "OpenRouter did not accept that code (403: invalid code or \
+                         code_verifier): it may be mistyped or from another sign-in. Paste the \
+                         code again ({left} {} left)",
+                        if left == 1 { "try" } else { "tries" }
+                    ),
+                });
+                Handled::Applied
+            }
             Ok(success) => {
                 self.outputs.push_back(Output::StoreKey {
                     key: success.key.clone(),
@@ -1045,8 +1189,26 @@ impl<R: Clone> Flow<R> {
         }
     }
 
+    /// Pasted codes exchanged so far: those refused plus the one in flight, if pasted.
+    fn tried_pastes(&self) -> u32 {
+        let in_flight = matches!(self.state, State::Exchanging { pasted: true, .. });
+        u32::try_from(self.refused_pastes.len())
+            .unwrap_or(u32::MAX)
+            .saturating_add(u32::from(in_flight))
+    }
+
+    /// Whether a refusal of the code in flight sends the flow back to waiting for a paste:
+    /// headless, the code was pasted, no browser tab waits on the result, and fewer than
+    /// [`MAX_PASTED_CODES`] pasted codes were tried.
+    fn may_paste_again(&self) -> bool {
+        self.config.headless
+            && !self.pastes_closed
+            && matches!(&self.state, State::Exchanging { pasted: true, held, .. } if held.is_empty())
+            && self.tried_pastes() < MAX_PASTED_CODES
+    }
+
     /// `response` with every occurrence of the code in flight and of the verifier replaced
-    /// by `[redacted]` (PROTOCOL.md section 7: they never reach logs or pages).
+    /// by `[redacted]` (they never reach logs or pages).
     fn without_secrets(&self, response: &HttpResponse) -> HttpResponse {
         let mut body = Zeroizing::new(response.body.to_vec());
         let code = match &self.state {
@@ -1175,8 +1337,14 @@ impl<R: Clone> Flow<R> {
     /// The page for the flow's result, once terminal.
     fn result_page(&self) -> Option<Page> {
         Some(match self.outcome()? {
-            Outcome::Stored { location, .. } => Page::SignedIn {
+            Outcome::Stored { location, key, .. } => Page::SignedIn {
                 location: location.clone(),
+                key_label: self
+                    .config
+                    .key_label
+                    .as_ref()
+                    .map(|l| l.as_str().to_owned()),
+                key_page: Some(key.key_page_url(&self.config.base_url).to_string()),
             },
             Outcome::KeyNotStored { .. } => Page::KeyNotStored,
             Outcome::Failed(e) if e.callback_error().is_some() => {
@@ -1187,7 +1355,9 @@ impl<R: Clone> Flow<R> {
                 }
             }
             Outcome::Failed(FlowError::User(UserError::Cancelled { .. })) => Page::Cancelled,
-            Outcome::Failed(FlowError::User(UserError::CallbackTimedOut { .. })) => Page::Expired,
+            Outcome::Failed(FlowError::User(
+                UserError::CallbackTimedOut { .. } | UserError::CodeExpired,
+            )) => Page::Expired,
             Outcome::Failed(e) => Page::Failed {
                 reason: e.to_string(),
             },
@@ -1195,7 +1365,7 @@ impl<R: Clone> Flow<R> {
     }
 }
 
-/// The DNS-rebinding guard (RFC 8252 section 8.3; PROTOCOL.md section 7): the `Host` header
+/// The DNS-rebinding guard (RFC 8252 section 8.3): the `Host` header
 /// must be `localhost`, `127.0.0.1` or `[::1]` with our port (the port may be left out only
 /// when it is 80). Before the port is known, any loopback host name passes.
 pub fn host_is_ours(host: Option<&[u8]>, port: Option<u16>) -> bool {

@@ -4,11 +4,23 @@
 //! body) and the shell sends it with any client it likes (the `openrouter-auth` crate uses
 //! reqwest), then hands back the status, headers and body.
 
+use crate::app::ProductToken;
 use serde::{Deserialize, Serialize};
 use zeroize::Zeroizing;
 
 /// The `User-Agent` this crate sends: `openrouter-auth/<version>`.
 pub const USER_AGENT: &str = concat!("openrouter-auth/", env!("CARGO_PKG_VERSION"));
+
+/// The `User-Agent` for requests made on behalf of an app: `<product> openrouter-auth/<version>`
+/// (RFC 9110 section 10.1.5: the most significant product first), or [`USER_AGENT`] alone
+/// when `product` is `None`. Always a valid header value: [`ProductToken`] admits token
+/// characters only.
+pub fn user_agent(product: Option<&ProductToken>) -> String {
+    match product {
+        Some(p) => format!("{} {USER_AGENT}", p.as_str()),
+        None => USER_AGENT.to_owned(),
+    }
+}
 
 /// An HTTP request to OpenRouter, as data. Its body and `Authorization` header may hold
 /// secrets (the code, the `code_verifier`, the API key): they are zeroized on drop and
@@ -27,6 +39,7 @@ pub struct HttpRequest {
 
 /// The methods the core ever asks for.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub enum HttpMethod {
     /// `GET`
     Get,
@@ -51,6 +64,23 @@ impl HttpRequest {
             .iter()
             .find(|(n, _)| n.eq_ignore_ascii_case(name))
             .map(|(_, v)| v.as_str())
+    }
+
+    /// The request with its `User-Agent` set to [`user_agent`]`(product)`, e.g. for
+    /// [`crate::key_check_request`] on behalf of an app (the flow does it for the code
+    /// exchange from [`crate::FlowConfig::product_token`]).
+    #[must_use]
+    pub fn with_user_agent(mut self, product: Option<&ProductToken>) -> Self {
+        let value = Zeroizing::new(user_agent(product));
+        match self
+            .headers
+            .iter_mut()
+            .find(|(n, _)| n.eq_ignore_ascii_case("user-agent"))
+        {
+            Some((_, v)) => *v = value,
+            None => self.headers.push(("User-Agent".into(), value)),
+        }
+        self
     }
 }
 

@@ -1,5 +1,5 @@
 //! The key check: `GET {base_url}/api/v1/key` with `Authorization: Bearer <key>`
-//! (PROTOCOL.md section 4).
+//! (<https://openrouter.ai/docs/api/api-reference/api-keys/get-current-key>).
 
 use crate::exchange::{api_url, error_message, redact_keys, sanitise};
 use crate::http::{HttpMethod, HttpRequest, HttpResponse, USER_AGENT};
@@ -10,6 +10,7 @@ use zeroize::Zeroizing;
 /// What OpenRouter says about a key (`data` of `GET /api/v1/key`). Unknown fields are ignored;
 /// every field is optional because OpenRouter documents several as nullable.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub struct KeyInfo {
     /// The key's label (the `key_label` given at sign-in).
     #[serde(default)]
@@ -42,6 +43,7 @@ pub struct KeyInfo {
 
 /// Why a key check failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, Serialize, Deserialize)]
+#[non_exhaustive]
 pub enum KeyCheckError {
     /// 401: OpenRouter does not accept the key (revoked, deleted, or never valid).
     #[error("OpenRouter does not accept this key (401): it was revoked or is not valid")]
@@ -78,6 +80,22 @@ pub fn key_check_request(base_url: &url::Url, key: &ApiKey) -> HttpRequest {
                 "Authorization".into(),
                 Zeroizing::new(format!("Bearer {}", key.expose_secret())),
             ),
+            ("Accept".into(), Zeroizing::new("application/json".into())),
+            ("User-Agent".into(), Zeroizing::new(USER_AGENT.into())),
+        ],
+        body: Zeroizing::new(Vec::new()),
+    }
+}
+
+/// Builds a reachability probe: `GET {base_url}/api/v1/key` with no credentials. Any HTTP
+/// answer (OpenRouter answers 401) proves OpenRouter can be reached; a shell sends it while
+/// the user is still on the consent page, so a dead network, DNS, proxy or TLS setup is
+/// reported before the user approves rather than after (issue 16). Carries no secret.
+pub fn reachability_request(base_url: &url::Url) -> HttpRequest {
+    HttpRequest {
+        method: HttpMethod::Get,
+        url: api_url(base_url, "/api/v1/key"),
+        headers: vec![
             ("Accept".into(), Zeroizing::new("application/json".into())),
             ("User-Agent".into(), Zeroizing::new(USER_AGENT.into())),
         ],

@@ -11,16 +11,8 @@
 //! # The driving loop
 //!
 //! Drain outputs, wait until the next deadline or event, feed what happened; repeat until
-//! [`Output::Finished`]. The shell's duties, which the loop below keeps:
-//!
-//! - every `handle_*` returns a [`Handled`]: [`Handled::Ignored`] says why an input changed
-//!   nothing (a stale exchange answer, an input after the end, …); log it, it may point at a
-//!   bug in the shell;
-//! - once [`Flow::poll_timeout`] has passed, call [`Flow::handle_timeout`] even if inputs
-//!   keep arriving: inputs never fire a deadline. `poll_timeout` is `None` while the key is
-//!   being stored (the store result ends that phase) and after `Finished`;
-//! - `Finished` can come in the same batch as the last `/done` page: carry out the whole
-//!   batch and let pending responses reach the browser before closing the listener.
+//! [`Output::Finished`]. The loop below keeps the shell's duties; each is spelled out in
+//! [The shell's duties](#the-shells-duties).
 //!
 //! ```no_run
 //! use openrouter_auth_core::{Flow, FlowConfig, Handled, Input, Output, Time, HttpResponse};
@@ -53,6 +45,7 @@
 //!             Output::StoreKey { key, .. } => start_storing(&key),
 //!             Output::PasteRejected { reason } => eprintln!("{reason}"),
 //!             Output::Finished(outcome) => finished = Some(outcome),
+//!             _ => {} // `Output` is `#[non_exhaustive]`: a later version may add outputs
 //!         }
 //!     }
 //!     if let Some(outcome) = finished {
@@ -73,8 +66,48 @@
 //! # }
 //! ```
 //!
+//! # The shell's duties
+//!
+//! The core decides; the shell does what it says and must keep these rules, which the core
+//! cannot check:
+//!
+//! 1. **Treat every connection as hostile** (RFC 8252 section 8.3: any local process and any
+//!    web page the user opens can reach the listener). Listen on loopback only (127.0.0.1
+//!    and ::1, one port), never on all interfaces. Read at most **16 KiB** of request head
+//!    and at most **64 header fields**, and give each connection **10 seconds** to send its
+//!    head; answer a longer head with [`Page::HeadTooLarge`], a slow one with
+//!    [`Page::RequestTimeout`], and more connections than you serve with [`Page::Busy`],
+//!    without feeding them to the flow. Pass the `Host` header in
+//!    [`BrowserRequest::host`] only when there was **exactly one** (`None` otherwise: the
+//!    flow then answers 421). Serve connections concurrently: an idle preconnect must never
+//!    hold up the real callback. One request per connection, then close.
+//! 2. **Fire deadlines even while inputs keep arriving.** Once [`Flow::poll_timeout`] has
+//!    passed, call [`Flow::handle_timeout`] (after feeding the inputs you have): inputs never
+//!    fire a deadline, so a flow fed a steady stream of stray requests would otherwise never
+//!    time out. `poll_timeout` is `None` while the key is being stored (the store result
+//!    ends that phase; the flow sets no deadline on it) and after [`Output::Finished`].
+//! 3. **Carry out every output, in order**, and answer each [`Output::SendExchange`] and
+//!    [`Output::StoreKey`] with exactly one input carrying its result.
+//! 4. **Say honestly whether a failed exchange may have been sent.** In
+//!    [`Input::ExchangeFailed`], `may_have_been_sent` is `false` only when the request
+//!    certainly never left this machine: the name did not resolve, the connection was
+//!    refused, the TLS handshake failed, or the request could not be built. A timeout, a
+//!    connection closed while waiting, or an answer cut off is `true`. Only an unsent code is
+//!    sent again: an authorization code is single use, so a retry after a request that may
+//!    have arrived can only fail and may orphan a key that was created (RFC 6749 section
+//!    4.1.2; OpenRouter's guide, step 2).
+//! 5. **Flush the last responses before exiting.** `Finished` comes in the same batch as the
+//!    last result page on `/done`, queued just before it: carry out the whole batch and let
+//!    pending writes reach the browser (within a short grace period) before closing the
+//!    listener, or the user's tab shows a connection error instead of the result.
+//! 6. **Keep secrets secret.** The `code_verifier`, the authorization code (in request targets
+//!    and pastes) and the API key are zeroized on drop and redacted in `Debug`; do not log
+//!    [`HttpRequest`] bodies or request targets, and show the key only where the user asked
+//!    for it.
+//!
 //! # Modules
 //!
+//! - [`app`]: the embedding app's display name and `User-Agent` product.
 //! - [`pkce`]: `code_verifier`, `code_challenge`, `code_challenge_method` (RFC 7636).
 //! - [`authorize`]: the authorization URL, `key_label`, `callback_url`
 //!   (<https://openrouter.ai/docs/use-cases/oauth-pkce>, step 1).
@@ -93,6 +126,7 @@
 #![cfg_attr(docsrs, feature(doc_cfg))]
 #![deny(clippy::disallowed_methods, clippy::disallowed_types)]
 
+pub mod app;
 pub mod authorize;
 pub mod callback;
 pub mod error;
@@ -105,19 +139,24 @@ pub mod pkce;
 pub mod secret;
 pub mod time;
 
+pub use app::{AppName, AppNameError, ProductToken};
 pub use authorize::{
     authorization_url, base_url_is_secure, callback_url, CallbackHost, KeyLabel, KeyLabelError,
     DEFAULT_BASE_URL,
 };
-pub use callback::{parse_callback, CallbackError, CallbackTarget};
+pub use callback::{
+    classify_request, parse_callback, CallbackError, CallbackTarget, RequestClass, RequestHead,
+};
 pub use error::{FlowError, NetworkError, OpenRouterError, Party, ProgramError, UserError};
 pub use exchange::{exchange_request, parse_exchange_response, ExchangeSuccess};
 pub use flow::{
     host_is_ours, BrowserRequest, ConfigError, ConnectionId, ExchangeId, Flow, FlowConfig, Handled,
     Ignored, Input, Outcome, Output, Phase, StoreFailure,
 };
-pub use http::{HttpMethod, HttpRequest, HttpResponse, USER_AGENT};
-pub use key_info::{key_check_request, parse_key_info, KeyCheckError, KeyInfo};
+pub use http::{user_agent, HttpMethod, HttpRequest, HttpResponse, USER_AGENT};
+pub use key_info::{
+    key_check_request, parse_key_info, reachability_request, KeyCheckError, KeyInfo,
+};
 pub use page::{BrowserResponse, Page};
 pub use pkce::{CodeChallenge, CodeChallengeMethod, CodeVerifier, VerifierError};
 pub use secret::{ApiKey, AuthorizationCode, FlowNonce};

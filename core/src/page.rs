@@ -1,12 +1,14 @@
 //! The HTTP responses the loopback listener sends to the browser, made here so every shell
 //! answers the same way.
 //!
-//! Every response carries the headers of PROTOCOL.md section 7: `Cache-Control: no-store`,
+//! Every response carries these headers (RFC 8252 section 8.3; RFC 9700 sections 4.2,
+//! 4.3 and 4.16: the listener is reachable by any local page): `Cache-Control: no-store`,
 //! `Referrer-Policy: no-referrer`, `X-Content-Type-Options: nosniff`, a
 //! `Content-Security-Policy` that loads nothing from anywhere (the one inline style is allowed
 //! by its hash), `X-Frame-Options: DENY` and `Connection: close`. Every reflected value is
 //! HTML-escaped. Pages tell the truth: "signed in" only after the key was received and stored.
 
+use crate::app::AppName;
 use serde::{Deserialize, Serialize};
 
 /// An HTTP/1.1 response to the browser, as data. [`BrowserResponse::encode`] gives the bytes.
@@ -53,11 +55,19 @@ impl BrowserResponse {
 
 /// Every page and plain answer the listener can give.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[non_exhaustive]
 pub enum Page {
-    /// 200: the key was received and stored. `location` says where, in words.
+    /// 200: the key was received and handed to the shell's store. `location` says where, in
+    /// words; the page shows it as "Delivered to", which reads right for a file, a keychain,
+    /// standard output or the app's own storage.
     SignedIn {
         /// e.g. `credentials file /home/ana/.config/openrouter-auth/credentials.json`.
         location: String,
+        /// The `key_label` the key was created with, if the flow sent one.
+        key_label: Option<String>,
+        /// The key's page on OpenRouter, where it can be revoked
+        /// (`{base_url}/keys/<hash>`, [`crate::ApiKey::key_page_url`]).
+        key_page: Option<String>,
     },
     /// 200: the key was received but could not be stored; the program shows it.
     KeyNotStored,
@@ -69,20 +79,22 @@ pub enum Page {
         /// `error_description`, if any.
         description: Option<String>,
     },
-    /// 200: the sign-in failed; `reason` is the user-facing error message.
+    /// 200: the sign-in failed; `reason` is the user-facing error message (shown as a
+    /// sentence: first letter capitalised, a full stop added).
     Failed {
         /// Why, in words (escaped when rendered).
         reason: String,
     },
     /// 200: the program cancelled the sign-in.
     Cancelled,
-    /// 200: the sign-in waited too long for the browser.
+    /// 200: the sign-in waited too long for the browser, or the authorization code expired.
     Expired,
     /// 200: the code arrived and the key is being fetched (a reload during the exchange).
     InProgress,
     /// 200: a request on the flow's own path after it ended.
     AlreadyFinished,
-    /// 303 See Other to `location` (the clean `/done` URL, PROTOCOL.md section 7).
+    /// 303 See Other to `location` (the clean `/done` URL, so the code leaves the
+    /// address bar and history: RFC 9700 section 4.3).
     SeeOther {
         /// Path to redirect to, e.g. `/callback/<nonce>/done`.
         location: String,
@@ -106,12 +118,13 @@ pub enum Page {
     Busy,
 }
 
-const STYLE: &str = "body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;max-width:36rem;margin:12vh auto;padding:0 1.5rem;color:#1f2328;line-height:1.5}h1{font-size:1.5rem}p.small{color:#59636e;font-size:.9rem}@media (prefers-color-scheme:dark){body{background:#0d1117;color:#e6edf3}p.small{color:#9198a1}}";
+const STYLE: &str = ":root{color-scheme:light dark;--fg:#1f2328;--muted:#59636e;--bg:#f6f8fa;--card:#fff;--line:#d1d9e0;--link:#0969da;--ok:#1a7f37;--err:#cf222e;--warn:#9a6700;--info:#59636e}@media (prefers-color-scheme:dark){:root{--fg:#e6edf3;--muted:#9198a1;--bg:#0d1117;--card:#151b23;--line:#3d444d;--link:#4493f8;--ok:#2da44e;--err:#f85149;--warn:#d29922;--info:#9198a1}}*{box-sizing:border-box}body{margin:0;min-height:100vh;display:flex;flex-direction:column;align-items:center;justify-content:center;padding:2rem 1rem;background:var(--bg);color:var(--fg);font:16px/1.5 system-ui,-apple-system,\"Segoe UI\",Roboto,sans-serif}main{width:100%;max-width:32rem;background:var(--card);border:1px solid var(--line);border-radius:12px;padding:2rem 1.5rem;text-align:center}.mark{display:block;width:48px;height:48px;margin:0 auto 1rem}.mark circle{fill:var(--c)}.mark path{fill:none;stroke:#fff;stroke-width:2.4;stroke-linecap:round;stroke-linejoin:round}.ok{--c:var(--ok)}.err{--c:var(--err)}.warn{--c:var(--warn)}.info{--c:var(--info)}h1{font-size:1.375rem;line-height:1.3;margin:0 0 .75rem}p{margin:0 0 .75rem;overflow-wrap:anywhere}p.next{font-weight:600;margin-bottom:0}dl{margin:1.25rem 0 0;padding-top:1rem;border-top:1px solid var(--line);text-align:left;display:grid;grid-template-columns:max-content 1fr;gap:.375rem 1rem;font-size:.9375rem}dt{color:var(--muted)}dd{margin:0;overflow-wrap:anywhere}a{color:var(--link)}p.link{margin:1rem 0 0;font-size:.9375rem}code{font:.875em ui-monospace,SFMono-Regular,Menlo,Consolas,monospace}footer{margin-top:1.25rem;color:var(--muted);font-size:.8125rem;text-align:center}@media (max-width:400px){main{padding:1.5rem 1rem}dl{grid-template-columns:1fr;gap:0}dd{margin-bottom:.5rem}}";
 
 /// The `Content-Security-Policy` of every page. The style hash is the base64 SHA-256 of
 /// [`STYLE`], written out so no page render hashes anything; the test
-/// `style_hash_in_csp_matches_the_inline_style` recomputes it.
-const CSP: &str = "default-src 'none'; style-src 'sha256-N16+WE3qLvJqeov9BJQC/MJ/hHmpAlLhu5L4WYxbBiA='; img-src data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
+/// `style_hash_in_csp_matches_the_inline_style` recomputes it. Inline SVG needs no source:
+/// it is part of the document.
+const CSP: &str = "default-src 'none'; style-src 'sha256-16AkVXnPFmTY3YYweCBDuwNYUvZZ6Gz3Wl7LyFVG7+0='; img-src data:; base-uri 'none'; form-action 'none'; frame-ancestors 'none'";
 
 /// Escapes `& < > " '` for HTML text and attribute values.
 pub fn escape_html(s: &str) -> String {
@@ -129,24 +142,101 @@ pub fn escape_html(s: &str) -> String {
     out
 }
 
-fn html(title: &str, paragraphs: &[String]) -> String {
-    let title = escape_html(title);
-    let mut out = String::with_capacity(
-        1024 + 2 * title.len() + paragraphs.iter().map(|p| p.len() + 8).sum::<usize>(),
-    );
-    out.push_str("<!doctype html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">\n<link rel=\"icon\" href=\"data:,\">\n<title>");
-    out.push_str(&title);
+/// The status mark at the top of a page: a filled circle with a symbol, drawn inline (no
+/// request, allowed by the CSP). Decorative: the headline says the same in words.
+#[derive(Clone, Copy)]
+enum Mark {
+    /// A check mark on green.
+    Ok,
+    /// A cross on red.
+    Error,
+    /// An exclamation mark on amber.
+    Warning,
+    /// An "i" on grey: nothing went wrong, here is where you are.
+    Info,
+    /// A clock on grey: waiting, or waited too long.
+    Clock,
+    /// A bar on grey: stopped on purpose (declined, cancelled).
+    Stopped,
+}
+
+impl Mark {
+    fn svg(self) -> &'static str {
+        match self {
+            Mark::Ok => "<svg class=\"mark ok\" viewBox=\"0 0 24 24\" aria-hidden=\"true\"><circle cx=\"12\" cy=\"12\" r=\"12\"/><path d=\"M6.75 12.5l3.5 3.5 7-7.5\"/></svg>",
+            Mark::Error => "<svg class=\"mark err\" viewBox=\"0 0 24 24\" aria-hidden=\"true\"><circle cx=\"12\" cy=\"12\" r=\"12\"/><path d=\"M8 8l8 8M16 8l-8 8\"/></svg>",
+            Mark::Warning => "<svg class=\"mark warn\" viewBox=\"0 0 24 24\" aria-hidden=\"true\"><circle cx=\"12\" cy=\"12\" r=\"12\"/><path d=\"M12 6.5v7M12 17.25v.25\"/></svg>",
+            Mark::Info => "<svg class=\"mark info\" viewBox=\"0 0 24 24\" aria-hidden=\"true\"><circle cx=\"12\" cy=\"12\" r=\"12\"/><path d=\"M12 11v6M12 7.25v.25\"/></svg>",
+            Mark::Clock => "<svg class=\"mark info\" viewBox=\"0 0 24 24\" aria-hidden=\"true\"><circle cx=\"12\" cy=\"12\" r=\"12\"/><path d=\"M12 6.75V12l3.5 2.25\"/></svg>",
+            Mark::Stopped => "<svg class=\"mark info\" viewBox=\"0 0 24 24\" aria-hidden=\"true\"><circle cx=\"12\" cy=\"12\" r=\"12\"/><path d=\"M7.5 12h9\"/></svg>",
+        }
+    }
+}
+
+/// What a page says, in order: one headline, one sentence of what happened, the one next
+/// step, then optional details (label, value) and a link. Text is HTML already escaped.
+struct Body {
+    mark: Mark,
+    headline: &'static str,
+    happened: String,
+    next: Option<String>,
+    details: Vec<(&'static str, String)>,
+    link: Option<(String, &'static str)>,
+}
+
+fn html(app: &AppName, b: Body) -> String {
+    let mut out = String::with_capacity(4096);
+    out.push_str("<!doctype html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n<meta name=\"viewport\" content=\"width=device-width,initial-scale=1\">\n<meta name=\"color-scheme\" content=\"light dark\">\n<link rel=\"icon\" href=\"data:,\">\n<title>");
+    out.push_str(b.headline);
     out.push_str(" · OpenRouter sign-in</title>\n<style>");
     out.push_str(STYLE);
-    out.push_str("</style>\n</head>\n<body>\n<h1>");
-    out.push_str(&title);
-    out.push_str("</h1>\n");
-    for p in paragraphs {
-        out.push_str("<p>");
-        out.push_str(p);
+    out.push_str("</style>\n</head>\n<body>\n<main>\n");
+    out.push_str(b.mark.svg());
+    out.push_str("\n<h1>");
+    out.push_str(b.headline);
+    out.push_str("</h1>\n<p>");
+    out.push_str(&b.happened);
+    out.push_str("</p>\n");
+    if let Some(next) = &b.next {
+        out.push_str("<p class=\"next\">");
+        out.push_str(next);
         out.push_str("</p>\n");
     }
-    out.push_str("<p class=\"small\">openrouter-auth</p>\n</body>\n</html>\n");
+    if !b.details.is_empty() {
+        out.push_str("<dl>\n");
+        for (term, value) in &b.details {
+            out.push_str("<dt>");
+            out.push_str(term);
+            out.push_str("</dt><dd>");
+            out.push_str(value);
+            out.push_str("</dd>\n");
+        }
+        out.push_str("</dl>\n");
+    }
+    if let Some((href, text)) = &b.link {
+        out.push_str("<p class=\"link\"><a href=\"");
+        out.push_str(href);
+        out.push_str("\" rel=\"noreferrer\">");
+        out.push_str(text);
+        out.push_str("</a></p>\n");
+    }
+    out.push_str("</main>\n<footer>");
+    out.push_str(&escape_html(app.as_str()));
+    out.push_str(" · Sign in with OpenRouter</footer>\n</body>\n</html>\n");
+    out
+}
+
+/// `reason` as a sentence: first letter upper case, ending in a full stop.
+fn sentence(reason: &str) -> String {
+    let reason = reason.trim();
+    let mut chars = reason.chars();
+    let mut out: String = match chars.next() {
+        Some(first) => first.to_uppercase().chain(chars).collect(),
+        None => return String::new(),
+    };
+    if !out.ends_with(['.', '!', '?', '…']) {
+        out.push('.');
+    }
     out
 }
 
@@ -180,56 +270,164 @@ impl Page {
         }
     }
 
-    /// Renders the page with all the security headers.
+    /// The page's headline (its `<h1>` and `<title>`), e.g. `Signed in to OpenRouter`;
+    /// `None` for the 303, which has no body.
+    pub fn headline(&self) -> Option<&'static str> {
+        Some(match self {
+            Page::SignedIn { .. } => "Signed in to OpenRouter",
+            Page::KeyNotStored => "Signed in, but the key was not stored",
+            Page::Denied { .. } | Page::Cancelled => "Sign-in cancelled",
+            Page::Failed { .. } => "Sign-in failed",
+            Page::Expired => "Sign-in expired",
+            Page::InProgress => "Signing in…",
+            Page::AlreadyFinished => "This sign-in has finished",
+            Page::SeeOther { .. } => return None,
+            Page::BadRequest { .. } => "This sign-in link does not work",
+            Page::NotFound => "Page not found",
+            Page::MethodNotAllowed => "Method not allowed",
+            Page::RequestTimeout => "Request timed out",
+            Page::MisdirectedRequest => "Wrong address",
+            Page::HeadTooLarge => "Request too large",
+            Page::Busy => "Too many connections",
+        })
+    }
+
+    /// Renders the page with all the security headers, for the default app name
+    /// (`openrouter-auth`). See [`Page::render_for`].
     pub fn render(&self) -> BrowserResponse {
-        let close = "You can close this tab and return to the terminal.".to_string();
-        let body = match self {
-            Page::SignedIn { location } => html(
-                "Signed in to OpenRouter",
-                &[
-                    format!("Your new API key was stored in {}.", escape_html(location)),
-                    close,
-                ],
-            ),
-            Page::KeyNotStored => html(
-                "Signed in, but the key was not stored",
-                &["OpenRouter gave a key, but it could not be saved. The terminal shows it and says why.".into()],
-            ),
-            Page::Denied { error, description } => {
-                let mut ps = vec![if error == "access_denied" {
-                    "Access was denied, so no key was created.".to_string()
-                } else {
-                    format!("OpenRouter reported <code>{}</code>.", escape_html(error))
-                }];
-                if let Some(d) = description {
-                    ps.push(escape_html(d));
-                }
-                ps.push(close);
-                html("Sign-in cancelled", &ps)
-            }
-            Page::Failed { reason } => html("Sign-in failed", &[escape_html(reason), close]),
-            Page::Cancelled => html("Sign-in cancelled", &["The program stopped waiting for this sign-in.".into(), close]),
-            Page::Expired => html("Sign-in expired", &["This sign-in waited too long. Start it again from the terminal.".into()]),
-            Page::InProgress => html("Signing in…", &["The authorization code arrived; the key is being fetched. The first tab shows the result.".into()]),
-            Page::AlreadyFinished => html("This sign-in has finished", &["This link was already used. Start a new sign-in from the terminal if you need one.".into()]),
-            Page::SeeOther { .. } => String::new(),
-            Page::BadRequest { reason } => html("Bad request", &[escape_html(reason)]),
-            Page::NotFound => html("Not found", &["Nothing here.".into()]),
-            Page::MethodNotAllowed => html("Method not allowed", &["Only GET and HEAD are accepted.".into()]),
-            Page::RequestTimeout => html("Request timeout", &["The request did not arrive in time.".into()]),
-            Page::MisdirectedRequest => html("Misdirected request", &["This server answers only to localhost, 127.0.0.1 and [::1].".into()]),
-            Page::HeadTooLarge => html(
-                "Request too large",
-                &[
-                    "The request head is too large (over 16 KiB).".into(),
-                    "If this was the sign-in, your browser is sending large cookies for localhost: \
-                     start the sign-in again with <code>--callback-host 127.0.0.1</code>, which \
-                     has no cookies."
-                        .into(),
-                ],
-            ),
-            Page::Busy => html("Busy", &["Too many connections; try again.".into()]),
+        self.render_for(&AppName::default())
+    }
+
+    /// Renders the page with all the security headers; the page names `app` ("you can return
+    /// to `<app>`"), HTML-escaped.
+    pub fn render_for(&self, app: &AppName) -> BrowserResponse {
+        let a = escape_html(app.as_str());
+        let restart = format!("To try again, start a new sign-in from {a}.");
+        let body = |mark, happened: String, next: Option<String>| Body {
+            mark,
+            headline: self.headline().unwrap_or_default(),
+            happened,
+            next,
+            details: Vec::new(),
+            link: None,
         };
+        let body = match self {
+            Page::SeeOther { .. } => None,
+            Page::SignedIn {
+                location,
+                key_label,
+                key_page,
+            } => {
+                let mut b = body(
+                    Mark::Ok,
+                    format!("OpenRouter created a new API key for {a}."),
+                    Some(format!("You can close this tab and return to {a}.")),
+                );
+                if let Some(label) = key_label {
+                    b.details.push(("Key name", escape_html(label)));
+                }
+                // A line may break after each `/` of a path rather than inside a name.
+                b.details.push(("Delivered to", escape_html(location).replace('/', "/<wbr>")));
+                b.link = key_page
+                    .as_ref()
+                    .map(|u| (escape_html(u), "See or revoke this key on OpenRouter"));
+                Some(b)
+            }
+            Page::KeyNotStored => Some(body(
+                Mark::Warning,
+                format!("OpenRouter created a new API key, but {a} could not save it."),
+                Some(format!(
+                    "Return to {a}: it shows the key, so you can save it yourself."
+                )),
+            )),
+            Page::Denied { error, description } => {
+                let mut happened = if error == "access_denied" {
+                    "You declined access on OpenRouter, so no API key was created.".to_string()
+                } else {
+                    format!(
+                        "OpenRouter stopped the sign-in (<code>{}</code>), so no API key was created.",
+                        escape_html(error)
+                    )
+                };
+                // OpenRouter's description of a denial only repeats it ("The user denied
+                // access"): say it once. Anything else it says is quoted.
+                let repeats = error == "access_denied"
+                    && description
+                        .as_deref()
+                        .is_some_and(|d| d.to_ascii_lowercase().contains("denied"));
+                if let Some(d) = description.as_deref().map(str::trim) {
+                    if !repeats && !d.is_empty() {
+                        happened.push_str(" OpenRouter said: “");
+                        happened.push_str(&escape_html(d));
+                        happened.push('”');
+                    }
+                }
+                Some(body(Mark::Stopped, happened, Some(restart)))
+            }
+            Page::Failed { reason } => Some(body(
+                Mark::Error,
+                escape_html(&sentence(reason)),
+                Some(format!("Return to {a} for the details, then start a new sign-in from there.")),
+            )),
+            Page::Cancelled => Some(body(
+                Mark::Stopped,
+                format!("{a} stopped waiting for this sign-in."),
+                Some(restart),
+            )),
+            Page::Expired => Some(body(
+                Mark::Clock,
+                "This sign-in took too long and has ended, so no API key was created.".into(),
+                Some(format!("Start a new sign-in from {a}.")),
+            )),
+            Page::InProgress => Some(body(
+                Mark::Clock,
+                format!("OpenRouter sent the authorization code; {a} is fetching your key."),
+                Some("The first tab shows the result. You can close this one.".into()),
+            )),
+            Page::AlreadyFinished => Some(body(
+                Mark::Info,
+                "This sign-in link was already used.".into(),
+                Some(format!("If you need to sign in again, start a new sign-in from {a}.")),
+            )),
+            Page::BadRequest { reason } => Some(body(
+                Mark::Error,
+                escape_html(&sentence(reason)),
+                Some(format!("Start a new sign-in from {a}.")),
+            )),
+            Page::NotFound => Some(body(
+                Mark::Info,
+                "This address is not part of a sign-in.".into(),
+                Some(format!("If you are signing in, use the link {a} showed you.")),
+            )),
+            Page::MethodNotAllowed => Some(body(
+                Mark::Error,
+                "This sign-in server only answers GET and HEAD requests.".into(),
+                None,
+            )),
+            Page::RequestTimeout => Some(body(
+                Mark::Error,
+                "The request did not arrive in time.".into(),
+                Some("Reload the page to try again.".into()),
+            )),
+            Page::MisdirectedRequest => Some(body(
+                Mark::Error,
+                "This sign-in server only answers to localhost, 127.0.0.1 and [::1].".into(),
+                Some(format!("Open the link {a} showed you, as it is.")),
+            )),
+            Page::HeadTooLarge => Some(body(
+                Mark::Error,
+                "The request was too large (over 16 KiB): your browser is probably sending large cookies for localhost.".into(),
+                Some(format!(
+                    "Start a new sign-in from {a} with the callback host <code>127.0.0.1</code>, which has no cookies."
+                )),
+            )),
+            Page::Busy => Some(body(
+                Mark::Warning,
+                "The sign-in server is busy with too many connections.".into(),
+                Some("Reload this page in a moment.".into()),
+            )),
+        };
+        let body = body.map(|b| html(app, b)).unwrap_or_default();
         let mut headers: Vec<(String, String)> = Vec::with_capacity(10);
         let mut h = |n: &str, v: String| headers.push((n.to_string(), v));
         if let Page::SeeOther { location } = self {
@@ -280,6 +478,100 @@ mod tests {
         assert!(!r.body.contains("<b>") && !r.body.contains("<i>"));
     }
 
+    /// The visible text of a page: tags removed.
+    fn text(page: &Page) -> String {
+        let body = page.render_for(&AppName::new("Acme Agent").unwrap()).body;
+        let body = &body[body.find("<body>").unwrap()..];
+        let mut out = String::new();
+        let mut in_tag = false;
+        for c in body.chars() {
+            match c {
+                '<' => in_tag = true,
+                '>' => in_tag = false,
+                c if !in_tag => out.push(c),
+                _ => {}
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn each_page_says_what_happened_and_the_next_step_once() {
+        let denied = text(&Page::Denied {
+            error: "access_denied".into(),
+            description: Some("The user denied access".into()),
+        });
+        assert!(denied.contains("You declined access"), "{denied}");
+        assert!(
+            !denied.contains("The user"),
+            "said twice, in the third person: {denied}"
+        );
+        assert!(
+            denied.contains("start a new sign-in from Acme Agent"),
+            "{denied}"
+        );
+
+        let expired = text(&Page::Expired);
+        assert!(
+            expired.contains("Start a new sign-in from Acme Agent."),
+            "{expired}"
+        );
+
+        let failed = text(&Page::Failed {
+            reason: "could not reach OpenRouter: connection refused".into(),
+        });
+        assert!(
+            failed.contains("Could not reach OpenRouter: connection refused."),
+            "a raw lower-case error without a full stop: {failed}"
+        );
+
+        let to_stdout = text(&Page::SignedIn {
+            location: "standard output".into(),
+            key_label: Some("Acme Agent on ana-laptop".into()),
+            key_page: Some("https://openrouter.ai/keys/ab12".into()),
+        });
+        assert!(
+            !to_stdout.contains("stored in standard output"),
+            "{to_stdout}"
+        );
+        assert!(
+            to_stdout.contains("Delivered tostandard output"),
+            "{to_stdout}"
+        );
+        assert!(
+            to_stdout.contains("Acme Agent on ana-laptop"),
+            "{to_stdout}"
+        );
+        assert!(to_stdout.contains("return to Acme Agent."), "{to_stdout}");
+        let body = Page::SignedIn {
+            location: "standard output".into(),
+            key_label: None,
+            key_page: Some("https://openrouter.ai/keys/ab12".into()),
+        }
+        .render()
+        .body;
+        assert!(
+            body.contains("<a href=\"https://openrouter.ai/keys/ab12\" rel=\"noreferrer\">See or revoke this key on OpenRouter</a>"),
+            "{body}"
+        );
+    }
+
+    #[test]
+    fn every_page_has_one_headline_and_a_status_mark() {
+        for p in all_pages() {
+            let r = p.render();
+            if p.status() == 303 {
+                assert!(r.body.is_empty());
+                continue;
+            }
+            assert_eq!(r.body.matches("<h1>").count(), 1, "{p:?}");
+            assert!(r
+                .body
+                .contains(&format!("<h1>{}</h1>", p.headline().unwrap())));
+            assert_eq!(r.body.matches("<svg class=\"mark ").count(), 1, "{p:?}");
+        }
+    }
+
     #[test]
     fn every_page_has_security_headers() {
         for p in all_pages() {
@@ -321,7 +613,10 @@ mod tests {
     pub(crate) fn all_pages() -> Vec<Page> {
         vec![
             Page::SignedIn {
-                location: "credentials file /tmp/x.json".into(),
+                location: "credentials file /home/ana/.config/openrouter-auth/credentials.json"
+                    .into(),
+                key_label: Some("openrouter-auth on ana-laptop 2026-12-02".into()),
+                key_page: Some("https://openrouter.ai/keys/3f1c9a0e7b2d".into()),
             },
             Page::KeyNotStored,
             Page::Denied {

@@ -1,7 +1,7 @@
 //! PKCE (RFC 7636): the `code_verifier`, its `code_challenge`, and the
 //! `code_challenge_method`.
 //!
-//! OpenRouter accepts `S256` and `plain` (PROTOCOL.md section 1). We always use `S256`;
+//! OpenRouter accepts `S256` and `plain` (OpenRouter's OAuth PKCE guide: <https://openrouter.ai/docs/use-cases/oauth-pkce>). We always use `S256`;
 //! `plain` exists only for explicit opt-in and is never a fallback (RFC 7636 section 7.2,
 //! RFC 9700 section 2.1.1).
 
@@ -11,6 +11,7 @@ use zeroize::Zeroizing;
 
 /// Why a string is not a valid `code_verifier` (RFC 7636 section 4.1).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
 pub enum VerifierError {
     /// Fewer than 43 or more than 128 characters. Carries the length in characters.
     #[error("a code_verifier must be 43 to 128 characters long, this one has {0}")]
@@ -128,7 +129,10 @@ impl std::fmt::Debug for CodeChallenge {
 }
 
 /// The `code_challenge_method` (RFC 7636 section 4.3). OpenRouter requires the same value at
-/// `/auth` and at the code exchange (PROTOCOL.md section 3, else 400).
+/// `/auth` and at the code exchange (OpenRouter's OAuth PKCE guide, step 2; else 400).
+///
+/// Deliberately exhaustive: RFC 7636 section 4.2 defines exactly these two methods, and a
+/// match on them may rely on that.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub enum CodeChallengeMethod {
     /// `S256`: the challenge is BASE64URL(SHA256(verifier)). The default, and the only method

@@ -52,7 +52,7 @@ pub(crate) use secret_string;
 
 secret_string!(
     /// An OAuth authorization code, as OpenRouter appended it to the `callback_url`
-    /// (PROTOCOL.md section 2). Single use; expires 10 minutes after it was issued.
+    /// (OpenRouter's OAuth PKCE guide, step 1). Single use; expires 10 minutes after it was issued.
     #[derive(Clone, Serialize, Deserialize)]
     #[serde(transparent)]
     AuthorizationCode
@@ -60,7 +60,7 @@ secret_string!(
 
 secret_string!(
     /// An OpenRouter API key (`sk-or-v1-` followed by 64 lowercase hex digits), as returned by
-    /// `POST /api/v1/auth/keys` (PROTOCOL.md section 3). Long-lived: no expiry, no refresh.
+    /// `POST /api/v1/auth/keys` (ibid., step 2). Long-lived: no expiry, no refresh.
     #[derive(Clone, Serialize, Deserialize)]
     #[serde(transparent)]
     ApiKey
@@ -69,7 +69,8 @@ secret_string!(
 secret_string!(
     /// The per-flow nonce: 192 bits from the caller's CSPRNG, base64url without padding
     /// (32 characters). It is the last segment of the callback path (`/callback/<nonce>`) and is
-    /// also sent as `state` (PROTOCOL.md section 1; RFC 9700 section 4.7.1).
+    /// also sent as `state` (RFC 9700 section 4.7.1; OpenRouter may not echo it, so the
+    /// nonce in the callback path is what binds the callback to the flow).
     #[derive(Clone, Serialize, Deserialize)]
     #[serde(transparent)]
     FlowNonce
@@ -106,7 +107,7 @@ impl ApiKey {
     }
 
     /// Lowercase hex SHA-256 of the key: the id of its page at
-    /// `https://openrouter.ai/keys/<hash>` (PROTOCOL.md section 4).
+    /// `https://openrouter.ai/keys/<hash>` (the key's page in the owner's OpenRouter settings).
     pub fn key_hash(&self) -> String {
         let digest = Sha256::digest(self.expose_secret().as_bytes());
         let mut out = String::with_capacity(64);

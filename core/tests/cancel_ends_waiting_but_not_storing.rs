@@ -75,9 +75,10 @@ fn cancel_while_awaiting_the_callback() {
 #[test]
 fn cancel_while_headless_awaits_a_paste() {
     let mut f = Flow::new(
-        FlowConfig {
-            headless: true,
-            ..FlowConfig::default()
+        {
+            let mut c = FlowConfig::default();
+            c.headless = true;
+            c
         },
         &mut rng(3),
         t(0),
@@ -118,7 +119,7 @@ fn cancel_during_the_exchange_answers_the_tab_and_ignores_the_late_key() {
     assert_eq!(title(&response_for(&outs, 2)), "Sign-in cancelled");
     assert!(response_for(&outs, 2)
         .body
-        .contains("The program stopped waiting for this sign-in."));
+        .contains("openrouter-auth stopped waiting for this sign-in."));
     // The request was out: OpenRouter may have created a key, and the error says so.
     let Some(Outcome::Failed(e)) = finished(&outs) else {
         panic!("{outs:?}")

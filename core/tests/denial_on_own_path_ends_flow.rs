@@ -60,8 +60,9 @@ fn denial_redirects_to_done_so_the_error_leaves_the_address_bar() {
     assert_eq!(title(&page), "Sign-in cancelled");
     assert!(page
         .body
-        .contains("Access was denied, so no key was created."));
-    assert!(page.body.contains("The user denied access"));
+        .contains("You declined access on OpenRouter, so no API key was created."));
+    // Said once: OpenRouter's own "The user denied access" would repeat it.
+    assert!(!page.body.contains("The user denied access"));
     // The page goes out before the flow says it is finished: a shell that stops serving on
     // `Finished` must still have sent it.
     assert!(
@@ -120,7 +121,7 @@ fn access_denied_on_our_path_fails_with_denied_and_shows_the_denied_page() {
     assert_eq!(title(&page), "Sign-in cancelled");
     assert!(page
         .body
-        .contains("Access was denied, so no key was created."));
+        .contains("You declined access on OpenRouter, so no API key was created."));
     let Some(Outcome::Failed(err)) = finished(&outs) else {
         panic!("{outs:?}")
     };
@@ -152,7 +153,7 @@ fn server_error_with_a_description_is_reported_escaped() {
     let page = response_for(&outs, 2);
     assert!(page
         .body
-        .contains("OpenRouter reported <code>server_error</code>."));
+        .contains("OpenRouter stopped the sign-in (<code>server_error</code>)"));
     assert!(page.body.contains("&lt;b&gt;boom&lt;/b&gt; try later"));
     assert!(!page.body.contains("<b>boom"));
     let Some(Outcome::Failed(err)) = finished(&outs) else {

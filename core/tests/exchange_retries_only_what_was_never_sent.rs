@@ -333,10 +333,11 @@ fn callback_deadline_ends_the_flow_with_callback_timed_out() {
 
 #[test]
 fn configured_timeouts_are_used() {
-    let config = FlowConfig {
-        callback_timeout: Duration::from_secs(5),
-        exchange_timeout: Duration::from_secs(2),
-        ..FlowConfig::default()
+    let config = {
+        let mut c = FlowConfig::default();
+        c.callback_timeout = Duration::from_secs(5);
+        c.exchange_timeout = Duration::from_secs(2);
+        c
     };
     let mut f = bound_flow(9, config.clone());
     drain(&mut f);

@@ -95,7 +95,10 @@ fn full_sign_in_answers_truthfully_and_redirects_to_a_clean_url() {
     let page = response_for(&outs, 3);
     assert_eq!(page.status, 200);
     assert!(page.body.contains("Signed in to OpenRouter"));
-    assert!(page.body.contains("/tmp/c.json"));
+    assert!(
+        page.body.contains("/<wbr>tmp/<wbr>c.json"),
+        "where the key went"
+    );
     assert!(!page.body.contains(KEY));
     match finished(&outs) {
         Some(Outcome::Stored { key, location, .. }) => {
@@ -252,32 +255,29 @@ fn same_seed_gives_identical_urls_and_pages() {
 
 #[test]
 fn authorization_url_snapshot() {
-    let f = bound_flow(
-        42,
-        FlowConfig {
-            key_label: Some(KeyLabel::new("ana's laptop & co · 2026-11-30").unwrap()),
-            ..FlowConfig::default()
-        },
-    );
+    let f = bound_flow(42, {
+        let mut c = FlowConfig::default();
+        c.key_label = Some(KeyLabel::new("ana's laptop & co · 2026-11-30").unwrap());
+        c
+    });
     insta::assert_snapshot!(
         "authorization_url_loopback",
         f.authorization_url().unwrap().as_str()
     );
-    let f = bound_flow(
-        42,
-        FlowConfig {
-            callback_host: CallbackHost::Ipv4Loopback,
-            ..FlowConfig::default()
-        },
-    );
+    let f = bound_flow(42, {
+        let mut c = FlowConfig::default();
+        c.callback_host = CallbackHost::Ipv4Loopback;
+        c
+    });
     insta::assert_snapshot!(
         "authorization_url_127",
         f.authorization_url().unwrap().as_str()
     );
     let f: Flow = Flow::new(
-        FlowConfig {
-            headless: true,
-            ..FlowConfig::default()
+        {
+            let mut c = FlowConfig::default();
+            c.headless = true;
+            c
         },
         &mut rng(42),
         t(0),

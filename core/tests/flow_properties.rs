@@ -19,7 +19,7 @@
 mod common;
 use common::*;
 use openrouter_auth_core::flow::{
-    DONE_LINGER, FIRST_RETRY_DELAY, MAX_HELD_CONNECTIONS, MAX_RETRY_DELAY,
+    DONE_LINGER, FIRST_RETRY_DELAY, MAX_HELD_CONNECTIONS, MAX_PASTED_CODES, MAX_RETRY_DELAY,
 };
 use openrouter_auth_core::*;
 use openrouter_auth_oracle::CheckedFlow;
@@ -138,6 +138,7 @@ fn outcome_kind(o: &Outcome) -> String {
         Outcome::Stored { .. } => "stored".into(),
         Outcome::KeyNotStored { .. } => "key_not_stored".into(),
         Outcome::Failed(e) => e.kind().into(),
+        other => panic!("an outcome this test does not know: {other:?}"),
     }
 }
 
@@ -179,6 +180,11 @@ struct Model {
     linger_until: Option<u64>,
     outcome: Option<(String, &'static str)>,
     finished: bool,
+    headless: bool,
+    /// The code in flight was pasted.
+    pasted: bool,
+    /// Pasted codes OpenRouter refused (403 invalid code): never sent again.
+    refused: Vec<&'static str>,
 }
 
 impl Model {
@@ -221,7 +227,7 @@ impl Model {
     fn fail(&mut self, kind: &str, evs: &mut Vec<Ev>) {
         let page = match kind {
             "denied" | "cancelled" => "Sign-in cancelled",
-            "timed_out" => "Sign-in expired",
+            "timed_out" | "code_expired" => "Sign-in expired",
             "key_not_stored" => "Signed in, but the key was not stored",
             _ => "Sign-in failed",
         };
@@ -230,6 +236,7 @@ impl Model {
 
     fn start_exchange(&mut self, code: &'static str, evs: &mut Vec<Ev>) {
         self.phase = Phase::Exchanging;
+        self.pasted = false;
         self.code = Some(code);
         self.attempt = 0;
         self.ex_deadline = self.now + EXCHANGE_TIMEOUT;
@@ -275,6 +282,7 @@ impl Model {
             ),
             Phase::Storing | Phase::Finished => None,
             Phase::Lingering => self.linger_until,
+            other => panic!("a phase this model does not know: {other:?}"),
         };
         ms.map(Time::from_millis)
     }
@@ -305,7 +313,7 @@ impl Model {
                 }
             }
             Step::WrongNonceCode | Step::WrongNonceError | Step::Favicon => {
-                evs.push(r(conn, 404, false, "Not found"))
+                evs.push(r(conn, 404, false, "Page not found"))
             }
             Step::HeadOwn => evs.push(r(
                 conn,
@@ -318,7 +326,7 @@ impl Model {
                 },
             )),
             Step::PostOwn => evs.push(r(conn, 405, false, "Method not allowed")),
-            Step::BadHost(_) => evs.push(r(conn, 421, false, "Misdirected request")),
+            Step::BadHost(_) => evs.push(r(conn, 421, false, "Wrong address")),
             Step::FetchDone => {
                 let page = self.outcome.as_ref().map_or(IN_PROGRESS, |o| o.1);
                 evs.push(r(conn, 200, false, page));
@@ -396,9 +404,10 @@ struct Run {
 
 impl Run {
     fn new(seed: u64, headless: bool) -> Run {
-        let config = FlowConfig {
-            headless,
-            ..FlowConfig::default()
+        let config = {
+            let mut c = FlowConfig::default();
+            c.headless = headless;
+            c
         };
         let (mut f, mut outs) =
             CheckedFlow::new(config, &mut rng(seed), t(0)).unwrap_or_else(|v| panic!("{v}"));
@@ -434,6 +443,9 @@ impl Run {
             linger_until: None,
             outcome: None,
             finished: false,
+            headless,
+            pasted: false,
+            refused: Vec::new(),
         };
         Run {
             f,
@@ -507,7 +519,23 @@ impl Run {
                         let id = pick(m, p);
                         let (status, body, kind) = ERRORS[e];
                         if m.live(id) {
-                            m.fail(kind, &mut expected);
+                            // Headless: a refused pasted code was never accepted; the user
+                            // may paste again, MAX_PASTED_CODES pasted codes in all.
+                            let tried = m.refused.len() as u32 + 1;
+                            if kind == "invalid_code"
+                                && m.headless
+                                && m.pasted
+                                && m.held.is_empty()
+                                && tried < MAX_PASTED_CODES
+                            {
+                                m.refused.push(m.code.unwrap());
+                                m.phase = Phase::AwaitingCallback;
+                                m.code = None;
+                                m.pasted = false;
+                                expected.push(Ev::PasteRejected);
+                            } else {
+                                m.fail(kind, &mut expected);
+                            }
                         }
                         Input::ExchangeResponse {
                             id,
@@ -591,7 +619,12 @@ impl Run {
                             (PASTED_CODE, format!(" {PASTED_CODE}\n"))
                         };
                         if m.waiting() {
-                            m.start_exchange(code, &mut expected);
+                            if m.refused.contains(&code) {
+                                expected.push(Ev::PasteRejected);
+                            } else {
+                                m.start_exchange(code, &mut expected);
+                                m.pasted = true;
+                            }
                         }
                         Input::Pasted(text.into())
                     }
@@ -677,6 +710,10 @@ impl Run {
             );
         }
 
+        if phase_before == Phase::Exchanging && f.phase() == Phase::AwaitingCallback {
+            // A headless flow whose pasted code OpenRouter refused: another may be accepted.
+            tally.accepted_code = false;
+        }
         let entered_exchange = matches!(phase_before, Phase::Init | Phase::AwaitingCallback)
             && f.phase() != phase_before
             && !f.is_terminal();

@@ -8,9 +8,10 @@ use openrouter_auth_core::*;
 
 fn headless(seed: u64) -> (Flow, url::Url) {
     let mut f = Flow::new(
-        FlowConfig {
-            headless: true,
-            ..FlowConfig::default()
+        {
+            let mut c = FlowConfig::default();
+            c.headless = true;
+            c
         },
         &mut rng(seed),
         t(0),

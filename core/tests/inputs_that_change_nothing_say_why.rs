@@ -8,9 +8,10 @@ use openrouter_auth_core::*;
 
 fn headless(seed: u64) -> Flow {
     let mut f = Flow::new(
-        FlowConfig {
-            headless: true,
-            ..FlowConfig::default()
+        {
+            let mut c = FlowConfig::default();
+            c.headless = true;
+            c
         },
         &mut rng(seed),
         t(0),
@@ -179,9 +180,10 @@ fn an_insecure_base_url_is_refused_by_the_core() {
     ] {
         let base_url = url::Url::parse(base).unwrap();
         let r: Result<Flow, _> = Flow::new(
-            FlowConfig {
-                base_url: base_url.clone(),
-                ..FlowConfig::default()
+            {
+                let mut c = FlowConfig::default();
+                c.base_url = base_url.clone();
+                c
             },
             &mut rng(9),
             t(0),
@@ -194,9 +196,10 @@ fn an_insecure_base_url_is_refused_by_the_core() {
         "http://[::1]:9",
     ] {
         let r: Result<Flow, _> = Flow::new(
-            FlowConfig {
-                base_url: url::Url::parse(base).unwrap(),
-                ..FlowConfig::default()
+            {
+                let mut c = FlowConfig::default();
+                c.base_url = url::Url::parse(base).unwrap();
+                c
             },
             &mut rng(9),
             t(0),

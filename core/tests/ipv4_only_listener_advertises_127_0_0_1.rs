@@ -8,9 +8,10 @@ use openrouter_auth_core::*;
 
 fn bound(callback_host: CallbackHost, ipv6: bool) -> Flow {
     let mut f = Flow::new(
-        FlowConfig {
-            callback_host,
-            ..FlowConfig::default()
+        {
+            let mut c = FlowConfig::default();
+            c.callback_host = callback_host;
+            c
         },
         &mut rng(42),
         t(0),

@@ -11,9 +11,10 @@ const CODE: &str = "c0de-SECRET-4f9a2e7b";
 /// Returns the transcript and the verifier taken from the exchange body.
 fn transcript(store_ok: bool, pasted: bool) -> (String, String) {
     let mut log = String::new();
-    let config = FlowConfig {
-        headless: pasted,
-        ..FlowConfig::default()
+    let config = {
+        let mut c = FlowConfig::default();
+        c.headless = pasted;
+        c
     };
     let mut f = Flow::new(config, &mut rng(11), t(0)).unwrap();
     let base = own(&f, "");
