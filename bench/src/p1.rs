@@ -3,13 +3,15 @@
 //!
 //! [`ours`] is the head parse of `openrouter-auth`'s server (the real `server::parse_head`,
 //! reached through `openrouter_auth::head::parse_head`) followed by exactly the checks the
-//! flow makes before picking an answer (`Flow::on_request`: the `Host` guard, the method, then
-//! [`parse_callback`]). Page rendering and socket work are left out: they are measured by P2.
+//! flow makes before picking an answer (`Flow::on_request` calls the same
+//! [`classify_request`]: the `Host` guard, the method, then `parse_callback`), all on the
+//! head borrowed from the read buffer. Page rendering and socket work are left out: they are
+//! measured by P2.
 
 use openrouter_auth::head::{parse_head, ParsedHead};
-use openrouter_auth_core::{host_is_ours, parse_callback, CallbackTarget, ConnectionId, FlowNonce};
+use openrouter_auth_core::{classify_request, CallbackTarget, FlowNonce, RequestClass};
 
-pub use openrouter_auth::server::MAX_HEADERS;
+pub use openrouter_auth::MAX_HEADERS;
 
 /// What the server and flow decide for one head.
 #[derive(Debug, PartialEq, Eq)]
@@ -31,19 +33,17 @@ pub enum Verdict {
 /// Ours: head parse + `Host` guard + method + callback validation, as the server and
 /// `Flow::on_request` do them.
 pub fn ours(buf: &[u8], nonce: &FlowNonce, port: u16) -> Verdict {
-    let req = match parse_head(buf, ConnectionId(1)) {
+    let head = match parse_head(buf) {
         ParsedHead::Partial => return Verdict::Partial,
         ParsedHead::Rejected { page, .. } => return Verdict::Rejected(page.status()),
         ParsedHead::Request(r) => r,
     };
-    let head_only = req.method == "HEAD";
-    if !host_is_ours(req.host.as_deref(), Some(port)) {
-        return Verdict::Answered(421);
-    }
-    if req.method != "GET" && !head_only {
-        return Verdict::Answered(405);
-    }
-    match parse_callback(&req.target, nonce) {
+    let (head_only, target) = match classify_request(&head, nonce, Some(port)) {
+        RequestClass::Misdirected { .. } => return Verdict::Answered(421),
+        RequestClass::MethodNotAllowed => return Verdict::Answered(405),
+        RequestClass::Target { head_only, target } => (head_only, target),
+    };
+    match target {
         CallbackTarget::Code(_) if !head_only => Verdict::Exchange,
         CallbackTarget::Error(_) if !head_only => Verdict::Denied,
         CallbackTarget::Code(_) | CallbackTarget::Error(_) => Verdict::Answered(200),
@@ -52,10 +52,10 @@ pub fn ours(buf: &[u8], nonce: &FlowNonce, port: u16) -> Verdict {
             use openrouter_auth_core::callback::NotOurs;
             match n {
                 NotOurs::WrongPath | NotOurs::WrongNonce => Verdict::Answered(404),
-                NotOurs::NoParameters | NotOurs::StateMismatch => Verdict::Answered(400),
+                _ => Verdict::Answered(400),
             }
         }
-        CallbackTarget::Malformed(_) => Verdict::Answered(400),
+        CallbackTarget::Malformed(_) | _ => Verdict::Answered(400),
     }
 }
 

@@ -28,7 +28,7 @@ use openrouter_auth_core::callback::{
 use openrouter_auth_core::exchange::parse_exchange_response;
 use openrouter_auth_core::flow::{
     BrowserRequest, ConnectionId, ExchangeId, Flow, FlowConfig, Handled, Ignored, Input, Outcome,
-    Output, Phase,
+    Output, Phase, MAX_PASTED_CODES,
 };
 use openrouter_auth_core::http::HttpResponse;
 use openrouter_auth_core::key_info::{parse_key_info, KeyCheckError};
@@ -136,18 +136,23 @@ struct RequestState {
 /// - `stale-answers-ignored`: an answer (or failure) for an exchange that is not in flight
 ///   (stale, duplicated, unsolicited) changes nothing and produces nothing.
 /// - `one-code-per-flow`: every exchange of a flow carries the same code (one flow, one code,
-///   one exchange: PROTOCOL.md section 7), however many valid codes reach it.
+///   one exchange: PROTOCOL.md section 7), however many valid codes reach it. The one
+///   exception: in headless mode, after OpenRouter refused a *pasted* code with 403 `Invalid
+///   code or code_verifier` (so it was never accepted and no key exists), the flow may
+///   exchange another pasted code, up to [`MAX_PASTED_CODES`] codes in all.
 /// - `no-resend-after-maybe-sent`: a code is never sent again once an exchange carrying it got
 ///   any answer or failed with `may_have_been_sent: true`.
 /// - `verifier-only-in-exchange-body`: the `code_verifier` appears in no output (URL, page,
 ///   message, `Debug` or serde form) but the exchange body (the `plain` method's challenge in
-///   the authorization URL excepted), nor in the flow's `Debug`.
+///   the authorization URL excepted), nor in the flow's `Debug`
+///   (searched on a sample of steps, see [`DEBUG_CHECK_EVERY`], and at the end).
 /// - `secrets-stay-out-of-pages`: no browser response holds the key or an issued code,
 ///   except a code that OpenRouter's own answer text quoted while the exchange carried a
 ///   different one (the flow hides what it sent, the code and the verifier, in OpenRouter's
 ///   error text; it cannot know another string is a code).
 /// - `terminal-is-sticky`: once `Stored` or `Failed`, phase and outcome never change; phases
-///   only move forward.
+///   only move forward, except from `Exchanging` back to `AwaitingCallback` in headless mode
+///   when OpenRouter refused a pasted code as invalid (see `one-code-per-flow`).
 /// - `one-response-per-request`: every request gets at most one response, only requests get
 ///   responses, and when `Finished` comes every request whose connection is still open has
 ///   had its response.
@@ -176,6 +181,10 @@ pub struct CheckedFlow {
     maybe_reached: BTreeSet<String>,
     last_answered_code: Option<String>,
     exchanged_code: Option<String>,
+    /// Codes OpenRouter refused with 403 `Invalid code or code_verifier`.
+    refused_codes: BTreeSet<String>,
+    /// How many different codes the flow exchanged.
+    codes_exchanged: u32,
     store_key: Option<Zeroizing<String>>,
     /// The secrets to look for in every output, each searched with a prebuilt searcher.
     needles: Needles,
@@ -186,6 +195,17 @@ pub struct CheckedFlow {
     last_handled: Option<Handled>,
     finished: bool,
     steps: u64,
+}
+
+/// The flow's `Debug` form is searched for the verifier on one step in this many (and always
+/// on the first, the one that finishes the flow, and in [`CheckedFlow::check_end`]).
+pub const DEBUG_CHECK_EVERY: u64 = 8;
+
+fn check_debug_form(needles: &Needles, debug: &str) -> Result<(), Violation> {
+    if needles.verifier.find(debug.as_bytes()).is_some() {
+        violation("verifier-only-in-exchange-body", "the flow's Debug output")?;
+    }
+    Ok(())
 }
 
 /// Prebuilt substring searchers for the secrets `check_secrets` hunts: building a searcher
@@ -218,6 +238,7 @@ fn phase_rank(p: Phase) -> u8 {
         Phase::Storing => 3,
         Phase::Lingering => 4,
         Phase::Finished => 5,
+        p => unreachable!("the oracle has no rule for phase {p:?}"),
     }
 }
 
@@ -271,6 +292,8 @@ impl CheckedFlow {
             maybe_reached: BTreeSet::new(),
             last_answered_code: None,
             exchanged_code: None,
+            refused_codes: BTreeSet::new(),
+            codes_exchanged: 0,
             store_key: None,
             terminal: None,
             last_phase: Phase::Init,
@@ -424,7 +447,7 @@ impl CheckedFlow {
         if self.finished {
             self.all_open_requests_answered()?;
         }
-        Ok(())
+        check_debug_form(&self.needles, &format!("{:?}", self.flow))
     }
 
     fn all_open_requests_answered(&self) -> Result<(), Violation> {
@@ -502,6 +525,13 @@ impl CheckedFlow {
                             }
                         }
                         self.maybe_reached.insert(code.clone());
+                        if parse_exchange_response(response)
+                            == Err(openrouter_auth_core::FlowError::User(
+                                openrouter_auth_core::UserError::InvalidCode,
+                            ))
+                        {
+                            self.refused_codes.insert(code.clone());
+                        }
                         self.last_answered_code = Some(code);
                     } else {
                         self.in_flight = Some((cur, code));
@@ -543,6 +573,7 @@ impl CheckedFlow {
             | Input::KeyNotStored { .. }
             | Input::PastesClosed
             | Input::Cancel => {}
+            other => unreachable!("the oracle has no rule for the input {}", input_kind(other)),
         }
         Ok(())
     }
@@ -628,6 +659,7 @@ impl CheckedFlow {
                 Output::OpenBrowser { .. }
                 | Output::PromptForCode { .. }
                 | Output::PasteRejected { .. } => {}
+                other => unreachable!("the oracle has no rule for {}", output_name(other)),
             }
         }
         if finished_at.is_some() {
@@ -641,15 +673,13 @@ impl CheckedFlow {
             )?;
         }
         self.check_phase()?;
-        self.debug_buf.clear();
-        write!(self.debug_buf, "{:?}", self.flow).expect("formatting into a String");
-        if self
-            .needles
-            .verifier
-            .find(self.debug_buf.as_bytes())
-            .is_some()
-        {
-            violation("verifier-only-in-exchange-body", "the flow's Debug output")?;
+        // The flow's `Debug` form costs more than the step itself: it is searched on the
+        // first step, every `DEBUG_CHECK_EVERY`th, when the flow finishes, and at the end
+        // (`check_end`).
+        if self.steps % DEBUG_CHECK_EVERY == 1 || finished_at.is_some() {
+            self.debug_buf.clear();
+            write!(self.debug_buf, "{:?}", self.flow).expect("formatting into a String");
+            check_debug_form(&self.needles, &self.debug_buf)?;
         }
         Ok(outs)
     }
@@ -657,7 +687,16 @@ impl CheckedFlow {
     fn check_phase(&mut self) -> Result<(), Violation> {
         let phase = self.flow.phase();
         let outcome = self.flow.outcome().cloned();
-        if phase_rank(phase) < phase_rank(self.last_phase) {
+        // The one way back: a headless flow whose pasted code OpenRouter refused as invalid
+        // waits for another paste (`one-code-per-flow` bounds how often).
+        let refused_paste = self.flow.config().headless
+            && self.last_phase == Phase::Exchanging
+            && phase == Phase::AwaitingCallback
+            && self
+                .last_answered_code
+                .as_ref()
+                .is_some_and(|c| self.refused_codes.contains(c));
+        if phase_rank(phase) < phase_rank(self.last_phase) && !refused_paste {
             return violation(
                 "terminal-is-sticky",
                 format!(
@@ -782,15 +821,34 @@ impl CheckedFlow {
             )?;
         }
         match &self.exchanged_code {
-            Some(first) if *first != code => violation(
+            Some(first) if *first != code && !self.refused_codes.contains(first) => violation(
                 "one-code-per-flow",
                 format!(
                     "exchange {} carries another code than the flow's first exchange",
                     id.0
                 ),
             )?,
+            Some(first) if *first != code => {
+                // The previous code was refused as invalid: a new pasted code may follow.
+                self.codes_exchanged += 1;
+                if !self.flow.config().headless || self.codes_exchanged > MAX_PASTED_CODES {
+                    violation(
+                        "one-code-per-flow",
+                        format!(
+                            "exchange {} is code number {} of a flow (headless: {})",
+                            id.0,
+                            self.codes_exchanged,
+                            self.flow.config().headless
+                        ),
+                    )?;
+                }
+                self.exchanged_code = Some(code.clone());
+            }
             Some(_) => {}
-            None => self.exchanged_code = Some(code.clone()),
+            None => {
+                self.exchanged_code = Some(code.clone());
+                self.codes_exchanged = 1;
+            }
         }
         self.in_flight = Some((id, code));
         Ok(())
@@ -883,6 +941,24 @@ fn output_name(out: &Output) -> &'static str {
         Output::StoreKey { .. } => "StoreKey",
         Output::PasteRejected { .. } => "PasteRejected",
         Output::Finished(_) => "Finished",
+        _ => "an output the oracle does not know",
+    }
+}
+
+/// An input's variant name (never its content).
+fn input_kind(input: &Input) -> &'static str {
+    match input {
+        Input::ListenerBound { .. } => "ListenerBound",
+        Input::Request(_) => "Request",
+        Input::ConnectionClosed(_) => "ConnectionClosed",
+        Input::ExchangeResponse { .. } => "ExchangeResponse",
+        Input::ExchangeFailed { .. } => "ExchangeFailed",
+        Input::KeyStored { .. } => "KeyStored",
+        Input::KeyNotStored { .. } => "KeyNotStored",
+        Input::Pasted(_) => "Pasted",
+        Input::PastesClosed => "PastesClosed",
+        Input::Cancel => "Cancel",
+        _ => "an input the oracle does not know",
     }
 }
 
@@ -983,7 +1059,7 @@ pub fn callback_target(data: &[u8]) {
         CallbackTarget::NotOurs(NotOurs::WrongNonce) => {
             assert!(path != own.as_bytes() && path != own_done.as_bytes())
         }
-        CallbackTarget::NotOurs(_) | CallbackTarget::Malformed(_) => {
+        CallbackTarget::NotOurs(_) | CallbackTarget::Malformed(_) | _ => {
             assert_eq!(path, own.as_bytes())
         }
     }
@@ -1102,6 +1178,7 @@ pub fn key_info(data: &[u8]) {
                     assert_eq!(*status, s);
                     assert!(!matches!(s, 200 | 401 | 429 | 500..=599));
                 }
+                (e, s) => panic!("the oracle has no rule for {e:?} on {s}"),
             }
             check_message(&e.to_string());
         }
@@ -1305,26 +1382,23 @@ impl FuzzConfig {
 
     /// The [`FlowConfig`] this byte stands for.
     pub fn flow_config(self) -> FlowConfig {
-        FlowConfig {
-            headless: self.headless,
-            callback_host: if self.ipv4_host {
-                CallbackHost::Ipv4Loopback
-            } else {
-                CallbackHost::Localhost
-            },
-            code_challenge_method: if self.plain {
-                CodeChallengeMethod::Plain
-            } else {
-                CodeChallengeMethod::S256
-            },
-            callback_timeout: Duration::from_secs(
-                [600, 60, 5, 0][usize::from(self.callback_timeout & 3)],
-            ),
-            exchange_timeout: Duration::from_secs(
-                [30, 5, 1, 0][usize::from(self.exchange_timeout & 3)],
-            ),
-            ..FlowConfig::default()
-        }
+        let mut config = FlowConfig::default();
+        config.headless = self.headless;
+        config.callback_host = if self.ipv4_host {
+            CallbackHost::Ipv4Loopback
+        } else {
+            CallbackHost::Localhost
+        };
+        config.code_challenge_method = if self.plain {
+            CodeChallengeMethod::Plain
+        } else {
+            CodeChallengeMethod::S256
+        };
+        config.callback_timeout =
+            Duration::from_secs([600, 60, 5, 0][usize::from(self.callback_timeout & 3)]);
+        config.exchange_timeout =
+            Duration::from_secs([30, 5, 1, 0][usize::from(self.exchange_timeout & 3)]);
+        config
     }
 }
 
