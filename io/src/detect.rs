@@ -1,26 +1,11 @@
-//! Should this sign-in be headless? A pure rule over a snapshot of the environment, so it can
-//! be tested without touching the process (PROTOCOL.md section 7: "with no display (SSH,
-//! container) … use headless mode").
-//!
-//! The rule, first match wins:
-//!
-//! 1. `SSH_CONNECTION` or `SSH_TTY` is set: an SSH session. The browser is on another machine
-//!    and cannot reach this machine's loopback listener.
-//! 2. `/.dockerenv` or `/run/.containerenv` exists, or `container` is set (systemd-nspawn,
-//!    podman, toolbox): a container, whose loopback is not the browser's.
-//! 3. Linux or a BSD with neither `DISPLAY` nor `WAYLAND_DISPLAY`: no graphical session, so no
-//!    browser to launch. WSL is the exception (`WSL_DISTRO_NAME` or `WSL_INTEROP` set): there
-//!    the Windows browser opens and reaches `localhost`.
-//!
-//! Empty variables count as unset.
-
 use std::collections::BTreeMap;
 use std::ffi::OsString;
 use std::fmt;
 use std::path::{Path, PathBuf};
 
 /// The variables the rule reads.
-pub const VARIABLES: [&str; 7] = [
+pub const VARIABLES: [&str; 8] = [
+    "BROWSER",
     "SSH_CONNECTION",
     "SSH_TTY",
     "DISPLAY",
@@ -35,8 +20,9 @@ pub const CONTAINER_MARKERS: [&str; 2] = ["/.dockerenv", "/run/.containerenv"];
 
 /// What the rule looks at.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct EnvSnapshot {
-    /// Environment variables by name (only [`VARIABLES`] matter; others are ignored).
+    /// Environment variables by name (only those [`EnvSnapshot::from_process`] reads matter; others are ignored).
     pub vars: BTreeMap<String, OsString>,
     /// `std::env::consts::OS` of the machine (`linux`, `macos`, `windows`, `freebsd`, …).
     pub os: String,
@@ -80,6 +66,7 @@ impl EnvSnapshot {
 
 /// Why the rule chose headless sign-in.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum HeadlessReason {
     /// An SSH session; `variable` is the one that said so.
     Ssh {
@@ -112,7 +99,32 @@ impl fmt::Display for HeadlessReason {
 }
 
 /// Applies the rule (see the module doc): `Some(reason)` means prefer headless sign-in.
+///
+/// # How it works
+///
+/// Should this sign-in be headless? A pure rule over a snapshot of the environment, so it can
+/// be tested without touching the process (PROTOCOL.md section 7: "with no display (SSH,
+/// container) … use headless mode").
+///
+/// The rule, first match wins:
+///
+/// 0. `BROWSER` is set: something on this machine opens URLs in a browser that reaches its
+///    loopback. VS Code Remote (SSH, containers, WSL) and GitHub Codespaces set it to a helper
+///    that opens the URL on the user's machine and forwards the port; WSL's `wslview` too. The
+///    callback path is kept, whatever follows.
+/// 1. `SSH_CONNECTION` or `SSH_TTY` is set: an SSH session. The browser is on another machine
+///    and cannot reach this machine's loopback listener.
+/// 2. `/.dockerenv` or `/run/.containerenv` exists, or `container` is set (systemd-nspawn,
+///    podman, toolbox): a container, whose loopback is not the browser's.
+/// 3. Linux or a BSD with neither `DISPLAY` nor `WAYLAND_DISPLAY`: no graphical session, so no
+///    browser to launch. WSL is the exception (`WSL_DISTRO_NAME` or `WSL_INTEROP` set): there
+///    the Windows browser opens and reaches `localhost`.
+///
+/// Empty variables count as unset.
 pub fn headless_reason(env: &EnvSnapshot) -> Option<HeadlessReason> {
+    if env.is_set("BROWSER") {
+        return None;
+    }
     for variable in ["SSH_CONNECTION", "SSH_TTY"] {
         if env.is_set(variable) {
             return Some(HeadlessReason::Ssh { variable });
@@ -196,6 +208,28 @@ mod tests {
             &[("WSL_DISTRO_NAME", "Ubuntu"), ("SSH_CONNECTION", "x")]
         )
         .is_some());
+    }
+
+    #[test]
+    fn a_browser_helper_keeps_the_callback_path() {
+        // VS Code Remote over SSH: SSH_CONNECTION and BROWSER (its forwarding helper).
+        assert_eq!(
+            reason(
+                "linux",
+                &[
+                    ("SSH_CONNECTION", "10.0.0.2 50000 10.0.0.1 22"),
+                    ("BROWSER", "/home/u/.vscode-server/bin/x/helpers/browser.sh"),
+                ]
+            ),
+            None
+        );
+        // Codespaces: a container without a display, and BROWSER.
+        let mut env =
+            EnvSnapshot::with_vars("linux", &[("BROWSER", "/vscode/bin/helpers/browser.sh")]);
+        env.container_marker = Some(PathBuf::from("/.dockerenv"));
+        assert_eq!(headless_reason(&env), None);
+        // An empty BROWSER counts as unset.
+        assert!(reason("linux", &[("BROWSER", ""), ("SSH_TTY", "/dev/pts/0")]).is_some());
     }
 
     #[test]

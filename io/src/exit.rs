@@ -44,6 +44,8 @@ pub struct Failure {
 
 /// The hint for a taken fixed port.
 const PORT_HINT: &str = "; pick another port with --port, or leave --port out to use any free port";
+/// The hint for a key that another sign-in stored meanwhile.
+const KEY_APPEARED_HINT: &str = "; use this key, or sign in again with --force to replace that one";
 /// The hint for a headless sign-in whose standard input ended.
 const STDIN_CLOSED_HINT: &str =
     "; standard input is closed, so run the sign-in in a terminal to paste the code";
@@ -52,11 +54,20 @@ const STDIN_CLOSED_HINT: &str =
 pub fn login_failure(e: &LoginError) -> Failure {
     let (code, hint) = match e {
         LoginError::Flow(f) => (flow_code(f), flow_hint(f)),
-        LoginError::KeyNotStored { .. } => (KEY_NOT_STORED, None),
-        LoginError::InsecureBaseUrl { .. } => (USAGE, None),
+        LoginError::KeyNotStored { stores, .. } => (
+            KEY_NOT_STORED,
+            stores
+                .iter()
+                .any(|a| matches!(a.result, Err(StoreError::KeyAppeared { .. })))
+                .then_some(KEY_APPEARED_HINT),
+        ),
+        LoginError::InsecureBaseUrl { .. } | LoginError::InvalidLimit(_) => (USAGE, None),
         LoginError::Bind(BindError::PortInUse { .. }) => (ERROR, Some(PORT_HINT)),
         LoginError::Bind(_) | LoginError::Io(_) | LoginError::HttpClient(_) => (ERROR, None),
         LoginError::Store(s) => (ERROR, store_hint(s)),
+        // `--with-key`: OpenRouter refused the key given (exit 7, as `status` for a key
+        // that is not valid); it could not be asked: 1.
+        LoginError::KeyCheckFailed(c) if c.key_is_invalid() => (KEY_NOT_VALID, None),
         _ => (ERROR, None),
     };
     Failure { code, hint }
@@ -111,6 +122,18 @@ pub fn store_message(e: &StoreError) -> String {
 /// A `login` error as the CLI prints it: the library's message and the CLI's hint.
 pub fn login_message(e: &LoginError) -> String {
     format!("{e}{}", login_failure(e).hint.unwrap_or_default())
+}
+
+/// [`login_message`], told apart by where standard input comes from: a headless sign-in
+/// whose input ended at a terminal was ended by the person (Ctrl-D), not by a missing
+/// terminal.
+pub fn login_message_for(e: &LoginError, stdin_is_terminal: bool) -> String {
+    match e {
+        LoginError::Flow(FlowError::User(UserError::PastesClosed)) if stdin_is_terminal => {
+            "the input ended (Ctrl-D) before a code was pasted, so the sign-in stopped; run `openrouter-auth login` again and paste the code OpenRouter shows, then press Enter".to_owned()
+        }
+        e => login_message(e),
+    }
 }
 
 /// Who must act, as the CLI's JSON names it: `user`, `network`, `openrouter`, `program`.
@@ -259,7 +282,7 @@ mod tests {
     fn the_flags_that_get_around_an_error_come_from_the_cli() {
         let port = LoginError::Bind(BindError::PortInUse {
             port: 8976,
-            family: openrouter_auth::server::IpFamily::V4,
+            family: openrouter_auth::IpFamily::V4,
         });
         assert!(!port.to_string().contains("--"), "{port}");
         assert_eq!(login_failure(&port).code, ERROR);

@@ -3,16 +3,18 @@
 //! for embedders: [`LoopbackServer`](crate::LoopbackServer) runs it on every connection.
 
 use crate::server::{self, Head};
-use openrouter_auth_core::{BrowserRequest, ConnectionId, Page};
+use openrouter_auth_core::{Page, RequestHead};
 
 /// What the loopback server makes of the bytes received so far on one connection
 /// ([`parse_head`]).
 #[derive(Debug)]
-pub enum ParsedHead {
+pub enum ParsedHead<'a> {
     /// The head is not complete yet: the server reads more.
     Partial,
-    /// A complete head, as it is handed to the flow (`Input::Request`).
-    Request(BrowserRequest),
+    /// A complete head, borrowed from the read buffer. The server hands the flow its owned
+    /// form ([`RequestHead::to_request`], `Input::Request`); the flow decides on the borrowed
+    /// form ([`classify_request`](openrouter_auth_core::classify_request)).
+    Request(RequestHead<'a>),
     /// The server answers at once with this page and closes (400 unparsable or an
     /// unsupported version, 431 too many headers); `head_only` is true for a HEAD request.
     Rejected {
@@ -24,12 +26,12 @@ pub enum ParsedHead {
 }
 
 /// The server's own request-head parse (httparse, at most
-/// [`MAX_HEADERS`](crate::server::MAX_HEADERS) headers, exactly one `Host` kept). `buf` is
+/// [`MAX_HEADERS`](crate::MAX_HEADERS) headers, exactly one `Host` kept). `buf` is
 /// every byte received so far (the server caps it at
-/// [`MAX_HEAD_BYTES`](crate::server::MAX_HEAD_BYTES) + 1 = 16,385 bytes and answers 431 past
-/// that); the request is given connection id `conn`. Never panics.
-pub fn parse_head(buf: &[u8], conn: ConnectionId) -> ParsedHead {
-    match server::parse_head(buf, conn) {
+/// [`MAX_HEAD_BYTES`](crate::MAX_HEAD_BYTES) + 1 = 16,385 bytes and answers 431 past
+/// that). Copies nothing: a complete head borrows from `buf`. Never panics.
+pub fn parse_head(buf: &[u8]) -> ParsedHead<'_> {
+    match server::parse_head(buf) {
         Head::Partial => ParsedHead::Partial,
         Head::Complete(request) => ParsedHead::Request(request),
         Head::Reject(page, head_only) => ParsedHead::Rejected { page, head_only },

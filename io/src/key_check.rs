@@ -15,8 +15,8 @@ pub const KEY_CHECK_TIMEOUT: Duration = Duration::from_secs(15);
 #[non_exhaustive]
 pub enum KeyCheckFailure {
     /// OpenRouter answered, and not with the key's details (401: the key is not valid).
-    #[error(transparent)]
-    Answered(KeyCheckError),
+    #[error("{0}")]
+    Answered(#[source] KeyCheckError),
     /// No answer (DNS, connection, TLS, timeout), or the HTTP client could not be set up.
     #[error("could not reach OpenRouter to check the key: {0}")]
     Unreachable(#[source] TransportError),
@@ -38,13 +38,14 @@ impl KeyCheckFailure {
             KeyCheckFailure::Answered(KeyCheckError::Server { .. }) => "server_error",
             KeyCheckFailure::Answered(KeyCheckError::BadBody) => "bad_answer",
             KeyCheckFailure::Answered(KeyCheckError::Unexpected { .. }) => "unexpected_response",
+            KeyCheckFailure::Answered(_) => "unexpected_response",
             KeyCheckFailure::Unreachable(_) => "unreachable",
         }
     }
 }
 
 /// Asks OpenRouter at `base_url` about `key` with the default blocking client
-/// ([`blocking_client`](crate::transport::blocking_client): the system's trust store, proxies
+/// ([`blocking_client`](crate::blocking_client): the system's trust store, proxies
 /// from the environment, no redirects), waiting at most [`KEY_CHECK_TIMEOUT`]. Do not call it
 /// from inside an async runtime: use [`check_key_async`].
 ///
@@ -77,7 +78,7 @@ pub fn check_key_with(
 }
 
 /// [`check_key`] through the caller's [`AsyncTransport`], e.g. a `reqwest::Client` (build the
-/// default one with [`async_client`](crate::transport::async_client)).
+/// default one with [`async_client`](crate::async_client)).
 ///
 /// # Errors
 ///

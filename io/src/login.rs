@@ -5,18 +5,26 @@
 //! a blocking thread with the HTTP requests on the caller's tokio runtime. Both run the same
 //! core and the same loop (`run`): only where the code exchange runs differs. No sign-in
 //! decision is made here.
+//!
+//! Where the key goes is the caller's choice ([`LoginOptions::stores`]): any number of
+//! [`KeyDestination`]s, built-in ([`StoreSpec`]) or the caller's own [`KeyStore`]. One
+//! sign-in mints one key and writes it to every destination; with none, nothing is written
+//! or printed and the key only comes back in [`LoginOutcome::key`].
 
+use crate::detect::{headless_reason, EnvSnapshot, HeadlessReason};
+use crate::key_check::{check_key_async, check_key_with, KeyCheckFailure};
 use crate::server::{BindError, LoopbackServer};
 use crate::store::{
-    open_store, KeyMeta, KeyStore, Replace, StoreEnv, StoreError, StoreReport, StoreSpec,
+    open_store, KeyMeta, KeyStore, Replace, SeenKey, StoreEnv, StoreError, StoreReport, StoreSpec,
 };
 use crate::transport::{AsyncTransport, Transport, TransportError};
 use mio::Waker;
 use openrouter_auth_core::{
-    ApiKey, CallbackHost, ConfigError, ExchangeId, Flow, FlowConfig, FlowError, Handled,
-    HttpRequest, KeyLabel, Outcome, Output, StoreFailure, Time,
+    ApiKey, AppName, CallbackHost, ConfigError, ExchangeId, Flow, FlowConfig, FlowError, Handled,
+    HttpRequest, KeyInfo, KeyLabel, Outcome, Output, ProductToken, StoreFailure, Time,
 };
 use rand_chacha::rand_core::SeedableRng;
+use std::fmt;
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -24,8 +32,26 @@ use zeroize::Zeroizing;
 
 /// Everything `login` needs to know. `LoginOptions::default()` signs in to OpenRouter
 /// production, any free port, `localhost`, 10 minutes, the default credentials file, and
-/// opens the browser.
+/// opens the browser; change it with the chained setters (one per field, same name).
+///
+/// The defaults read no environment variable: the built-in stores find the user's home and
+/// config directories only in [`LoginOptions::store_env`], empty by default (a built-in store
+/// then fails with [`StoreError::NoHome`] before anything is signed in). Take the process's
+/// snapshot explicitly with `.store_env(StoreEnv::from_process())`, and give
+/// [`LoginOptions::detect_headless`] an [`EnvSnapshot`] to let the environment choose
+/// headless mode.
+///
+/// ```
+/// # use openrouter_auth::{LoginOptions, ReplacePolicy, StoreSpec};
+/// let options = LoginOptions::default()
+///     .store(StoreSpec::Opencode)
+///     .also_store(StoreSpec::Aider)
+///     .replace(ReplacePolicy::Refuse)
+///     .open_browser(false);
+/// assert_eq!(options.stores.len(), 2);
+/// ```
 #[derive(Debug, Clone)]
+#[non_exhaustive]
 pub struct LoginOptions {
     /// OpenRouter (or an emulator). Default `https://openrouter.ai`.
     pub base_url: url::Url,
@@ -33,15 +59,27 @@ pub struct LoginOptions {
     pub port: u16,
     /// Host name in the `callback_url`. Default `localhost`.
     pub callback_host: CallbackHost,
-    /// The `key_label`; `None` lets OpenRouter pick.
+    /// The `key_label`; `None`: `<app_name> on <host> <date>`
+    /// ([`default_key_label`](crate::default_key_label)).
     pub key_label: Option<KeyLabel>,
+    /// The app's display name, on every browser page ("you can return to `<app>`"), in the
+    /// default `key_label` and (as a product token) in the exchange's `User-Agent`. Default
+    /// `openrouter-auth`.
+    pub app_name: AppName,
+    /// A credit limit for the new key, in US dollars, sent as OpenRouter's `limit`
+    /// ([`FlowConfig::limit`]); positive and finite, or the login fails at once. `None`
+    /// (default): no limit.
+    pub limit: Option<f64>,
     /// How long to wait for the browser, in seconds' precision. Default 600 s.
     pub timeout: Duration,
     /// How long the code exchange may take. Default 30 s.
     pub exchange_timeout: Duration,
-    /// Where the key goes. Default: the credentials file.
-    pub store: StoreSpec,
-    /// Where the store looks up home and config directories.
+    /// Where the key goes: every destination gets the same key, in this order. Default: the
+    /// credentials file (`StoreSpec::File(None)`). Empty: return-only, nothing is written or
+    /// printed and the key comes back in [`LoginOutcome::key`] alone.
+    pub stores: Vec<KeyDestination>,
+    /// Where the built-in stores look up home and config directories. Default: empty (no
+    /// environment is read); [`StoreEnv::from_process`] is the process's.
     pub store_env: StoreEnv,
     /// Launch the system browser (the URL is reported to the observer either way).
     pub open_browser: bool,
@@ -50,20 +88,30 @@ pub struct LoginOptions {
     /// [`CancelHandle::paste`]. In loopback mode (the default) pasting works too, racing the
     /// browser's callback.
     pub headless: bool,
-    /// Replace an OpenRouter key that appeared in the store during the sign-in (another
-    /// sign-in or program stored it after this one began). Off (the default): such a key is
-    /// kept and the login ends with [`LoginError::KeyNotStored`] carrying the new key, its
-    /// reason [`StoreError::KeyAppeared`]'s message. The key the store held when the login
-    /// began is replaced either way (`openrouter-auth login` asks about it first).
-    pub force: bool,
+    /// When `headless` is off, let this snapshot of the environment decide
+    /// ([`headless_reason`]: SSH, a container, no display; `BROWSER` set keeps loopback). A
+    /// headless choice is reported as [`LoginEvent::HeadlessChosen`] with its reason. `None`
+    /// (the default): no detection, loopback unless `headless`.
+    pub detect_headless: Option<EnvSnapshot>,
+    /// When the loopback listener cannot be opened on any free port (`port` 0), sign in
+    /// headless instead of failing, reported as [`LoginEvent::HeadlessFallback`]. With a
+    /// fixed `port` a bind failure is always [`LoginError::Bind`]. Default off.
+    pub headless_fallback: bool,
+    /// What to do about an OpenRouter key a store already holds when the login begins (and
+    /// about one that appears meanwhile). Default [`ReplacePolicy::Replace`].
+    pub replace: ReplacePolicy,
+    /// Check the new key with OpenRouter (`GET /api/v1/key`) after storing it, through the
+    /// same HTTP client as the code exchange; the answer is [`LoginOutcome::key_check`]. A
+    /// failed check does not fail the login. Default on.
+    pub check_key: bool,
     /// The HTTP client [`login`] sends the code exchange with (see
     /// [`Transport`] for what it must guarantee). `None` (default): the default client
-    /// ([`transport::blocking_client`](crate::transport::blocking_client); feature `reqwest`).
+    /// ([`blocking_client`](crate::blocking_client); feature `reqwest`).
     pub transport: Option<Arc<dyn Transport>>,
     /// The HTTP client [`login_async`] sends the code exchange with, e.g. the app's own
     /// `reqwest::Client` (with `redirect::Policy::none()`). `None` (default): `transport` on a
     /// thread of its own if that is set, else the default async client
-    /// ([`transport::async_client`](crate::transport::async_client); feature `reqwest`).
+    /// ([`async_client`](crate::async_client); feature `reqwest`).
     pub async_transport: Option<Arc<dyn AsyncTransport>>,
 }
 
@@ -75,13 +123,18 @@ impl Default for LoginOptions {
             port: 0,
             callback_host: CallbackHost::Localhost,
             key_label: None,
+            app_name: core.app_name,
+            limit: None,
             timeout: core.callback_timeout,
             exchange_timeout: core.exchange_timeout,
-            store: StoreSpec::default(),
-            store_env: StoreEnv::from_process(),
+            stores: vec![KeyDestination::Builtin(StoreSpec::default())],
+            store_env: StoreEnv::default(),
             open_browser: true,
             headless: false,
-            force: false,
+            detect_headless: None,
+            headless_fallback: false,
+            replace: ReplacePolicy::default(),
+            check_key: true,
             transport: None,
             async_transport: None,
         }
@@ -89,21 +142,283 @@ impl Default for LoginOptions {
 }
 
 impl LoginOptions {
+    /// Sets [`LoginOptions::base_url`].
+    pub fn base_url(mut self, base_url: url::Url) -> Self {
+        self.base_url = base_url;
+        self
+    }
+
+    /// Sets [`LoginOptions::port`].
+    pub fn port(mut self, port: u16) -> Self {
+        self.port = port;
+        self
+    }
+
+    /// Sets [`LoginOptions::callback_host`].
+    pub fn callback_host(mut self, callback_host: CallbackHost) -> Self {
+        self.callback_host = callback_host;
+        self
+    }
+
+    /// Sets [`LoginOptions::key_label`] (a label, or `None`).
+    pub fn key_label(mut self, key_label: impl Into<Option<KeyLabel>>) -> Self {
+        self.key_label = key_label.into();
+        self
+    }
+
+    /// Sets [`LoginOptions::app_name`]: the name the browser pages send the user back to, the
+    /// start of the default `key_label`, and the product token in the `User-Agent`.
+    pub fn app_name(mut self, app_name: AppName) -> Self {
+        self.app_name = app_name;
+        self
+    }
+
+    /// Sets [`LoginOptions::limit`] (US dollars, or `None`).
+    pub fn limit(mut self, limit: impl Into<Option<f64>>) -> Self {
+        self.limit = limit.into();
+        self
+    }
+
+    /// Sets [`LoginOptions::timeout`].
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = timeout;
+        self
+    }
+
+    /// Sets [`LoginOptions::exchange_timeout`].
+    pub fn exchange_timeout(mut self, exchange_timeout: Duration) -> Self {
+        self.exchange_timeout = exchange_timeout;
+        self
+    }
+
+    /// Sets [`LoginOptions::stores`]: every destination, in order (none: return-only).
+    pub fn stores<D: Into<KeyDestination>>(mut self, stores: impl IntoIterator<Item = D>) -> Self {
+        self.stores = stores.into_iter().map(Into::into).collect();
+        self
+    }
+
+    /// The key goes to `store` alone (a [`StoreSpec`], a [`KeyDestination`] or a
+    /// [`SharedKeyStore`]).
+    pub fn store(self, store: impl Into<KeyDestination>) -> Self {
+        self.stores([store.into()])
+    }
+
+    /// The key goes to `store` too, after the destinations already set.
+    pub fn also_store(mut self, store: impl Into<KeyDestination>) -> Self {
+        self.stores.push(store.into());
+        self
+    }
+
+    /// Return-only: nothing is written or printed; the key comes back in
+    /// [`LoginOutcome::key`] alone.
+    pub fn return_only(mut self) -> Self {
+        self.stores.clear();
+        self
+    }
+
+    /// Sets [`LoginOptions::store_env`].
+    pub fn store_env(mut self, store_env: StoreEnv) -> Self {
+        self.store_env = store_env;
+        self
+    }
+
+    /// Sets [`LoginOptions::open_browser`].
+    pub fn open_browser(mut self, open_browser: bool) -> Self {
+        self.open_browser = open_browser;
+        self
+    }
+
+    /// Sets [`LoginOptions::headless`].
+    pub fn headless(mut self, headless: bool) -> Self {
+        self.headless = headless;
+        self
+    }
+
+    /// Sets [`LoginOptions::detect_headless`] (a snapshot, or `None`).
+    pub fn detect_headless(mut self, env: impl Into<Option<EnvSnapshot>>) -> Self {
+        self.detect_headless = env.into();
+        self
+    }
+
+    /// Sets [`LoginOptions::headless_fallback`].
+    pub fn headless_fallback(mut self, headless_fallback: bool) -> Self {
+        self.headless_fallback = headless_fallback;
+        self
+    }
+
+    /// Sets [`LoginOptions::replace`].
+    pub fn replace(mut self, replace: ReplacePolicy) -> Self {
+        self.replace = replace;
+        self
+    }
+
+    /// Sets [`LoginOptions::check_key`].
+    pub fn check_key(mut self, check_key: bool) -> Self {
+        self.check_key = check_key;
+        self
+    }
+
+    /// Sets [`LoginOptions::transport`].
+    pub fn transport(mut self, transport: Arc<dyn Transport>) -> Self {
+        self.transport = Some(transport);
+        self
+    }
+
+    /// Sets [`LoginOptions::async_transport`].
+    pub fn async_transport(mut self, transport: Arc<dyn AsyncTransport>) -> Self {
+        self.async_transport = Some(transport);
+        self
+    }
+
     fn flow_config(&self) -> FlowConfig {
-        FlowConfig {
-            base_url: self.base_url.clone(),
-            callback_host: self.callback_host,
-            key_label: self.key_label.clone(),
-            code_challenge_method: Default::default(),
-            callback_timeout: self.timeout,
-            exchange_timeout: self.exchange_timeout,
-            headless: self.headless,
+        let mut config = FlowConfig::default();
+        config.base_url = self.base_url.clone();
+        config.callback_host = self.callback_host;
+        config.key_label = Some(
+            self.key_label
+                .clone()
+                .unwrap_or_else(|| crate::default_key_label(self.app_name.as_str())),
+        );
+        config.callback_timeout = self.timeout;
+        config.exchange_timeout = self.exchange_timeout;
+        config.headless = self.headless;
+        config.product_token = (self.app_name != AppName::default())
+            .then(|| ProductToken::from_app_name(&self.app_name))
+            .flatten();
+        config.app_name = self.app_name.clone();
+        config.limit = self.limit;
+        config
+    }
+}
+
+/// A caller's own [`KeyStore`], shared with the login: `login` locks it only to check it
+/// before the browser opens ([`KeyStore::preflight`], [`KeyStore::seen`]) and to write the
+/// key ([`KeyStore::store_replacing`]); the caller keeps its own clone to read it afterwards.
+/// Make one with `Arc::new(Mutex::new(my_store))`.
+pub type SharedKeyStore = Arc<Mutex<dyn KeyStore>>;
+
+/// One place a [`login`] puts the key (see [`LoginOptions::stores`]).
+#[derive(Clone)]
+#[non_exhaustive]
+pub enum KeyDestination {
+    /// A built-in store, opened with [`open_store`] through [`LoginOptions::store_env`].
+    Builtin(StoreSpec),
+    /// The caller's own store (an app's keychain entry, its settings, memory…). See
+    /// [`KeyStore`] for what it must guarantee.
+    Custom(SharedKeyStore),
+}
+
+impl KeyDestination {
+    /// The caller's own store, to be shared with the login.
+    pub fn custom(store: impl KeyStore + 'static) -> Self {
+        KeyDestination::Custom(Arc::new(Mutex::new(store)))
+    }
+}
+
+impl From<StoreSpec> for KeyDestination {
+    fn from(spec: StoreSpec) -> Self {
+        KeyDestination::Builtin(spec)
+    }
+}
+
+impl From<SharedKeyStore> for KeyDestination {
+    fn from(store: SharedKeyStore) -> Self {
+        KeyDestination::Custom(store)
+    }
+}
+
+impl fmt::Debug for KeyDestination {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            KeyDestination::Builtin(spec) => f.debug_tuple("Builtin").field(spec).finish(),
+            KeyDestination::Custom(_) => f.write_str("Custom(..)"),
         }
     }
 }
 
+/// How writing the key to one destination went: one per entry of
+/// [`LoginOptions::stores`], in the same order.
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct StoreAttempt {
+    /// The store, as [`KeyStore::describe`] says.
+    pub store: String,
+    /// What it did, or why it did not take the key.
+    pub result: Result<StoreReport, StoreError>,
+}
+
+impl StoreAttempt {
+    /// Whether the store now holds the key.
+    pub fn stored(&self) -> bool {
+        self.result.is_ok()
+    }
+}
+
+/// What a login does about an OpenRouter key a destination already holds when it begins.
+///
+/// Every store is looked at before the browser opens, so a refusal (or a "no" from the
+/// caller) mints nothing. A key that appears in a store while the user signs in (another
+/// sign-in or program stored it) is kept, and the login ends with
+/// [`LoginError::KeyNotStored`] carrying the new key ([`StoreError::KeyAppeared`]), unless
+/// the policy is [`ReplacePolicy::Force`].
+#[derive(Clone, Default)]
+#[non_exhaustive]
+pub enum ReplacePolicy {
+    /// Replace the key each store holds when the login begins (reported as
+    /// [`LoginEvent::ReplacingKey`]): for an app that asked its user already.
+    #[default]
+    Replace,
+    /// Replace whatever the store holds at store time, even a key stored meanwhile.
+    Force,
+    /// End the login with [`LoginError::KeyExists`] before anything is signed in.
+    Refuse,
+    /// Ask the caller, once per store that holds a key (or an entry that cannot be read),
+    /// before the browser opens: `true` replaces it, `false` ends the login with
+    /// [`LoginError::KeyExists`] (`declined: true`). Called on the login's thread.
+    Ask(AskReplace),
+}
+
+/// The question [`ReplacePolicy::Ask`] puts to the caller: replace this key?
+pub type AskReplace = Arc<dyn Fn(&ExistingKey) -> bool + Send + Sync>;
+
+impl ReplacePolicy {
+    /// [`ReplacePolicy::Ask`] with `ask`.
+    pub fn ask(ask: impl Fn(&ExistingKey) -> bool + Send + Sync + 'static) -> Self {
+        ReplacePolicy::Ask(Arc::new(ask))
+    }
+}
+
+impl fmt::Debug for ReplacePolicy {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(match self {
+            ReplacePolicy::Replace => "Replace",
+            ReplacePolicy::Force => "Force",
+            ReplacePolicy::Refuse => "Refuse",
+            ReplacePolicy::Ask(_) => "Ask(..)",
+        })
+    }
+}
+
+/// An OpenRouter key (or an OpenRouter entry that cannot be read) a store held when the
+/// login began. Never the key itself.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ExistingKey {
+    /// The store ([`KeyStore::describe`]).
+    pub store: String,
+    /// The key found, as [`ApiKey::hint`]; `None` when the entry cannot be read.
+    pub found: Option<String>,
+    /// The key's OpenRouter page, where it can be revoked (it keeps working when replaced
+    /// here); `None` when the entry cannot be read.
+    pub key_page: Option<url::Url>,
+    /// Why the store's OpenRouter entry cannot be read ([`StoreError::Malformed`],
+    /// [`StoreError::NotAnObject`]); replacing it replaces that entry.
+    pub unreadable: Option<String>,
+}
+
 /// Progress a user may want to see. Secrets never appear in events.
 #[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum LoginEvent {
     /// The listener is up.
     Listening {
@@ -133,6 +448,24 @@ pub enum LoginEvent {
         /// Attempt number, from 1.
         attempt: u32,
     },
+    /// An attempt at the code exchange failed and another follows ([`LoginEvent::Exchanging`]
+    /// with `attempt` comes next): why the last one failed, in words.
+    ExchangeRetry {
+        /// The attempt about to start, from 2.
+        attempt: u32,
+        /// Why the previous attempt failed (no secret: a transport error or a status).
+        reason: String,
+    },
+    /// OpenRouter could not be reached while the user was still on the consent page: a
+    /// probe (`GET /api/v1/key` without credentials, [`openrouter_auth_core::reachability_request`])
+    /// sent beside showing the URL got no answer. The sign-in goes on (the network may come
+    /// back), but the code exchange will fail the same way; say so now.
+    OpenRouterUnreachable {
+        /// The OpenRouter that did not answer.
+        base_url: url::Url,
+        /// Why, in words (refused, DNS, TLS, proxy, timed out).
+        reason: String,
+    },
     /// OpenRouter returned a key; storing it.
     Storing,
     /// A pasted text was refused.
@@ -140,6 +473,20 @@ pub enum LoginEvent {
         /// Why.
         reason: String,
     },
+    /// [`LoginOptions::detect_headless`] chose headless sign-in (before any URL is shown).
+    HeadlessChosen {
+        /// Why.
+        reason: HeadlessReason,
+    },
+    /// The loopback listener could not be opened, so the login signs in headless instead
+    /// ([`LoginOptions::headless_fallback`]).
+    HeadlessFallback {
+        /// The bind error, in words.
+        reason: String,
+    },
+    /// A store's existing key (or unreadable entry) will be replaced by the new key (before
+    /// the browser opens).
+    ReplacingKey(ExistingKey),
 }
 
 /// Receives [`LoginEvent`]s as they happen (on the driver's thread).
@@ -154,15 +501,20 @@ impl<F: FnMut(LoginEvent) + Send> LoginObserver for F {
     }
 }
 
-/// A signed-in result.
+/// A signed-in result: the key is in every destination of [`LoginOptions::stores`].
 #[derive(Debug)]
+#[non_exhaustive]
 pub struct LoginOutcome {
-    /// The new API key.
+    /// The new API key (zeroized on drop; its `Debug` shows none of it).
     pub key: ApiKey,
     /// OpenRouter's user id, if sent.
     pub user_id: Option<String>,
-    /// Where and how it was stored.
-    pub stored: StoreReport,
+    /// Where and how it was stored: one report per destination, in order (empty for a
+    /// return-only login).
+    pub stored: Vec<StoreReport>,
+    /// What OpenRouter says about the new key (`GET /api/v1/key`), or why it could not
+    /// tell; `None` when [`LoginOptions::check_key`] is off.
+    pub key_check: Option<Result<KeyInfo, KeyCheckFailure>>,
 }
 
 /// Why `login` returned no stored key. [`LoginError::KeyNotStored`] still carries the key.
@@ -170,27 +522,45 @@ pub struct LoginOutcome {
 #[non_exhaustive]
 pub enum LoginError {
     /// The loopback listener could not be opened.
-    #[error(transparent)]
+    #[error("{0}")]
     Bind(#[from] BindError),
     /// The store could not be opened, or would refuse any key ([`KeyStore::preflight`]);
-    /// reported before anything was signed in. Display and `source()` are the store error's.
-    #[error(transparent)]
-    Store(StoreError),
+    /// reported before anything was signed in. Display is the store error's; `source()` is it.
+    #[error("{0}")]
+    Store(#[source] StoreError),
     /// The sign-in failed; see [`FlowError::kind`] and [`FlowError::party`]. Display and
-    /// `source()` are the flow error's.
-    #[error(transparent)]
-    Flow(FlowError),
-    /// A key was obtained but not stored. Show `key` to the user: the store does not hold it
-    /// (`reason` says why, and names a temporary file left holding it, if any).
+    /// `source()`: the flow error's message; the flow error itself.
+    #[error("{0}")]
+    Flow(#[source] FlowError),
+    /// A key was obtained but not stored in every destination. Show `key` to the user once:
+    /// at least one store does not hold it (`reason` says which and why, and names a
+    /// temporary file left holding it, if any; `stores` says, per destination, which have it).
     #[error("signed in, but the key could not be stored: {reason}")]
     KeyNotStored {
         /// The key. Give it to the user once.
         key: ApiKey,
         /// OpenRouter's user id, if sent.
         user_id: Option<String>,
-        /// Why storing failed.
+        /// Why storing failed, in words (which stores have the key, which do not and why).
         reason: String,
+        /// One attempt per destination, in the order of [`LoginOptions::stores`]; empty when
+        /// the flow ended before any store was written.
+        stores: Vec<StoreAttempt>,
     },
+    /// A store already holds an OpenRouter key (or an entry that cannot be read) and the
+    /// [`ReplacePolicy`] refused to replace it, or the caller said no; nothing was signed in.
+    #[error("{}", key_exists_message(existing))]
+    KeyExists {
+        /// What the store holds.
+        existing: Box<ExistingKey>,
+        /// Whether the caller was asked and said no ([`ReplacePolicy::Ask`]).
+        declined: bool,
+    },
+    /// [`store_existing_key`] was given a key that did not check out with OpenRouter (or
+    /// OpenRouter could not be asked); nothing was stored.
+    /// [`KeyCheckFailure::key_is_invalid`] tells a key OpenRouter refused apart.
+    #[error("the key was not stored: {0}")]
+    KeyCheckFailed(#[source] KeyCheckFailure),
     /// `base_url` is neither https nor http on a loopback host
     /// ([`openrouter_auth_core::base_url_is_secure`]); nothing was sent or opened.
     #[error("refusing to sign in through {base_url}: it must be https (plain http only on localhost, 127.0.0.1 or [::1], for an emulator), or the code verifier and the API key would travel unencrypted")]
@@ -198,6 +568,10 @@ pub enum LoginError {
         /// The refused base URL.
         base_url: url::Url,
     },
+    /// [`LoginOptions::limit`] is zero, negative, infinite or not a number
+    /// ([`ConfigError::InvalidLimit`]); nothing was sent or opened.
+    #[error(transparent)]
+    InvalidLimit(ConfigError),
     /// No HTTP client: the default one could not be set up (the TLS setup failed), or the
     /// crate was built without the `reqwest` feature and [`LoginOptions::transport`] is unset.
     /// Nothing was sent or opened.
@@ -217,15 +591,33 @@ impl LoginError {
             LoginError::Store(_) => "store_unavailable",
             LoginError::Flow(e) => e.kind(),
             LoginError::KeyNotStored { .. } => "key_not_stored",
+            LoginError::KeyExists { existing, .. } if existing.unreadable.is_some() => {
+                "entry_unreadable"
+            }
+            LoginError::KeyExists { .. } => "key_exists",
+            LoginError::KeyCheckFailed(e) if e.key_is_invalid() => "key_not_valid",
+            LoginError::KeyCheckFailed(_) => "key_check_failed",
             LoginError::InsecureBaseUrl { .. } => "insecure_base_url",
+            LoginError::InvalidLimit(_) => "invalid_limit",
             LoginError::HttpClient(_) => "http_client",
             LoginError::Io(_) => "io",
         }
     }
 }
 
-/// What the loop feeds its flow: the core's input, with the shell's store report.
-pub(crate) type Input = openrouter_auth_core::Input<StoreReport>;
+fn key_exists_message(existing: &ExistingKey) -> String {
+    match (&existing.found, &existing.unreadable) {
+        (_, Some(reason)) => format!("{reason}; signing in would replace that entry"),
+        (found, None) => format!(
+            "{} already holds an OpenRouter key ({}); signing in would mint another",
+            existing.store,
+            found.as_deref().unwrap_or("…")
+        ),
+    }
+}
+
+/// What the loop feeds its flow: the core's input (the store reports stay with the loop).
+pub(crate) type Input = openrouter_auth_core::Input<()>;
 
 /// Sends inputs into a running loop from other threads. In loopback mode the loop sleeps in
 /// `mio::Poll`, so a send also wakes it; in headless mode it sleeps on the channel itself.
@@ -366,37 +758,73 @@ pub(crate) enum Exchanger {
 /// The client's timer only guards against a request that outlives the flow.
 const TRANSPORT_GRACE: Duration = Duration::from_secs(2);
 
+/// How long the reachability probe may take before OpenRouter counts as not answering.
+const PROBE_TIMEOUT: Duration = Duration::from_secs(10);
+
 impl Exchanger {
-    fn send(&self, id: ExchangeId, request: HttpRequest, timeout: Duration, inbox: Inbox) {
-        let timeout = timeout + TRANSPORT_GRACE;
-        let deliver =
-            move |inbox: Inbox, r: Result<openrouter_auth_core::HttpResponse, TransportError>| {
-                inbox.send(match r {
-                    Ok(response) => Input::ExchangeResponse { id, response },
-                    Err(e) => Input::ExchangeFailed {
-                        id,
-                        may_have_been_sent: e.may_have_been_sent,
-                        reason: e.reason,
-                    },
-                })
-            };
+    /// Sends `request` on its own thread (blocking client) or task (async client) and hands
+    /// what came back to `deliver` there. The one place the exchange and the probe are sent.
+    fn spawn_send(
+        &self,
+        request: HttpRequest,
+        timeout: Duration,
+        deliver: impl FnOnce(Result<openrouter_auth_core::HttpResponse, TransportError>)
+            + Send
+            + 'static,
+    ) {
         match self {
             Exchanger::Blocking(client) => {
                 let client = Arc::clone(client);
-                std::thread::spawn(move || {
-                    let r = client.send(&request, timeout);
-                    deliver(inbox, r);
-                });
+                std::thread::spawn(move || deliver(client.send(&request, timeout)));
             }
             #[cfg(feature = "tokio")]
             Exchanger::Tokio(handle, client) => {
                 let client = Arc::clone(client);
-                handle.spawn(async move {
-                    let r = client.send(&request, timeout).await;
-                    deliver(inbox, r);
-                });
+                handle.spawn(async move { deliver(client.send(&request, timeout).await) });
             }
         }
+    }
+
+    /// Sends the reachability probe through the exchange's client; `done` gets `None` for any
+    /// answer, `Some(reason)` for none. Wakes the loop.
+    fn probe(
+        &self,
+        base_url: &url::Url,
+        done: mpsc::Sender<Option<String>>,
+        waker: Option<Arc<Waker>>,
+    ) {
+        let request = openrouter_auth_core::reachability_request(base_url);
+        self.spawn_send(request, PROBE_TIMEOUT, move |r| {
+            let _ = done.send(r.err().map(|e| e.reason));
+            if let Some(w) = waker {
+                let _ = w.wake();
+            }
+        });
+    }
+
+    /// `GET /api/v1/key` through the same client as the exchange (on the login's thread).
+    fn check_key(&self, base_url: &url::Url, key: &ApiKey) -> Result<KeyInfo, KeyCheckFailure> {
+        match self {
+            Exchanger::Blocking(client) => check_key_with(client.as_ref(), base_url, key),
+            #[cfg(feature = "tokio")]
+            Exchanger::Tokio(handle, client) => {
+                handle.block_on(check_key_async(client.as_ref(), base_url, key))
+            }
+        }
+    }
+
+    /// Sends the code exchange; its answer (or why none came) reaches the loop as an input.
+    fn send(&self, id: ExchangeId, request: HttpRequest, timeout: Duration, inbox: Inbox) {
+        self.spawn_send(request, timeout + TRANSPORT_GRACE, move |r| {
+            inbox.send(match r {
+                Ok(response) => Input::ExchangeResponse { id, response },
+                Err(e) => Input::ExchangeFailed {
+                    id,
+                    may_have_been_sent: e.may_have_been_sent,
+                    reason: e.reason,
+                },
+            })
+        });
     }
 }
 
@@ -486,6 +914,58 @@ pub async fn login_async(
     result
 }
 
+/// Stores an API key the user already has (pasted into the app, or `--with-key` in the
+/// command) in [`LoginOptions::stores`], as [`login`] stores a new one: OpenRouter is asked
+/// about it first (`GET /api/v1/key` through [`LoginOptions::transport`] or the default
+/// client) and a key that does not check out is refused; then every store is checked, the
+/// [`ReplacePolicy`] applied (a store that already holds this very key is not "replaced"),
+/// and the key written to each. Nothing is opened, no browser, no listener; events:
+/// [`LoginEvent::ReplacingKey`] only. The outcome's `key_check` is the check's answer and its
+/// `user_id` is `None`.
+///
+/// Blocking; do not call it from inside an async runtime (use `spawn_blocking`).
+///
+/// # Errors
+///
+/// [`LoginError::InsecureBaseUrl`], [`LoginError::HttpClient`],
+/// [`LoginError::KeyCheckFailed`] (nothing stored), [`LoginError::Store`] and
+/// [`LoginError::KeyExists`] (nothing stored), [`LoginError::KeyNotStored`] (some store did
+/// not take it: which did is in `stores`).
+pub fn store_existing_key(
+    options: &LoginOptions,
+    key: ApiKey,
+    observer: &mut dyn LoginObserver,
+) -> Result<LoginOutcome, LoginError> {
+    if !openrouter_auth_core::base_url_is_secure(&options.base_url) {
+        return Err(LoginError::InsecureBaseUrl {
+            base_url: options.base_url.clone(),
+        });
+    }
+    let client = match &options.transport {
+        Some(t) => Arc::clone(t),
+        None => default_blocking(&options.base_url)?,
+    };
+    let info = check_key_with(client.as_ref(), &options.base_url, &key)
+        .map_err(LoginError::KeyCheckFailed)?;
+    let mut stores = open_destinations(options, observer, Some(&key))?;
+    let meta = KeyMeta::new(info.label.clone(), None);
+    let attempts: Vec<StoreAttempt> = stores.iter_mut().map(|s| s.store(&key, &meta)).collect();
+    match store_input(&attempts) {
+        Input::KeyNotStored { reason } => Err(LoginError::KeyNotStored {
+            key,
+            user_id: None,
+            reason: reason.to_string(),
+            stores: attempts,
+        }),
+        _ => Ok(LoginOutcome {
+            key,
+            user_id: None,
+            stored: attempts.into_iter().filter_map(|a| a.result.ok()).collect(),
+            key_check: Some(Ok(info)),
+        }),
+    }
+}
+
 /// Milliseconds since `epoch`, as the core's [`Time`].
 fn now_since(epoch: Instant) -> Time {
     Time::from_millis(u64::try_from(epoch.elapsed().as_millis()).unwrap_or(u64::MAX))
@@ -509,29 +989,47 @@ pub(crate) fn run(
     let mut rng = rand_chacha::ChaCha20Rng::from_os_rng();
     // The core refuses a base URL that would carry secrets unencrypted, before anything is
     // opened or sent.
-    let mut flow: Flow<StoreReport> = Flow::new(options.flow_config(), &mut rng, now_since(epoch))
-        .map_err(|e| match e {
+    let mut config = options.flow_config();
+    let new_flow = |config: &FlowConfig, rng: &mut rand_chacha::ChaCha20Rng| {
+        Flow::<()>::new(config.clone(), rng, now_since(epoch)).map_err(|e| match e {
             ConfigError::InsecureBaseUrl { base_url } => LoginError::InsecureBaseUrl { base_url },
+            e @ ConfigError::InvalidLimit { .. } => LoginError::InvalidLimit(e),
             other => LoginError::Io(std::io::Error::other(other.to_string())),
-        })?;
-    let mut store = open_store(&options.store, &options.store_env).map_err(LoginError::Store)?;
-    // Mint no key that the store would refuse anyway (a symlink, a read-only directory, a
-    // hand-broken JSON file): say so now, before the browser opens.
-    store.preflight().map_err(LoginError::Store)?;
-    // What the store holds now: a different key found at store time appeared meanwhile.
-    let replace = match options.force {
-        true => Replace::Any,
-        false => Replace::Seen(store.seen()),
+        })
     };
+    let mut flow = new_flow(&config, &mut rng)?;
+    // Mint no key that a store would refuse anyway (a symlink, a read-only directory, a
+    // hand-broken JSON file) or must not replace: say so now, before the browser opens.
+    let mut stores = open_destinations(options, observer, None)?;
+    let mut attempts: Vec<StoreAttempt> = Vec::new();
 
+    // Headless or loopback: the caller decides, or lets the environment decide.
+    if !config.headless {
+        if let Some(reason) = options.detect_headless.as_ref().and_then(headless_reason) {
+            observer.event(LoginEvent::HeadlessChosen { reason });
+            config.headless = true;
+            flow = new_flow(&config, &mut rng)?;
+        }
+    }
     // Where the loop sleeps between events: the loopback server's `mio::Poll` (loopback
     // mode), or the inbox channel alone (headless mode: no listener is opened at all, so
     // headless sign-in works where loopback sockets cannot be bound).
-    let mut server = if options.headless {
-        None
-    } else {
-        Some(LoopbackServer::bind(options.port)?)
-    };
+    let mut server = None;
+    if !config.headless {
+        match LoopbackServer::bind(options.port) {
+            Ok(bound) => server = Some(bound),
+            // Race both paths "when a loopback listener can be opened" (issue 6, point 2);
+            // when none can, headless sign-in still works.
+            Err(e) if options.port == 0 && options.headless_fallback => {
+                observer.event(LoginEvent::HeadlessFallback {
+                    reason: e.to_string(),
+                });
+                config.headless = true;
+                flow = new_flow(&config, &mut rng)?;
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
     let (tx, rx) = mpsc::channel();
     let inbox = Inbox {
         tx,
@@ -554,9 +1052,24 @@ pub(crate) fn run(
     // Attach after `ListenerBound`, so text pasted before the login started meets a flow
     // that knows its callback URL.
     cancel.attach(inbox.clone());
+    // The reachability probe: started when the URL is shown, answered while the user is on
+    // the consent page.
+    let (probe_tx, probe_rx) = mpsc::channel();
+    let mut probe_tx = Some(probe_tx);
+    let mut probe_pending = false;
+    let mut last_failure: Option<String> = None;
     let result = loop {
         let mut finished = None;
         while let Some(out) = flow.poll_output() {
+            if matches!(
+                out,
+                Output::OpenBrowser { .. } | Output::PromptForCode { .. }
+            ) {
+                if let Some(done) = probe_tx.take() {
+                    exchanger.probe(&options.base_url, done, inbox.waker.clone());
+                    probe_pending = true;
+                }
+            }
             match out {
                 Output::OpenBrowser { url } => {
                     observer.event(LoginEvent::AuthorizationUrl {
@@ -591,29 +1104,45 @@ pub(crate) fn run(
                     request,
                     timeout,
                 } => {
+                    if let (true, Some(reason)) = (attempt > 1, last_failure.take()) {
+                        observer.event(LoginEvent::ExchangeRetry { attempt, reason });
+                    }
                     observer.event(LoginEvent::Exchanging { attempt });
                     exchanger.send(id, request, timeout, inbox.clone());
                 }
                 Output::StoreKey { key, user_id } => {
                     observer.event(LoginEvent::Storing);
                     let meta = KeyMeta {
-                        key_label: options.key_label.as_ref().map(|l| l.as_str().to_owned()),
+                        key_label: flow
+                            .config()
+                            .key_label
+                            .as_ref()
+                            .map(|l| l.as_str().to_owned()),
                         user_id,
                     };
-                    // Local and quick: done inline, so the store needs no thread or lock.
-                    let input = store_key(store.as_mut(), &key, &meta, &replace);
-                    inbox.send(input);
+                    // Local and quick: done inline, so the store needs no thread.
+                    attempts = stores
+                        .iter_mut()
+                        .map(|store| store.store(&key, &meta))
+                        .collect();
+                    inbox.send(store_input(&attempts));
                 }
                 Output::PasteRejected { reason } => {
                     observer.event(LoginEvent::PasteRejected { reason })
                 }
                 Output::Finished(outcome) => finished = Some(outcome),
+                _ => {} // an output this shell does not know needs nothing from it
             }
         }
         if let Some(outcome) = finished {
             break outcome;
         }
-        let until = flow.poll_timeout().map(|t| instant_of(epoch, t));
+        let mut until = flow.poll_timeout().map(|t| instant_of(epoch, t));
+        if probe_pending {
+            // The headless loop sleeps on the inbox alone: look for the probe's answer often.
+            let soon = Instant::now() + Duration::from_millis(100);
+            until = Some(until.map_or(soon, |t| t.min(soon)));
+        }
         let mut inputs = match &mut server {
             Some(server) => server
                 .poll(until)?
@@ -630,8 +1159,26 @@ pub(crate) fn run(
             }
         };
         inputs.extend(rx.try_iter());
+        match probe_rx.try_recv() {
+            Ok(Some(reason)) => {
+                probe_pending = false;
+                observer.event(LoginEvent::OpenRouterUnreachable {
+                    base_url: options.base_url.clone(),
+                    reason,
+                });
+            }
+            Ok(None) | Err(mpsc::TryRecvError::Disconnected) => probe_pending = false,
+            Err(mpsc::TryRecvError::Empty) => {}
+        }
         let now = now_since(epoch);
         for input in inputs {
+            match &input {
+                Input::ExchangeFailed { reason, .. } => last_failure = Some(reason.clone()),
+                Input::ExchangeResponse { response, .. } if response.status >= 500 => {
+                    last_failure = Some(format!("OpenRouter answered {}", response.status));
+                }
+                _ => {}
+            }
             let what = input_name(&input);
             log_handled(what, flow.handle_input(input, now));
         }
@@ -649,16 +1196,17 @@ pub(crate) fn run(
         }
     }
     match result {
-        Outcome::Stored {
-            key,
-            user_id,
-            report,
-            ..
-        } => Ok(LoginOutcome {
-            key,
-            user_id,
-            stored: report,
-        }),
+        Outcome::Stored { key, user_id, .. } => {
+            let key_check = options
+                .check_key
+                .then(|| exchanger.check_key(&options.base_url, &key));
+            Ok(LoginOutcome {
+                key,
+                user_id,
+                stored: attempts.into_iter().filter_map(|a| a.result.ok()).collect(),
+                key_check,
+            })
+        }
         Outcome::KeyNotStored {
             key,
             user_id,
@@ -667,8 +1215,180 @@ pub(crate) fn run(
             key,
             user_id,
             reason: reason.to_string(),
+            stores: attempts,
         }),
         Outcome::Failed(e) => Err(LoginError::Flow(e)),
+        _ => unreachable!("the core of this version ends a flow in one of the three outcomes"),
+    }
+}
+
+/// One destination, opened and preflighted, with what it held when the login began.
+struct OpenStore {
+    store: Opened,
+    replace: Replace,
+}
+
+enum Opened {
+    Builtin(Box<dyn KeyStore>),
+    Custom(SharedKeyStore),
+}
+
+impl Opened {
+    fn with<T>(&mut self, f: impl FnOnce(&mut dyn KeyStore) -> T) -> T {
+        match self {
+            Opened::Builtin(store) => f(store.as_mut()),
+            Opened::Custom(shared) => {
+                let mut guard = shared.lock().unwrap_or_else(|p| p.into_inner());
+                f(&mut *guard)
+            }
+        }
+    }
+}
+
+impl OpenStore {
+    fn store(&mut self, key: &ApiKey, meta: &KeyMeta) -> StoreAttempt {
+        let replace = &self.replace;
+        self.store.with(|store| StoreAttempt {
+            store: store.describe(),
+            result: store.store_replacing(key, meta, replace),
+        })
+    }
+}
+
+/// Opens every destination and checks it ([`KeyStore::preflight`]), before anything is signed
+/// in; notes what each holds now, so a different key found at store time counts as one that
+/// appeared meanwhile.
+fn open_destinations(
+    options: &LoginOptions,
+    observer: &mut dyn LoginObserver,
+    new_key: Option<&ApiKey>,
+) -> Result<Vec<OpenStore>, LoginError> {
+    let mut opened = Vec::with_capacity(options.stores.len());
+    for destination in &options.stores {
+        let mut store = match destination {
+            KeyDestination::Builtin(spec) => {
+                Opened::Builtin(open_store(spec, &options.store_env).map_err(LoginError::Store)?)
+            }
+            KeyDestination::Custom(shared) => Opened::Custom(Arc::clone(shared)),
+        };
+        let (existing, seen) = store.with(|s| look_at(s, &options.base_url, new_key))?;
+        if let Some(existing) = existing {
+            let replace = match &options.replace {
+                ReplacePolicy::Refuse => false,
+                ReplacePolicy::Ask(ask) => ask(&existing),
+                _ => true,
+            };
+            if !replace {
+                let declined = matches!(options.replace, ReplacePolicy::Ask(_));
+                return Err(LoginError::KeyExists {
+                    existing: Box::new(existing),
+                    declined,
+                });
+            }
+            observer.event(LoginEvent::ReplacingKey(existing));
+        }
+        opened.push(OpenStore {
+            store,
+            replace: match options.replace {
+                ReplacePolicy::Force => Replace::Any,
+                _ => Replace::Seen(seen),
+            },
+        });
+    }
+    Ok(opened)
+}
+
+/// Checks a store before signing in ([`KeyStore::preflight`]) and reads what it holds: the
+/// key (or unreadable OpenRouter entry) a new key would replace, and what it was seen to hold.
+/// A store that cannot be read now could not be written after signing in either.
+fn look_at(
+    store: &mut dyn KeyStore,
+    base_url: &url::Url,
+    new_key: Option<&ApiKey>,
+) -> Result<(Option<ExistingKey>, SeenKey), LoginError> {
+    store.preflight().map_err(LoginError::Store)?;
+    match store.load() {
+        Ok(None) => Ok((None, SeenKey::of(None))),
+        // The very key being stored: nothing is replaced.
+        Ok(Some(key)) if Some(&key) == new_key => Ok((None, SeenKey::of(Some(&key)))),
+        Ok(Some(key)) => Ok((
+            Some(ExistingKey {
+                store: store.describe(),
+                found: Some(key.hint()),
+                key_page: Some(key.key_page_url(base_url)),
+                unreadable: None,
+            }),
+            SeenKey::of(Some(&key)),
+        )),
+        // An OpenRouter entry the store cannot read (`"openrouter": "x"` in opencode's file,
+        // an unterminated quote in a dotenv line), in a file it would rewrite: replaced only
+        // on the same terms as a key.
+        Err(
+            e @ (StoreError::Malformed { .. } | StoreError::NotAnObject { entry: Some(_), .. }),
+        ) => Ok((
+            Some(ExistingKey {
+                store: store.describe(),
+                found: None,
+                key_page: None,
+                unreadable: Some(e.to_string()),
+            }),
+            SeenKey::of(None),
+        )),
+        Err(e) => Err(LoginError::Store(e)),
+    }
+}
+
+/// Where a return-only login's key went, for the result page.
+const RETURN_ONLY_LOCATION: &str = "the app that started this sign-in";
+
+/// The flow's input for what the stores did: stored if every one took the key (or there was
+/// none), else not stored, saying which have it.
+fn store_input(attempts: &[StoreAttempt]) -> Input {
+    let failed: Vec<(&str, &StoreError)> = attempts
+        .iter()
+        .filter_map(|a| a.result.as_ref().err().map(|e| (a.store.as_str(), e)))
+        .collect();
+    let stored: Vec<&str> = attempts
+        .iter()
+        .filter(|a| a.stored())
+        .map(|a| a.store.as_str())
+        .collect();
+    match failed.as_slice() {
+        [] if stored.is_empty() => Input::KeyStored {
+            location: RETURN_ONLY_LOCATION.to_owned(),
+            report: (),
+        },
+        [] => Input::KeyStored {
+            location: join_and(&stored),
+            report: (),
+        },
+        // One destination: its error as it is.
+        [(_, e)] if stored.is_empty() => Input::KeyNotStored {
+            reason: store_failure(e, e.to_string()),
+        },
+        [(_, first), ..] => {
+            let mut message = failed
+                .iter()
+                .map(|(store, e)| format!("not stored in {store}: {e}"))
+                .collect::<Vec<_>>()
+                .join("; ");
+            match stored.is_empty() {
+                true => message.push_str("; no store holds it"),
+                false => message.push_str(&format!("; stored in {}", join_and(&stored))),
+            }
+            Input::KeyNotStored {
+                reason: store_failure(first, message),
+            }
+        }
+    }
+}
+
+/// `a`, `a and b`, `a, b and c`.
+fn join_and(items: &[&str]) -> String {
+    match items {
+        [] => String::new(),
+        [one] => (*one).to_owned(),
+        [rest @ .., last] => format!("{} and {last}", rest.join(", ")),
     }
 }
 
@@ -695,6 +1415,7 @@ fn input_name(input: &Input) -> &'static str {
         Input::Pasted(_) => "pasted text",
         Input::PastesClosed => "pastes closed",
         Input::Cancel => "cancel",
+        _ => "other input",
     }
 }
 
@@ -706,21 +1427,8 @@ fn log_handled(what: &'static str, handled: Handled) {
     }
 }
 
-fn store_key(store: &mut dyn KeyStore, key: &ApiKey, meta: &KeyMeta, replace: &Replace) -> Input {
-    match store.store_replacing(key, meta, replace) {
-        Ok(report) => Input::KeyStored {
-            location: report.description.clone(),
-            report,
-        },
-        Err(e) => Input::KeyNotStored {
-            reason: store_failure(&e),
-        },
-    }
-}
-
 /// The core's kind of store failure for a [`StoreError`], with its message.
-fn store_failure(e: &StoreError) -> StoreFailure {
-    let message = e.to_string();
+fn store_failure(e: &StoreError, message: String) -> StoreFailure {
     match e {
         StoreError::Unparseable { .. }
         | StoreError::NotAnObject { .. }

@@ -1,26 +1,6 @@
-//! The loopback server: one `mio::Poll`, listeners on 127.0.0.1 and ::1 on the same port,
-//! bounded everything. It turns bytes into core inputs and core outputs into bytes; every
-//! decision about what a request means is the core's (`openrouter_auth_core::Flow`).
-//!
-//! Limits (TigerBeetle's rule: a limit on everything a stranger can send):
-//! - request head: at most [`MAX_HEAD_BYTES`] (16 KiB) and [`MAX_HEADERS`] (64) headers, else
-//!   431. Browsers send every `localhost` cookie to every port, so a developer's machine can
-//!   carry several KiB of them on the callback; 16 KiB (Node's default) leaves room for that;
-//! - time: [`READ_DEADLINE`] (10 s) to send the head, else 408; [`WRITE_DEADLINE`] to take
-//!   the answer, else the connection is dropped;
-//! - connections: [`MAX_CONNECTIONS`] (512) open at once, fewer if the process runs out of
-//!   file descriptors first (macOS starts programs with a soft limit of 256): then the limit
-//!   drops to what fitted minus [`FD_RESERVE`], kept free for the code exchange and the key
-//!   store. The oldest connection still reading its head is dropped to make room. The kernel
-//!   queues up to [`LISTEN_BACKLOG`] connections not yet accepted, so a burst does not make
-//!   it drop the browser's connection attempt;
-//! - one request per connection, `Connection: close`.
-//!
-//! Sources: RFC 8252 sections 7.3 and 8.3; PROTOCOL.md section 7.
-
 use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest, Poll, Token, Waker};
-use openrouter_auth_core::{BrowserRequest, ConnectionId, Input, Page};
+use openrouter_auth_core::{ConnectionId, Input, Page, RequestHead};
 use std::collections::HashMap;
 use std::io::{self, Read, Write};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
@@ -61,6 +41,7 @@ const FIRST_CONN: usize = 16;
 pub const MAX_PORT_TRIES: u32 = 32;
 
 /// One of the two loopback addresses the listener serves.
+// Deliberately exhaustive: there are two IP families, and a match over them may rely on it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum IpFamily {
     /// `127.0.0.1`.
@@ -91,6 +72,7 @@ impl std::fmt::Display for IpFamily {
 
 /// Why the listener could not be opened.
 #[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
 pub enum BindError {
     /// The fixed port is taken on 127.0.0.1 or on ::1 by another program (`EADDRINUSE`).
     /// Either one is enough: a browser that reaches `localhost` over the other family would
@@ -166,6 +148,28 @@ struct Conn {
 }
 
 /// The loopback HTTP server. The driving loop in `login` polls it.
+///
+/// # How it works
+///
+/// The loopback server: one `mio::Poll`, listeners on 127.0.0.1 and ::1 on the same port,
+/// bounded everything. It turns bytes into core inputs and core outputs into bytes; every
+/// decision about what a request means is the core's (`openrouter_auth_core::Flow`).
+///
+/// Limits (TigerBeetle's rule: a limit on everything a stranger can send):
+/// - request head: at most [`MAX_HEAD_BYTES`] (16 KiB) and [`MAX_HEADERS`] (64) headers, else
+///   431. Browsers send every `localhost` cookie to every port, so a developer's machine can
+///   carry several KiB of them on the callback; 16 KiB (Node's default) leaves room for that;
+/// - time: [`READ_DEADLINE`] (10 s) to send the head, else 408; [`WRITE_DEADLINE`] to take
+///   the answer, else the connection is dropped;
+/// - connections: [`MAX_CONNECTIONS`] (512) open at once, fewer if the process runs out of
+///   file descriptors first (macOS starts programs with a soft limit of 256): then the limit
+///   drops to what fitted minus 32, kept free for the code exchange and the key
+///   store. The oldest connection still reading its head is dropped to make room. The kernel
+///   queues up to 1,024 connections not yet accepted, so a burst does not make
+///   it drop the browser's connection attempt;
+/// - one request per connection, `Connection: close`.
+///
+/// Sources: RFC 8252 sections 7.3 and 8.3; PROTOCOL.md section 7.
 pub struct LoopbackServer {
     poll: Poll,
     v4: TcpListener,
@@ -469,12 +473,13 @@ impl LoopbackServer {
                         Ok(n) => {
                             let room = (MAX_HEAD_BYTES + 1).saturating_sub(buf.len());
                             buf.extend_from_slice(&chunk[..n.min(room)]);
-                            match parse_head(buf, conn.id) {
+                            match parse_head(buf) {
                                 Head::Partial if buf.len() > MAX_HEAD_BYTES => {
                                     break After::Answer(Page::HeadTooLarge, false)
                                 }
                                 Head::Partial => continue,
-                                Head::Complete(req) => {
+                                Head::Complete(head) => {
+                                    let req = head.to_request(conn.id);
                                     conn.state = ConnState::Waiting;
                                     conn.deadline = None;
                                     inputs.push(Input::Request(req));
@@ -705,28 +710,29 @@ fn listen(addr: SocketAddr) -> io::Result<TcpListener> {
     Ok(TcpListener::from_std(socket.into()))
 }
 
-pub(crate) enum Head {
+pub(crate) enum Head<'a> {
     Partial,
-    Complete(BrowserRequest),
+    /// Borrowed from the read buffer: nothing is copied until the flow is handed it.
+    Complete(RequestHead<'a>),
     /// Answer at once with this page (`bool`: the request was HEAD).
     Reject(Page, bool),
 }
 
-pub(crate) fn parse_head(buf: &[u8], id: ConnectionId) -> Head {
+pub(crate) fn parse_head(buf: &[u8]) -> Head<'_> {
     let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
     let mut req = httparse::Request::new(&mut headers);
     match req.parse(buf) {
         Ok(httparse::Status::Partial) => Head::Partial,
         Ok(httparse::Status::Complete(_)) => {
-            let method = req.method.unwrap_or("").to_owned();
+            let method = req.method.unwrap_or("");
             let head_only = method == "HEAD";
-            let target = req.path.unwrap_or("").as_bytes().to_vec();
+            let target = req.path.unwrap_or("").as_bytes();
             let mut hosts = req
                 .headers
                 .iter()
                 .filter(|h| h.name.eq_ignore_ascii_case("host"));
             let host = match (hosts.next(), hosts.next()) {
-                (Some(h), None) => Some(h.value.to_vec()),
+                (Some(h), None) => Some(h.value),
                 _ => None, // none, or more than one: the core answers 421
             };
             if req.version != Some(1) && req.version != Some(0) {
@@ -737,10 +743,9 @@ pub(crate) fn parse_head(buf: &[u8], id: ConnectionId) -> Head {
                     head_only,
                 );
             }
-            Head::Complete(BrowserRequest {
-                conn: id,
+            Head::Complete(RequestHead {
                 method,
-                target: Zeroizing::new(target),
+                target,
                 host,
             })
         }
@@ -760,24 +765,23 @@ mod tests {
 
     #[test]
     fn parse_head_shapes() {
-        let id = ConnectionId(1);
         assert!(matches!(
-            parse_head(b"GET / HTTP/1.1\r\nHost: x", id),
+            parse_head(b"GET / HTTP/1.1\r\nHost: x"),
             Head::Partial
         ));
-        match parse_head(b"GET /a?b HTTP/1.1\r\nHost: localhost:1\r\n\r\n", id) {
+        match parse_head(b"GET /a?b HTTP/1.1\r\nHost: localhost:1\r\n\r\n") {
             Head::Complete(r) => {
-                assert_eq!(&r.target[..], b"/a?b");
-                assert_eq!(r.host.as_deref(), Some(&b"localhost:1"[..]));
+                assert_eq!(r.target, b"/a?b");
+                assert_eq!(r.host, Some(&b"localhost:1"[..]));
             }
             _ => panic!(),
         }
-        match parse_head(b"GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n", id) {
+        match parse_head(b"GET / HTTP/1.1\r\nHost: a\r\nHost: b\r\n\r\n") {
             Head::Complete(r) => assert_eq!(r.host, None),
             _ => panic!(),
         }
         assert!(matches!(
-            parse_head(b"\x00\x01garbage\r\n\r\n", id),
+            parse_head(b"\x00\x01garbage\r\n\r\n"),
             Head::Reject(Page::BadRequest { .. }, _)
         ));
         let mut many = b"GET / HTTP/1.1\r\n".to_vec();
@@ -786,7 +790,7 @@ mod tests {
         }
         many.extend_from_slice(b"\r\n");
         assert!(matches!(
-            parse_head(&many, id),
+            parse_head(&many),
             Head::Reject(Page::HeadTooLarge, _)
         ));
     }

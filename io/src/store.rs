@@ -1,70 +1,3 @@
-//! Key stores: where `openrouter-auth` puts the API key once the flow has produced it
-//! (PROTOCOL.md section 8).
-//!
-//! | `--store`        | store                    | file                                                       |
-//! |------------------|--------------------------|------------------------------------------------------------|
-//! | `file` (default) | [`CredentialsFileStore`] | `<config dir>/openrouter-auth/credentials.json`            |
-//! | `file:PATH`      | [`CredentialsFileStore`] | `PATH`                                                     |
-//! | `opencode`       | [`OpencodeStore`]        | `$XDG_DATA_HOME/opencode/auth.json` (default `~/.local/share/…`) |
-//! | `aider`          | [`DotenvStore`]          | `~/.aider/oauth-keys.env`                                  |
-//! | `env-file:PATH`  | [`DotenvStore`]          | `PATH`                                                     |
-//! | `stdout`         | [`StdoutStore`]          | none: the key and a newline on standard output             |
-//! | `keyring`        | [`KeyringStore`]         | none: the macOS Keychain, Windows Credential Manager or a Secret Service |
-//! | `llm`            | [`LlmStore`]             | `$LLM_USER_PATH/keys.json` (default `~/.config/io.datasette.llm/keys.json`) |
-//! | `crush`          | [`CrushStore`]           | `$CRUSH_GLOBAL_DATA/crush.json` (default `$XDG_DATA_HOME/crush/crush.json`) |
-//! | `goose`          | [`GooseStore`]           | goose's keyring entry `goose`/`secrets`, or `~/.config/goose/secrets.yaml` |
-//!
-//! The `keyring` store needs the `keyring` feature (on by default) and a keychain to talk to;
-//! on a Linux machine without a Secret Service it fails with
-//! [`StoreError::KeyringUnavailable`], which points to `--store file`.
-//!
-//! Rules shared by every file store:
-//!
-//! * **Atomic writes.** The new contents go to a temporary file in the target's directory,
-//!   created with mode `0600` before any byte of the key is written; the file is fsynced, renamed
-//!   over the target, and the directory is fsynced (unix). A crash leaves either the old file or
-//!   the new one, never half of either.
-//! * **Private files.** The resulting file always has mode `0600`, even if the previous one was
-//!   `0644`; [`StoreReport::mode`] says what it ended up as. Parent directories that do not exist
-//!   are created with mode `0700`; existing directories (such as `$HOME`) are never chmodded.
-//! * **Never clobber what we do not understand.** A JSON file that does not parse as a JSON
-//!   object is left byte-identical and reported as [`StoreError::Unparseable`] /
-//!   [`StoreError::NotAnObject`]. Everything we do not own (other providers, unknown fields,
-//!   other dotenv lines) is kept, in order.
-//! * **Symbolic links are refused for writing.** If the target path is a symlink (common with
-//!   dotfile managers), `store` and `remove` fail with [`StoreError::Symlink`], naming the link
-//!   and its target, and touch nothing: replacing the link with a regular file would silently
-//!   detach it from the managed copy, and writing through it would put a secret wherever the link
-//!   points. The user can replace the link with a copy, or name the target directly where
-//!   the format allows it (`file:TARGET` for our credentials file, `env-file:TARGET` for a
-//!   dotenv file; opencode's file has no such form).
-//!   Reading (`load`) follows symlinks.
-//! * **Refused before signing in.** [`KeyStore::preflight`] checks what `store` would refuse
-//!   whatever the key (a symlink, a non-file, a file or dangling link where a directory must be
-//!   created, a directory where no file can be created and deleted, a JSON file that does not
-//!   parse, no keychain), and [`crate::login()`] calls it before the browser opens, so no key
-//!   is minted that could only be printed. It writes nothing that stays, except in an
-//!   append-only directory, where its empty probe file cannot be deleted (the error names it).
-//!   It cannot see an immutable or bind-mounted target file; that write fails after signing in
-//!   and the key is handed out. If a failed rename also leaves the temporary file (holding the
-//!   key) undeletable, [`StoreError::TempLeft`] names it.
-//! * **No secrets in errors or logs.** Errors name the path, the action and the OS error; never
-//!   the key, and never file contents (JSON syntax errors are reported by category, line and
-//!   column only). Buffers that hold the key are [`Zeroizing`](zeroize::Zeroizing).
-//! * **No write is lost.** Our own writers serialise on an advisory lock on `<file>.lock`
-//!   beside the target (`flock`, through `fd-lock`), held across read, merge and rename, and
-//!   deleted before it is released. A program that does not take it (opencode adding a
-//!   provider, an editor, a script) may still write in between: the new file replaces the
-//!   target only if the target is still what was merged, else the merge runs again on what that
-//!   program wrote. On Linux the check and the rename are one atomic step
-//!   (`renameat2` with `RENAME_NOREPLACE` or `RENAME_EXCHANGE`); elsewhere the target is
-//!   re-read just before the rename.
-//! * **A key that appeared is not replaced silently.** [`KeyStore::store_replacing`] with
-//!   [`Replace::Seen`] refuses, with [`StoreError::KeyAppeared`], to replace an OpenRouter key
-//!   other than the one the caller saw earlier ([`KeyStore::seen`]): [`crate::login()`] looks
-//!   when it starts, so a key another sign-in stored meanwhile is kept (unless
-//!   [`LoginOptions::force`](crate::LoginOptions::force)).
-
 mod crush;
 mod dotenv;
 mod fsutil;
@@ -95,7 +28,7 @@ pub use keyring::{
 pub use llm::{LlmStore, LLM_KEY_NAME, LLM_USER_PATH_VAR};
 pub use stdout::StdoutStore;
 
-/// Which store, as the user names it on the command line (`--store KIND`).
+/// Which built-in store, as a value or as text (e.g. from a command line or a settings file).
 ///
 /// Parsed by [`FromStr`] from `file`, `file:PATH`, `opencode`, `aider`, `env-file:PATH`,
 /// `stdout`, `keyring`, `llm`, `crush` or `goose` (the kind is matched case-insensitively, the path is taken verbatim, everything after
@@ -105,6 +38,7 @@ pub use stdout::StdoutStore;
 /// A path that starts with `~/` is expanded against [`StoreEnv::home`] by [`open_store`] (shells
 /// do not expand `~` after `file:`); other relative paths are relative to the current directory.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum StoreSpec {
     /// Our own JSON credentials file: the default location (`None`) or the given path.
     File(Option<PathBuf>),
@@ -178,7 +112,7 @@ impl FromStr for StoreSpec {
 }
 
 /// The user's input for a bad-spec message; withheld if it looks like an API key was pasted
-/// into `--store` by mistake.
+/// as a store spec by mistake.
 fn echo_spec(s: &str) -> String {
     if s.contains("sk-or-") {
         "[input withheld: it looks like an API key]".to_string()
@@ -209,6 +143,7 @@ impl fmt::Display for StoreSpec {
 /// Empty values count as unset; a relative `xdg_data_home` is ignored, as the XDG base
 /// directory specification requires.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct StoreEnv {
     /// The home directory (`$HOME`): base of `~/.aider/…`, `~/.local/share/…` and `~/` paths.
     pub home: Option<PathBuf>,
@@ -232,6 +167,48 @@ pub struct StoreEnv {
 }
 
 impl StoreEnv {
+    /// Sets [`StoreEnv::home`].
+    pub fn home(mut self, home: impl Into<PathBuf>) -> Self {
+        self.home = Some(home.into());
+        self
+    }
+
+    /// Sets [`StoreEnv::xdg_data_home`].
+    pub fn xdg_data_home(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.xdg_data_home = Some(dir.into());
+        self
+    }
+
+    /// Sets [`StoreEnv::config_dir`].
+    pub fn config_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.config_dir = Some(dir.into());
+        self
+    }
+
+    /// Sets [`StoreEnv::llm_user_dir`].
+    pub fn llm_user_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.llm_user_dir = Some(dir.into());
+        self
+    }
+
+    /// Sets [`StoreEnv::crush_data_dir`].
+    pub fn crush_data_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.crush_data_dir = Some(dir.into());
+        self
+    }
+
+    /// Sets [`StoreEnv::goose_config_dir`].
+    pub fn goose_config_dir(mut self, dir: impl Into<PathBuf>) -> Self {
+        self.goose_config_dir = Some(dir.into());
+        self
+    }
+
+    /// Sets [`StoreEnv::goose_keyring_disabled`].
+    pub fn goose_keyring_disabled(mut self, disabled: bool) -> Self {
+        self.goose_keyring_disabled = disabled;
+        self
+    }
+
     /// Reads the process environment: `HOME` (falling back to the platform's notion of the home
     /// directory via `etcetera::home_dir`), `XDG_DATA_HOME`, and the configuration directory from
     /// `etcetera::choose_base_strategy().config_dir()` (`$XDG_CONFIG_HOME` or `~/.config` on
@@ -285,7 +262,7 @@ impl StoreEnv {
     }
 
     /// The platform configuration directory, or [`StoreError::NoConfigDir`].
-    fn config_dir(&self) -> Result<&Path, StoreError> {
+    fn resolved_config_dir(&self) -> Result<&Path, StoreError> {
         self.config_dir
             .as_deref()
             .filter(|p| !p.as_os_str().is_empty())
@@ -322,6 +299,7 @@ impl StoreEnv {
 /// What we know about the key besides the key itself; stored where the format has room for it
 /// (only the `file` store does).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct KeyMeta {
     /// The label the key was created with (the OpenRouter key name), if known.
     pub key_label: Option<String>,
@@ -329,8 +307,16 @@ pub struct KeyMeta {
     pub user_id: Option<String>,
 }
 
+impl KeyMeta {
+    /// Metadata with this label and user id (either may be unknown).
+    pub fn new(key_label: Option<String>, user_id: Option<String>) -> Self {
+        KeyMeta { key_label, user_id }
+    }
+}
+
 /// What [`KeyStore::store`] did.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct StoreReport {
     /// Human description of the store, as [`KeyStore::describe`].
     pub description: String,
@@ -339,6 +325,18 @@ pub struct StoreReport {
     /// Unix permission bits of the file after writing (`0o600`); `None` for stdout and on
     /// platforms without unix modes.
     pub mode: Option<u32>,
+}
+
+impl StoreReport {
+    /// A report for a store that keeps no file (an app's own store): `description` as
+    /// [`KeyStore::describe`] says it; set `path` and `mode` if there is a file.
+    pub fn new(description: impl Into<String>) -> Self {
+        StoreReport {
+            description: description.into(),
+            path: None,
+            mode: None,
+        }
+    }
 }
 
 /// The OpenRouter key a store held at one moment ([`KeyStore::seen`]), kept as the key's
@@ -369,9 +367,13 @@ impl fmt::Debug for SeenKey {
 }
 
 /// Which OpenRouter key [`KeyStore::store_replacing`] may replace.
+///
+/// Deliberately exhaustive: an implementation of [`KeyStore::store_replacing`] matches on it,
+/// and a new kind of permission must not compile into one that ignores it.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub enum Replace {
-    /// Whatever the store holds (`--force`); what [`KeyStore::store`] does.
+    /// Whatever the store holds ([`ReplacePolicy::Force`](crate::ReplacePolicy::Force)); what
+    /// [`KeyStore::store`] does.
     #[default]
     Any,
     /// Only the key seen earlier (or nothing, or the very key being stored): a different key
@@ -399,7 +401,103 @@ impl Replace {
     }
 }
 
-/// A place that can keep one OpenRouter API key.
+/// A place that can keep one OpenRouter API key: the built-in stores, or an app's own (pass
+/// it to [`crate::login()`] as a [`KeyDestination::Custom`](crate::KeyDestination)).
+///
+/// # Implementing it
+///
+/// What [`crate::login()`] relies on, in the order it calls them:
+///
+/// 1. [`preflight`](KeyStore::preflight), before the browser opens: `Err` if
+///    [`store`](KeyStore::store) would refuse any key as things stand (no keychain, a file
+///    that cannot be written). Writes nothing that stays. An `Err` ends the login with
+///    [`LoginError::Store`](crate::LoginError::Store) before anything is signed in, so no key
+///    is minted that could only be handed out. The default accepts.
+/// 2. [`seen`](KeyStore::seen), right after: the key held now (default: from
+///    [`load`](KeyStore::load)).
+/// 3. [`store_replacing`](KeyStore::store_replacing), once, after the code exchange: keeps
+///    the key, or says why not. It must never report `Ok` for a key it does not hold, and an
+///    `Err` must leave whatever was there before as it was (the login then hands the key to
+///    the user with [`LoginError::KeyNotStored`](crate::LoginError::KeyNotStored)). The
+///    default loads, refuses with [`StoreError::KeyAppeared`] a key that appeared since
+///    `seen`, then calls [`store`](KeyStore::store); override it only to make that check
+///    atomic with the write.
+///
+/// [`load`](KeyStore::load) gives back exactly the key last stored (`None` when there is none
+/// or after [`remove`](KeyStore::remove)); `remove` deletes the key and only the key,
+/// returning whether there was one. No method may put the key (or any other secret) in an
+/// error message, a log line or `Debug` output; keep it in zeroizing buffers
+/// ([`ApiKey`] zeroizes itself). A store that keeps the key in memory only is a valid store.
+/// The login holds the store's lock only inside these calls, so they should be quick.
+///
+/// # How it works
+///
+/// Key stores: where `openrouter-auth` puts the API key once the flow has produced it
+/// (PROTOCOL.md section 8).
+///
+/// | spec text        | store                    | file                                                       |
+/// |------------------|--------------------------|------------------------------------------------------------|
+/// | `file` (default) | [`CredentialsFileStore`] | `<config dir>/openrouter-auth/credentials.json`            |
+/// | `file:PATH`      | [`CredentialsFileStore`] | `PATH`                                                     |
+/// | `opencode`       | [`OpencodeStore`]        | `$XDG_DATA_HOME/opencode/auth.json` (default `~/.local/share/…`) |
+/// | `aider`          | [`DotenvStore`]          | `~/.aider/oauth-keys.env`                                  |
+/// | `env-file:PATH`  | [`DotenvStore`]          | `PATH`                                                     |
+/// | `stdout`         | [`StdoutStore`]          | none: the key and a newline on standard output             |
+/// | `keyring`        | [`KeyringStore`]         | none: the macOS Keychain, Windows Credential Manager or a Secret Service |
+/// | `llm`            | [`LlmStore`]             | `$LLM_USER_PATH/keys.json` (default `~/.config/io.datasette.llm/keys.json`) |
+/// | `crush`          | [`CrushStore`]           | `$CRUSH_GLOBAL_DATA/crush.json` (default `$XDG_DATA_HOME/crush/crush.json`) |
+/// | `goose`          | [`GooseStore`]           | goose's keyring entry `goose`/`secrets`, or `~/.config/goose/secrets.yaml` |
+///
+/// The `keyring` store needs the `keyring` feature (on by default) and a keychain to talk to;
+/// on a Linux machine without a Secret Service it fails with
+/// [`StoreError::KeyringUnavailable`], (the `openrouter-auth` command then suggests the `file` store).
+///
+/// Rules shared by every file store:
+///
+/// * **Atomic writes.** The new contents go to a temporary file in the target's directory,
+///   created with mode `0600` before any byte of the key is written; the file is fsynced, renamed
+///   over the target, and the directory is fsynced (unix). A crash leaves either the old file or
+///   the new one, never half of either.
+/// * **Private files.** The resulting file always has mode `0600`, even if the previous one was
+///   `0644`; [`StoreReport::mode`] says what it ended up as. Parent directories that do not exist
+///   are created with mode `0700`; existing directories (such as `$HOME`) are never chmodded.
+/// * **Never clobber what we do not understand.** A JSON file that does not parse as a JSON
+///   object is left byte-identical and reported as [`StoreError::Unparseable`] /
+///   [`StoreError::NotAnObject`]. Everything we do not own (other providers, unknown fields,
+///   other dotenv lines) is kept, in order.
+/// * **Symbolic links are refused for writing.** If the target path is a symlink (common with
+///   dotfile managers), `store` and `remove` fail with [`StoreError::Symlink`], naming the link
+///   and its target, and touch nothing: replacing the link with a regular file would silently
+///   detach it from the managed copy, and writing through it would put a secret wherever the link
+///   points. The user can replace the link with a copy, or name the target directly where
+///   the format allows it (`file:TARGET` for our credentials file, `env-file:TARGET` for a
+///   dotenv file; opencode's file has no such form).
+///   Reading (`load`) follows symlinks.
+/// * **Refused before signing in.** [`KeyStore::preflight`] checks what `store` would refuse
+///   whatever the key (a symlink, a non-file, a file or dangling link where a directory must be
+///   created, a directory where no file can be created and deleted, a JSON file that does not
+///   parse, no keychain), and [`crate::login()`] calls it before the browser opens, so no key
+///   is minted that could only be printed. It writes nothing that stays, except in an
+///   append-only directory, where its empty probe file cannot be deleted (the error names it).
+///   It cannot see an immutable or bind-mounted target file; that write fails after signing in
+///   and the key is handed out. If a failed rename also leaves the temporary file (holding the
+///   key) undeletable, [`StoreError::TempLeft`] names it.
+/// * **No secrets in errors or logs.** Errors name the path, the action and the OS error; never
+///   the key, and never file contents (JSON syntax errors are reported by category, line and
+///   column only). Buffers that hold the key are [`Zeroizing`](zeroize::Zeroizing).
+/// * **No write is lost.** Our own writers serialise on an advisory lock on `<file>.lock`
+///   beside the target (`flock`, through `fd-lock`), held across read, merge and rename, and
+///   deleted before it is released. A program that does not take it (opencode adding a
+///   provider, an editor, a script) may still write in between: the new file replaces the
+///   target only if the target is still what was merged, else the merge runs again on what that
+///   program wrote. On Linux the check and the rename are one atomic step
+///   (`renameat2` with `RENAME_NOREPLACE` or `RENAME_EXCHANGE`); elsewhere the target is
+///   re-read just before the rename.
+/// * **A key that appeared is not replaced silently.** [`KeyStore::store_replacing`] with
+///   [`Replace::Seen`] refuses, with [`StoreError::KeyAppeared`], to replace an OpenRouter key
+///   other than the one the caller saw earlier ([`KeyStore::seen`]): [`crate::login()`] looks
+///   when it starts, so a key another sign-in stored meanwhile is kept (unless
+///   [`LoginOptions::replace`](crate::LoginOptions::replace) is [`ReplacePolicy::Force`](crate::ReplacePolicy::Force)).
 pub trait KeyStore: Send {
     /// Human description, e.g. `credentials file /home/u/.config/openrouter-auth/credentials.json`.
     fn describe(&self) -> String;
@@ -505,7 +603,7 @@ pub fn open_store(spec: &StoreSpec, env: &StoreEnv) -> Result<Box<dyn KeyStore>,
         StoreSpec::Llm => {
             let dir = match &env.llm_user_dir {
                 Some(d) => d.clone(),
-                None => env.config_dir()?.join("io.datasette.llm"),
+                None => env.resolved_config_dir()?.join("io.datasette.llm"),
             };
             Box::new(LlmStore::new(dir.join("keys.json")))
         }
@@ -519,11 +617,31 @@ pub fn open_store(spec: &StoreSpec, env: &StoreEnv) -> Result<Box<dyn KeyStore>,
         StoreSpec::Goose => {
             let dir = match &env.goose_config_dir {
                 Some(d) => d.clone(),
-                None => env.config_dir()?.join("goose"),
+                None => env.resolved_config_dir()?.join("goose"),
             };
             Box::new(GooseStore::new(dir, env.goose_keyring_disabled))
         }
     })
+}
+
+/// An OS error in plain words, once: the system's text without its "(os error 13)" suffix,
+/// and for an error that wraps another (tempfile's, which appends the random name of a
+/// temporary file) the wrapped one's.
+fn io_reason(e: &std::io::Error) -> String {
+    if let Some(inner) = e
+        .get_ref()
+        .and_then(|r| r.source())
+        .and_then(|s| s.downcast_ref::<std::io::Error>())
+    {
+        return io_reason(inner);
+    }
+    let text = e.to_string();
+    match e.raw_os_error() {
+        Some(code) => text
+            .strip_suffix(&format!(" (os error {code})"))
+            .map_or(text.clone(), str::to_owned),
+        None => text,
+    }
 }
 
 /// Why a store could not be opened, read or written. Messages name the file and the OS error;
@@ -546,7 +664,7 @@ pub enum StoreError {
     #[error("cannot locate the configuration directory for the default credentials file")]
     NoConfigDir,
     /// An operating-system call failed.
-    #[error("could not {action} {}: {source} ({kind:?})", path.display(), kind = source.kind())]
+    #[error("could not {action} {}: {}", path.display(), io_reason(source))]
     Io {
         /// The file or directory concerned.
         path: PathBuf,
@@ -637,12 +755,22 @@ pub enum StoreError {
     /// The store holds an OpenRouter key that was not there when the caller looked
     /// ([`Replace::Seen`]): another sign-in or another program stored it meanwhile. It was
     /// kept, and nothing was written.
-    #[error("{store} now holds another OpenRouter key ({found}), stored after this sign-in began (by another sign-in or program); it was kept and this key was not stored there. Use this key, or sign in again with --force to replace that one")]
+    #[error("{store} now holds another OpenRouter key ({found}), stored after this sign-in began (by another sign-in or program); it was kept and this key was not stored there")]
     KeyAppeared {
         /// The store ([`KeyStore::describe`]).
         store: String,
         /// The key found, as [`ApiKey::hint`] (never the key).
         found: String,
+    },
+    /// A store outside this crate (an app's own [`KeyStore`]) failed; `message` says why
+    /// (never the key).
+    #[error("{message}")]
+    Custom {
+        /// Why, in words.
+        message: String,
+        /// The underlying error, if any.
+        #[source]
+        source: Option<Box<dyn std::error::Error + Send + Sync>>,
     },
     /// Writing to standard output (or the injected writer) failed.
     #[error("could not write the key to standard output: {source}")]
@@ -885,6 +1013,17 @@ mod tests {
         };
         let msg = e.to_string();
         assert!(msg.contains("could not read /x/y"), "{msg}");
-        assert!(msg.contains("PermissionDenied"), "{msg}");
+        assert!(msg.contains("permission denied"), "{msg}");
+    }
+
+    #[test]
+    fn an_os_error_is_told_once() {
+        let e = StoreError::Io {
+            path: PathBuf::from("/x/y"),
+            action: "read",
+            source: std::io::Error::from_raw_os_error(13),
+        };
+        // Not "Permission denied (os error 13) (PermissionDenied)".
+        assert_eq!(e.to_string(), "could not read /x/y: Permission denied");
     }
 }

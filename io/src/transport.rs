@@ -1,38 +1,3 @@
-//! The HTTP client that sends the core's [`HttpRequest`]s (the code exchange and the key
-//! check): the [`Transport`] (blocking) and [`AsyncTransport`] traits a login takes, and, with
-//! the `reqwest` feature (on by default), their implementations for [`reqwest::blocking::Client`]
-//! and [`reqwest::Client`] plus the default clients [`blocking_client`] and [`async_client`].
-//!
-//! # The contract of a transport
-//!
-//! A transport sends one request and returns the whole answer, whatever its status: a 4xx or
-//! 5xx is an [`HttpResponse`], not an error (the core decides what a status means). It returns a
-//! [`TransportError`] only when no complete answer came, and then it must say whether the
-//! request **may have been sent** ([`TransportError::may_have_been_sent`]). The rule is the
-//! core's: a code exchange is retried only after a failure that certainly never left this
-//! machine (the name did not resolve, the connection was refused, the TLS handshake failed, the
-//! request could not be built), because OpenRouter burns an authorization code the first time
-//! it sees it, and resending a code it may already have turned into a key loses that key.
-//! When in doubt, say "may have been sent".
-//!
-//! A transport must also:
-//! - **not follow redirects**: the exchange's `POST` carries the authorization code and the
-//!   `code_verifier`, the key check an `Authorization` header; a 3xx is returned as it is (the
-//!   core treats it as an unexpected answer). The implementations here refuse an answer that
-//!   came from another URL than the one asked (a client configured to follow redirects);
-//! - send the headers the core built (`Content-Type`, `Authorization`, `User-Agent`; it may
-//!   replace `User-Agent` with its own) and give up after `timeout` (the whole exchange,
-//!   connection included);
-//! - keep at most [`MAX_BODY_BYTES`] of the body (OpenRouter's answers are a few hundred
-//!   bytes); cutting a longer one there is fine;
-//! - keep secrets out of its errors and logs: the request body holds the authorization code and
-//!   the `code_verifier`, the key check's `Authorization` header and every successful exchange's
-//!   answer hold an API key.
-//!
-//! An embedder with its own configured reqwest client (a root CA of its own, a proxy, a
-//! `User-Agent`) passes it as it is (`Arc::new(client)`): set `redirect::Policy::none()` on it.
-//! Any other client works by implementing one of the traits.
-
 use openrouter_auth_core::{HttpRequest, HttpResponse};
 use std::future::Future;
 use std::pin::Pin;
@@ -55,7 +20,7 @@ pub struct TransportError {
     /// `false` only when the request certainly never left this machine (the name did not
     /// resolve, the connection was refused, the TLS handshake failed, the request could not
     /// be built): only then may a code exchange be sent again. See the
-    /// [module documentation](self).
+    /// [`Transport`].
     pub may_have_been_sent: bool,
     /// What failed, in words for a person, without secrets.
     pub reason: String,
@@ -83,9 +48,46 @@ impl TransportError {
 /// Sends one [`HttpRequest`] and blocks until its whole answer arrived or `timeout` passed.
 /// Used by [`login`](crate::login()) and [`check_key_with`](crate::check_key_with).
 ///
-/// See the [module documentation](self) for what an implementation must guarantee (above all:
+/// See the [`Transport`] for what an implementation must guarantee (above all:
 /// no redirects, and an honest [`TransportError::may_have_been_sent`]). With the `reqwest`
 /// feature, `reqwest::blocking::Client` implements it.
+///
+/// # How it works
+///
+/// The HTTP client that sends the core's [`HttpRequest`]s (the code exchange and the key
+/// check): the [`Transport`] (blocking) and [`AsyncTransport`] traits a login takes, and, with
+/// the `reqwest` feature (on by default), their implementations for [`reqwest::blocking::Client`]
+/// and [`reqwest::Client`] plus the default clients [`blocking_client`] and [`async_client`].
+///
+/// ## The contract of a transport
+///
+/// A transport sends one request and returns the whole answer, whatever its status: a 4xx or
+/// 5xx is an [`HttpResponse`], not an error (the core decides what a status means). It returns a
+/// [`TransportError`] only when no complete answer came, and then it must say whether the
+/// request **may have been sent** ([`TransportError::may_have_been_sent`]). The rule is the
+/// core's: a code exchange is retried only after a failure that certainly never left this
+/// machine (the name did not resolve, the connection was refused, the TLS handshake failed, the
+/// request could not be built), because OpenRouter burns an authorization code the first time
+/// it sees it, and resending a code it may already have turned into a key loses that key.
+/// When in doubt, say "may have been sent".
+///
+/// A transport must also:
+/// - **not follow redirects**: the exchange's `POST` carries the authorization code and the
+///   `code_verifier`, the key check an `Authorization` header; a 3xx is returned as it is (the
+///   core treats it as an unexpected answer). The implementations here refuse an answer that
+///   came from another URL than the one asked (a client configured to follow redirects);
+/// - send the headers the core built (`Content-Type`, `Authorization`, `User-Agent`; it may
+///   replace `User-Agent` with its own) and give up after `timeout` (the whole exchange,
+///   connection included);
+/// - keep at most [`MAX_BODY_BYTES`] of the body (OpenRouter's answers are a few hundred
+///   bytes); cutting a longer one there is fine;
+/// - keep secrets out of its errors and logs: the request body holds the authorization code and
+///   the `code_verifier`, the key check's `Authorization` header and every successful exchange's
+///   answer hold an API key.
+///
+/// An embedder with its own configured reqwest client (a root CA of its own, a proxy, a
+/// `User-Agent`) passes it as it is (`Arc::new(client)`): set `redirect::Policy::none()` on it.
+/// Any other client works by implementing one of the traits.
 pub trait Transport: Send + Sync + std::fmt::Debug {
     /// Sends `request`; returns any answer (every status), or why none came.
     ///
@@ -245,6 +247,11 @@ mod with_reqwest {
         let method = match req.method {
             openrouter_auth_core::HttpMethod::Get => http::Method::GET,
             openrouter_auth_core::HttpMethod::Post => http::Method::POST,
+            _ => {
+                return Err(TransportError::not_sent(
+                    "an HTTP method this client does not know",
+                ))
+            }
         };
         let mut out = http::Request::new(req.body.to_vec());
         *out.method_mut() = method;

@@ -8,7 +8,7 @@
 mod common;
 
 use common::*;
-use openrouter_auth::{LoginError, LoginOptions};
+use openrouter_auth::{LoginError, ReplacePolicy};
 
 const OTHER_KEY: &str = "sk-or-v1-0000000000000000000000000000000000000000000000000000000000000abc";
 
@@ -69,10 +69,7 @@ fn with_force_the_key_that_appeared_is_replaced(driver: Driver) {
     let dir = tempdir();
     let mut first = Running::start(
         driver,
-        LoginOptions {
-            force: true,
-            ..options(&first_stand_in, dir.path())
-        },
+        options(&first_stand_in, dir.path()).replace(ReplacePolicy::Force),
     );
     let mut second = Running::start(driver, options(&second_stand_in, dir.path()));
     let (first_cb, second_cb) = (first.callback_url(), second.callback_url());

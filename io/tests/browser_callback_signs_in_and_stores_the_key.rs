@@ -43,7 +43,7 @@ fn signs_in_end_to_end(driver: Driver) {
     let done = assert_signed_in(login.finish(), &visit, dir.path());
     assert!(started.elapsed() < PATIENCE);
     assert_eq!(
-        done.stored.mode,
+        done.stored[0].mode,
         if cfg!(unix) { Some(0o600) } else { None }
     );
 

@@ -11,7 +11,7 @@
 #![cfg(target_os = "linux")]
 
 use openrouter_auth::core::{exchange_request, ApiKey, AuthorizationCode, CodeVerifier};
-use openrouter_auth::transport::{async_client, blocking_client};
+use openrouter_auth::{async_client, blocking_client};
 use openrouter_auth::{check_key, check_key_async, AsyncTransport, Transport};
 use std::process::Command;
 use std::sync::Arc;

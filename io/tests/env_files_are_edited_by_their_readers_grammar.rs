@@ -16,7 +16,7 @@ use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use std::sync::Mutex;
 
 use openrouter_auth::core::ApiKey;
-use openrouter_auth::store::{DotenvStore, KeyMeta, KeyStore};
+use openrouter_auth::{DotenvStore, KeyMeta, KeyStore};
 use proptest::prelude::*;
 
 const KEY: &str = "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";

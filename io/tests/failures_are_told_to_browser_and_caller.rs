@@ -8,7 +8,7 @@ mod common;
 use common::*;
 use openrouter_auth::core::flow::DONE_LINGER;
 use openrouter_auth::core::{FlowError, NetworkError, OpenRouterError, UserError};
-use openrouter_auth::{LoginError, LoginOptions};
+use openrouter_auth::LoginError;
 use std::time::{Duration, Instant};
 
 fn server_error_fails_the_sign_in(driver: Driver) {
@@ -95,7 +95,7 @@ fn denial_on_own_path_ends_the_sign_in(driver: Driver) {
     assert_eq!(err.kind(), "denied");
     let page = &visit.page;
     assert_eq!(page.status, 200, "{page:?}");
-    assert!(page.body.contains("Access was denied"), "{}", page.body);
+    assert!(page.body.contains("You declined access"), "{}", page.body);
     assert!(
         page.body.contains("The user said &lt;no&gt;"),
         "reflected text is escaped: {}",
@@ -114,10 +114,7 @@ fn silent_openrouter_times_the_exchange_out(driver: Driver) {
     let dir = tempdir();
     let mut login = Running::start(
         driver,
-        LoginOptions {
-            exchange_timeout: Duration::from_secs(1),
-            ..options(&stand_in, dir.path())
-        },
+        options(&stand_in, dir.path()).exchange_timeout(Duration::from_secs(1)),
     );
     let callback_url = login.callback_url();
     let started = Instant::now();
@@ -160,11 +157,9 @@ fn unreachable_openrouter_is_a_network_error(driver: Driver) {
         .port();
     let mut login = Running::start(
         driver,
-        LoginOptions {
-            base_url: format!("http://127.0.0.1:{closed}").parse().unwrap(),
-            exchange_timeout: Duration::from_secs(1),
-            ..options(&stand_in, dir.path())
-        },
+        options(&stand_in, dir.path())
+            .base_url(format!("http://127.0.0.1:{closed}").parse().unwrap())
+            .exchange_timeout(Duration::from_secs(1)),
     );
     let callback_url = login.callback_url();
     let started = Instant::now();

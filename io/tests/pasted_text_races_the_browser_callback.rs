@@ -13,10 +13,7 @@ use openrouter_auth::{CancelHandle, LoginError, LoginEvent, LoginOptions};
 use std::time::{Duration, Instant};
 
 fn headless(stand_in: &StandIn, dir: &std::path::Path) -> LoginOptions {
-    LoginOptions {
-        headless: true,
-        ..options(stand_in, dir)
-    }
+    options(stand_in, dir).headless(true)
 }
 
 fn rejected(e: &LoginEvent) -> Option<String> {

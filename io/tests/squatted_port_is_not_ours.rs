@@ -12,7 +12,7 @@
 mod common;
 
 use common::*;
-use openrouter_auth::{BindError, IpFamily, LoginError, LoginOptions, LoopbackServer};
+use openrouter_auth::{BindError, IpFamily, LoginError, LoopbackServer};
 use std::collections::HashSet;
 use std::net::{Ipv6Addr, SocketAddr, TcpListener};
 
@@ -153,13 +153,7 @@ fn login_on_a_port_squatted_on_ipv6_is_port_in_use() {
     let port = port_of(&squatter);
     let stand_in = StandIn::new();
     let dir = tempdir();
-    let mut login = Running::start(
-        Driver::Blocking,
-        LoginOptions {
-            port,
-            ..options(&stand_in, dir.path())
-        },
-    );
+    let mut login = Running::start(Driver::Blocking, options(&stand_in, dir.path()).port(port));
     let err = login.finish().expect_err("the port is taken on ::1");
     assert!(
         matches!(

@@ -7,7 +7,7 @@
 mod common;
 
 use common::*;
-use openrouter_auth::{LoginError, LoginOptions, StoreSpec};
+use openrouter_auth::{LoginError, StoreSpec};
 
 /// Runs a whole login with `store` and returns the result and the browser's final page.
 fn login_into(
@@ -16,13 +16,7 @@ fn login_into(
     dir: &std::path::Path,
     store: StoreSpec,
 ) -> (Result<openrouter_auth::LoginOutcome, LoginError>, Response) {
-    let mut login = Running::start(
-        driver,
-        LoginOptions {
-            store,
-            ..options(stand_in, dir)
-        },
-    );
+    let mut login = Running::start(driver, options(stand_in, dir).store(store));
     let callback_url = login.callback_url();
     let visit = come_back(&callback_url, CODE);
     (login.finish(), visit.page)
@@ -44,7 +38,7 @@ fn opencode_keeps_other_providers(driver: Driver) {
     .unwrap();
     let (result, page) = login_into(driver, &stand_in, dir.path(), StoreSpec::Opencode);
     let done = result.unwrap_or_else(|e| panic!("{e}"));
-    assert_eq!(done.stored.path.as_deref(), Some(auth.as_path()));
+    assert_eq!(done.stored[0].path.as_deref(), Some(auth.as_path()));
     assert!(
         page.body.contains("Signed in to OpenRouter"),
         "{}",
@@ -137,10 +131,7 @@ fn unparseable_auth_json_is_refused_before_signing_in(driver: Driver) {
     write_0640(&auth, BROKEN_AUTH_JSON);
     let mut login = Running::start(
         driver,
-        LoginOptions {
-            store: StoreSpec::Opencode,
-            ..options(&stand_in, dir.path())
-        },
+        options(&stand_in, dir.path()).store(StoreSpec::Opencode),
     );
     match login.finish() {
         Err(LoginError::Store(e)) => {
@@ -161,10 +152,7 @@ fn auth_json_broken_during_sign_in_is_left_alone_and_the_key_handed_out(driver: 
     std::fs::create_dir_all(auth.parent().unwrap()).unwrap();
     let mut login = Running::start(
         driver,
-        LoginOptions {
-            store: StoreSpec::Opencode,
-            ..options(&stand_in, dir.path())
-        },
+        options(&stand_in, dir.path()).store(StoreSpec::Opencode),
     );
     let callback_url = login.callback_url();
     // Someone hand-edits the file while the browser is open.
@@ -192,7 +180,7 @@ fn auth_json_broken_during_sign_in_is_left_alone_and_the_key_handed_out(driver: 
 #[cfg(target_os = "linux")]
 #[test]
 fn append_only_directory_is_refused_and_a_stuck_temp_file_is_named() {
-    use openrouter_auth::store::{CredentialsFileStore, KeyMeta, KeyStore, StoreError};
+    use openrouter_auth::{CredentialsFileStore, KeyMeta, KeyStore, StoreError};
     let dir = tempdir();
     let locked = dir.path().join("locked");
     std::fs::create_dir(&locked).unwrap();

@@ -10,7 +10,7 @@ use std::path::Path;
 use std::process::{Child, Command, Stdio};
 
 use openrouter_auth::core::ApiKey;
-use openrouter_auth::store::{DotenvStore, KeyMeta, KeyStore, OpencodeStore};
+use openrouter_auth::{DotenvStore, KeyMeta, KeyStore, OpencodeStore};
 
 /// Store operations per writer thread; two threads run at once.
 const RUNS_PER_WRITER: usize = 150;
@@ -33,11 +33,14 @@ while not os.path.exists(stop):
 print(n)
 "#;
 
-/// A shell script's way: copy the file, append `WRITER_N=N`, rename the copy over.
+/// A shell script's way: copy the file, append `WRITER_N=N`, rename the copy over. A copy that
+/// fails is tried again: GNU cp refuses ("skipping file …, as it was replaced while being
+/// copied") when any writer renames a new file over the source between cp's stat and its
+/// open, and a script that then appended to nothing would drop its own file's lines itself.
 const ENV_WRITER: &str = r#"
 path=$1 stop=$2 n=0
 while [ ! -e "$stop" ]; do
-  cp "$path" "$path.writer.tmp"
+  cp "$path" "$path.writer.tmp" || { rm -f "$path.writer.tmp"; continue; }
   echo "WRITER_$n=$n" >> "$path.writer.tmp"
   mv -f "$path.writer.tmp" "$path"
   n=$((n+1))
@@ -179,7 +182,7 @@ fn a_script_rewriting_an_env_file_loses_no_line_while_we_store() {
 /// replaced silently.
 #[test]
 fn of_two_concurrent_stores_that_saw_no_key_one_is_refused() {
-    use openrouter_auth::store::{Replace, SeenKey, StoreError};
+    use openrouter_auth::{Replace, SeenKey, StoreError};
     const RUNS: usize = 200;
     let dir = tempfile::tempdir().unwrap();
     let mut silently_replaced = 0;

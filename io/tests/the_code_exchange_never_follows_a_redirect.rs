@@ -43,18 +43,16 @@ fn redirecting_openrouter() -> (url::Url, Arc<AtomicUsize>) {
 fn a_302_from_the_exchange_endpoint_is_an_error(driver: Driver) {
     let (base_url, elsewhere) = redirecting_openrouter();
     let dir = tempdir();
-    let options = LoginOptions {
-        base_url,
-        open_browser: false,
-        store: StoreSpec::File(Some(credentials(dir.path()))),
-        store_env: StoreEnv {
-            home: Some(dir.path().to_path_buf()),
-            xdg_data_home: Some(dir.path().join("xdg")),
-            config_dir: Some(dir.path().join("config")),
-            ..StoreEnv::default()
-        },
-        ..LoginOptions::default()
-    };
+    let options = LoginOptions::default()
+        .base_url(base_url)
+        .open_browser(false)
+        .store(StoreSpec::File(Some(credentials(dir.path()))))
+        .store_env(
+            StoreEnv::default()
+                .home(dir.path().to_path_buf())
+                .xdg_data_home(dir.path().join("xdg"))
+                .config_dir(dir.path().join("config")),
+        );
     let mut login = Running::start(driver, options);
     let callback = login.callback_url();
     let visit = come_back(&callback, CODE);

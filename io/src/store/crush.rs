@@ -1,4 +1,4 @@
-//! `--store crush`: charmbracelet crush's data configuration `crush.json`, where crush itself
+//! The `crush` store: charmbracelet crush's data configuration `crush.json`, where crush itself
 //! saves a provider's API key when you type one in.
 
 use std::path::{Path, PathBuf};
@@ -19,7 +19,7 @@ const ENTRY: &str = "providers.openrouter";
 const ID: &str = "openrouter";
 const FIELD: &str = "api_key";
 
-/// crush's data configuration (`--store crush`): sets `providers.openrouter.api_key`, as
+/// crush's data configuration (the `crush` store spec): sets `providers.openrouter.api_key`, as
 /// crush does when it saves a key you enter (`SetProviderAPIKey`), and keeps the rest of the
 /// file (other providers, the openrouter entry's other fields such as `base_url` or `models`,
 /// `models`, `options`…) in order:

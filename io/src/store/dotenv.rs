@@ -12,8 +12,8 @@ use super::{KeyMeta, KeyStore, Replace, StoreError, StoreReport};
 /// The variable every OpenRouter client reads (PROTOCOL.md section 8).
 pub const DOTENV_VAR: &str = "OPENROUTER_API_KEY";
 
-/// A dotenv file holding `OPENROUTER_API_KEY="sk-or-v1-…"` (`--store aider`,
-/// `--store env-file:PATH`), read and edited by the grammar of the programs that read it:
+/// A dotenv file holding `OPENROUTER_API_KEY="sk-or-v1-…"` (the `aider` store spec,
+/// the `env-file:PATH` store spec), read and edited by the grammar of the programs that read it:
 /// python-dotenv 1.0 (what aider loads `oauth-keys.env` with) and a POSIX shell that
 /// `source`s the file.
 ///

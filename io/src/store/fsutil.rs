@@ -35,8 +35,7 @@ pub(super) fn read_existing(path: &Path) -> Result<Option<Zeroizing<Vec<u8>>>, S
     }
 }
 
-/// Refuses targets the file stores will not replace or remove (see the module docs of
-/// [`crate::store`]): a symbolic link ([`StoreError::Symlink`]) or a non-regular file
+/// Refuses targets the file stores will not replace or remove (see [`KeyStore`](crate::KeyStore)): a symbolic link ([`StoreError::Symlink`]) or a non-regular file
 /// ([`StoreError::NotAFile`]). A missing file is fine. Reads metadata only; writes nothing.
 ///
 /// Errors: those two, or [`StoreError::Io`] when the path cannot be inspected.
@@ -463,7 +462,7 @@ fn temp_with(path: &Path, contents: &[u8]) -> Result<tempfile::NamedTempFile, St
         use std::os::unix::fs::PermissionsExt;
         tmp.as_file()
             .set_permissions(fs::Permissions::from_mode(0o600))
-            .map_err(|e| io_err(tmp.path(), "set permissions on", e))?;
+            .map_err(|e| io_err(path, "set permissions on the temporary file for", e))?;
     }
     tmp.as_file_mut()
         .write_all(contents)
@@ -779,7 +778,8 @@ mod tests {
         if let Err(e) = res {
             let msg = e.to_string();
             assert!(msg.contains(&ro.display().to_string()), "{msg}");
-            assert!(msg.contains("PermissionDenied"), "{msg}");
+            assert!(msg.contains("Permission denied"), "{msg}");
+            assert!(!msg.contains(".tmp"), "no temporary file name: {msg}");
         }
     }
 }

@@ -1,4 +1,4 @@
-//! `--store goose`: block's goose keeps every secret in one map, either as JSON in one keyring
+//! The `goose` store: block's goose keeps every secret in one map, either as JSON in one keyring
 //! entry or, when its keyring is off or missing, in `secrets.yaml` in its config directory.
 //! This store sets `OPENROUTER_API_KEY` in that map and never touches the other secrets.
 
@@ -25,7 +25,7 @@ pub const GOOSE_DISABLE_KEYRING_VAR: &str = "GOOSE_DISABLE_KEYRING";
 /// Moves goose's directories: the config directory becomes `$GOOSE_PATH_ROOT/config`.
 pub const GOOSE_PATH_ROOT_VAR: &str = "GOOSE_PATH_ROOT";
 
-/// goose's secret storage (`--store goose`), chosen the way goose chooses it:
+/// goose's secret storage (the `goose` store spec), chosen the way goose chooses it:
 ///
 /// * `GOOSE_DISABLE_KEYRING` set in the environment (given to [`GooseStore::new`]) or true
 ///   in `<config dir>/config.yaml`: the file `<config dir>/secrets.yaml`, a YAML map

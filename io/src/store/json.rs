@@ -135,7 +135,7 @@ pub(super) fn report(store: &dyn KeyStore, path: &Path, mode: Option<u32>) -> St
     }
 }
 
-/// Our own credentials file (`--store file`, `--store file:PATH`):
+/// Our own credentials file (the `file` store spec, the `file:PATH` store spec):
 ///
 /// ```json
 /// {
@@ -304,8 +304,9 @@ fn credentials_key(path: &Path, doc: &Map<String, Value>) -> Result<Option<ApiKe
     }
 }
 
-/// opencode's `auth.json` (`--store opencode`): sets
-/// `"openrouter": {"type": "api", "key": "sk-or-v1-…"}` and keeps every other provider and field
+/// opencode's `auth.json` (the `opencode` store spec): sets
+/// `"openrouter": {"type": "api", "key": "sk-or-v1-…"}` (an existing API-key entry keeps its
+/// other fields, such as `metadata`: only `key` changes) and keeps every other provider and field
 /// untouched and in order, written as opencode writes it (`JSON.stringify(x, null, 2)`: 2-space
 /// indent, a final newline only if the file had one). A file opencode wrote itself therefore
 /// changes only in the `openrouter` entry. `load` reads `openrouter.key` (`None` for entries
@@ -352,13 +353,27 @@ impl KeyStore for OpencodeStore {
             let mut doc = parse_or_empty(&this.path, old)?;
             let found = opencode_key(&this.path, &doc.0).unwrap_or(None);
             replace.check(|| this.describe(), found.as_ref(), key)?;
-            let mut entry = Map::new();
-            entry.insert("type".into(), Value::String("api".into()));
-            entry.insert("key".into(), Value::String(key.expose_secret().to_string()));
-            // Replaces in place (keeps the entry's position) or appends; the old entry is
-            // scrubbed.
-            if let Some(old_entry) = doc.0.insert(ENTRY.into(), Value::Object(entry)) {
-                drop(Scrubbed(Map::from_iter([(String::new(), old_entry)])));
+            let new_key = Value::String(key.expose_secret().to_string());
+            match doc.0.get_mut(ENTRY) {
+                // An API-key entry keeps the fields we do not know (opencode's `metadata`, a
+                // plugin's): only `key` changes, in place; the old key is scrubbed.
+                Some(Value::Object(old))
+                    if old.get("type").and_then(Value::as_str) == Some("api") =>
+                {
+                    if let Some(old_key) = old.insert("key".into(), new_key) {
+                        drop(Scrubbed(Map::from_iter([(String::new(), old_key)])));
+                    }
+                }
+                _ => {
+                    let mut entry = Map::new();
+                    entry.insert("type".into(), Value::String("api".into()));
+                    entry.insert("key".into(), new_key);
+                    // Replaces in place (keeps the entry's position) or appends; the old
+                    // entry (another type, e.g. `oauth`) is scrubbed.
+                    if let Some(old_entry) = doc.0.insert(ENTRY.into(), Value::Object(entry)) {
+                        drop(Scrubbed(Map::from_iter([(String::new(), old_entry)])));
+                    }
+                }
             }
             let newline = old.is_some_and(|b| b.ends_with(b"\n"));
             Ok(Change::Write(to_pretty(&doc.0, newline)))
@@ -488,6 +503,41 @@ mod tests {
         assert!(s.load().unwrap().is_none());
         assert!(!s.remove().unwrap());
         assert_eq!(fs::read_to_string(&path).unwrap(), expected);
+    }
+
+    /// Issue 15, item 7: fields of the openrouter entry this tool does not know (opencode's
+    /// `metadata`) are kept when the key is replaced.
+    #[test]
+    fn opencode_keeps_unknown_fields_of_its_entry() {
+        let dir = TempDir::new().unwrap();
+        let path = dir.path().join("auth.json");
+        fs::write(
+            &path,
+            r#"{"openrouter":{"type":"api","key":"sk-or-v1-old","metadata":{"source":"plugin","n":1}},"anthropic":{"type":"api","key":"x"}}"#,
+        )
+        .unwrap();
+        let mut s = OpencodeStore::new(&path);
+        s.store(&ApiKey::new("sk-or-v1-new"), &KeyMeta::default())
+            .unwrap();
+        let v: Value = serde_json::from_slice(&fs::read(&path).unwrap()).unwrap();
+        assert_eq!(v["openrouter"]["key"], "sk-or-v1-new");
+        assert_eq!(v["openrouter"]["type"], "api");
+        assert_eq!(v["openrouter"]["metadata"]["source"], "plugin");
+        assert_eq!(v["openrouter"]["metadata"]["n"], 1);
+        assert_eq!(v["anthropic"]["key"], "x");
+        // An entry of another type (an OAuth sign-in) is replaced whole.
+        fs::write(
+            &path,
+            r#"{"openrouter":{"type":"oauth","refresh":"r","access":"a"}}"#,
+        )
+        .unwrap();
+        s.store(&ApiKey::new("sk-or-v1-new"), &KeyMeta::default())
+            .unwrap();
+        let v: Value = serde_json::from_slice(&fs::read(&path).unwrap()).unwrap();
+        assert_eq!(
+            v["openrouter"],
+            serde_json::json!({"type": "api", "key": "sk-or-v1-new"})
+        );
     }
 
     #[test]

@@ -1,4 +1,4 @@
-//! `--store keyring`: the operating system's credential store, through the `keyring` crate —
+//! The `keyring` store: the operating system's credential store, through the `keyring` crate —
 //! the macOS Keychain, the Windows Credential Manager, or a Secret Service (GNOME Keyring,
 //! KWallet, KeePassXC) on Linux and the BSDs.
 
@@ -30,7 +30,7 @@ pub fn keyring_name() -> &'static str {
 }
 
 /// Whether this build can use a real keychain on this platform. Without it (the `keyring`
-/// feature is off, or the platform has no supported keychain), `--store keyring` fails with
+/// feature is off, or the platform has no supported keychain), the `keyring` store spec fails with
 /// [`StoreError::KeyringUnavailable`] instead of keeping the key in memory only.
 pub const KEYRING_SUPPORTED: bool = cfg!(all(
     feature = "keyring",

@@ -1,4 +1,4 @@
-//! `--store llm`: the `keys.json` of Simon Willison's `llm`, where `llm keys get openrouter`
+//! The `llm` store: the `keys.json` of Simon Willison's `llm`, where `llm keys get openrouter`
 //! and the `llm-openrouter` plugin find the key.
 
 use std::path::{Path, PathBuf};
@@ -24,7 +24,7 @@ const NOTE: (&str, &str) = (
     "This file stores secret API credentials. Do not share!",
 );
 
-/// llm's `keys.json` (`--store llm`): a JSON object of key names to key strings, e.g.
+/// llm's `keys.json` (the `llm` store spec): a JSON object of key names to key strings, e.g.
 ///
 /// ```json
 /// {

@@ -1,4 +1,4 @@
-//! `--store stdout`: print the key for the caller to capture (`KEY=$(openrouter-auth login --store stdout)`).
+//! The `stdout` store: print the key for the caller to capture.
 
 use std::fmt;
 use std::io::Write;

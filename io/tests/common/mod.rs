@@ -17,6 +17,9 @@ use std::time::{Duration, Instant};
 /// The key the stand-in hands out: `sk-or-v1-` and 64 lowercase hex digits.
 pub const KEY: &str = "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";
 
+/// The label the stand-in's key check reports for [`KEY`].
+pub const KEY_LABEL_SEEN: &str = "stand-in key";
+
 /// The authorization code the test browser brings back.
 pub const CODE: &str = "code-7Qx2vLmN9pRt4WsY";
 
@@ -116,6 +119,27 @@ impl StandIn {
                     })
                     .mount(&server)
                     .await;
+                // The key check after storing (`GET /api/v1/key`): the key handed out is
+                // valid, anything else is not.
+                wiremock::Mock::given(wiremock::matchers::method("GET"))
+                    .and(wiremock::matchers::path("/api/v1/key"))
+                    .and(wiremock::matchers::header(
+                        "authorization",
+                        format!("Bearer {KEY}").as_str(),
+                    ))
+                    .respond_with(wiremock::ResponseTemplate::new(200).set_body_json(
+                        serde_json::json!({"data": {"label": KEY_LABEL_SEEN, "usage": 0.25, "limit": null, "is_free_tier": false}}),
+                    ))
+                    .mount(&server)
+                    .await;
+                wiremock::Mock::given(wiremock::matchers::method("GET"))
+                    .and(wiremock::matchers::path("/api/v1/key"))
+                    .respond_with(wiremock::ResponseTemplate::new(401).set_body_json(
+                        serde_json::json!({"error": {"code": 401, "message": "User not found."}}),
+                    ))
+                    .with_priority(10)
+                    .mount(&server)
+                    .await;
                 url_tx.send(server.uri()).unwrap();
                 let _ = stop_rx.await;
             });
@@ -163,19 +187,17 @@ pub enum Driver {
 /// Options for a login against `stand_in` that stores into `dir/credentials.json`, opens no
 /// browser and reads nothing from the process environment.
 pub fn options(stand_in: &StandIn, dir: &Path) -> LoginOptions {
-    LoginOptions {
-        base_url: stand_in.url.clone(),
-        open_browser: false,
-        store: StoreSpec::File(Some(dir.join("credentials.json"))),
-        store_env: StoreEnv {
-            home: Some(dir.to_path_buf()),
-            xdg_data_home: Some(dir.join("xdg")),
-            config_dir: Some(dir.join("config")),
-            ..StoreEnv::default()
-        },
-        timeout: Duration::from_secs(60),
-        ..LoginOptions::default()
-    }
+    LoginOptions::default()
+        .base_url(stand_in.url.clone())
+        .open_browser(false)
+        .store(StoreSpec::File(Some(dir.join("credentials.json"))))
+        .store_env(
+            StoreEnv::default()
+                .home(dir.to_path_buf())
+                .xdg_data_home(dir.join("xdg"))
+                .config_dir(dir.join("config")),
+        )
+        .timeout(Duration::from_secs(60))
 }
 
 /// A login running in the background.
@@ -473,7 +495,7 @@ pub fn assert_signed_in(
     assert_eq!(done.key.expose_secret(), KEY);
     assert_eq!(done.user_id.as_deref(), Some("user_1"));
     let path = dir.join("credentials.json");
-    assert_eq!(done.stored.path.as_deref(), Some(path.as_path()));
+    assert_eq!(done.stored[0].path.as_deref(), Some(path.as_path()));
     let stored: serde_json::Value =
         serde_json::from_slice(&std::fs::read(&path).expect("credentials file exists")).unwrap();
     assert_eq!(stored["openrouter"]["api_key"], KEY, "{stored}");

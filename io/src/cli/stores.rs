@@ -1,0 +1,123 @@
+//! What `status`, `token` and `logout` share: the stores to look through, finding keys in
+//! them, and the command lines that name a store.
+
+use super::ui::Ui;
+use crate::exit;
+use openrouter_auth::core;
+use openrouter_auth::{StoreEnv, StoreError, StoreSpec};
+
+/// The stores `status` looks through and `logout --all` clears, in order.
+pub fn known_stores() -> Vec<StoreSpec> {
+    let mut v = vec![
+        StoreSpec::File(None),
+        StoreSpec::Opencode,
+        StoreSpec::Aider,
+        StoreSpec::Llm,
+        StoreSpec::Crush,
+        StoreSpec::Goose,
+    ];
+    if openrouter_auth::KEYRING_SUPPORTED {
+        v.push(StoreSpec::Keyring);
+    }
+    v
+}
+
+/// A key found in a store.
+pub struct Found {
+    /// The store; for the key from `OPENROUTER_API_KEY` (`from_env`), the default store.
+    pub spec: StoreSpec,
+    /// The key comes from the environment variable `OPENROUTER_API_KEY`, not a store.
+    pub from_env: bool,
+    pub description: String,
+    pub key: core::ApiKey,
+}
+
+/// Looks through `specs`; a store that cannot be opened (no home directory) or has no
+/// keychain is skipped quietly, one that cannot be read is reported, skipped and listed in
+/// the third element (its description and why).
+pub fn find_keys(
+    specs: &[StoreSpec],
+    env: &StoreEnv,
+    ui: &Ui,
+) -> (Vec<Found>, Vec<String>, Vec<(String, String)>) {
+    let mut found = Vec::new();
+    let mut looked_in = Vec::new();
+    let mut unreadable = Vec::new();
+    for spec in specs {
+        let Ok(store) = openrouter_auth::open_store(spec, env) else {
+            continue;
+        };
+        match store.load() {
+            Ok(Some(key)) => found.push(Found {
+                spec: spec.clone(),
+                from_env: false,
+                description: store.describe(),
+                key,
+            }),
+            Ok(None) => {}
+            Err(StoreError::KeyringUnavailable { reason }) => {
+                tracing::debug!(%reason, "keyring skipped");
+                continue;
+            }
+            Err(e) => {
+                let e = exit::store_message(&e);
+                ui.line(&format!("warning: skipped {}: {e}", store.describe()));
+                unreadable.push((store.describe(), e));
+            }
+        }
+        looked_in.push(store.describe());
+    }
+    (found, looked_in, unreadable)
+}
+
+/// What to run about an invalid key in `spec`: commands that name that store (a bare
+/// `login --force` would sign in to the default store and leave this one as it is). When the
+/// store's file is one that both `login` and `logout` refuse to replace (a symbolic link), it
+/// says so instead. Reads only: `status` writes nothing, so this is
+/// [`openrouter_auth::check_replaceable`], not `KeyStore::preflight` and its probe.
+pub fn replace_hint(spec: &StoreSpec, env: &StoreEnv) -> String {
+    let store_arg = store_arg(spec);
+    let refused = openrouter_auth::open_store(spec, env)
+        .ok()
+        .and_then(|s| s.location().map(openrouter_auth::check_replaceable))
+        .and_then(Result::err);
+    match refused {
+        None => format!(
+            "Sign in again with `openrouter-auth login --force{store_arg}`, or remove it with `openrouter-auth logout{store_arg}`."
+        ),
+        Some(e) => format!(
+            "This tool will neither replace nor remove it there: {}.",
+            exit::store_message(&e)
+        ),
+    }
+}
+
+/// ` --store SPEC` for a command line that must reach `spec` (empty for the default store).
+pub fn store_arg(spec: &StoreSpec) -> String {
+    if *spec == StoreSpec::default() {
+        String::new()
+    } else {
+        format!(" --store {}", shell_word(&spec.to_string()))
+    }
+}
+
+/// `word` as one POSIX shell word: as is when it holds only safe characters, else in single
+/// quotes.
+pub fn shell_word(word: &str) -> String {
+    let safe = |c: char| c.is_ascii_alphanumeric() || "-_./:~=+@%,".contains(c);
+    if !word.is_empty() && word.chars().all(safe) {
+        word.to_owned()
+    } else {
+        format!("'{}'", word.replace('\'', r"'\''"))
+    }
+}
+
+pub fn refuse_stdout(ui: &Ui, spec: &StoreSpec, what: &str) -> Option<u8> {
+    if !matches!(spec, StoreSpec::Stdout) {
+        return None;
+    }
+    let message = format!("`--store stdout` keeps no key, so there is nothing to {what}");
+    ui.json(serde_json::json!({"event": "failed", "error": {"kind": "usage", "message": message}}));
+    ui.line(&format!("error: {message}"));
+    Some(exit::USAGE)
+}
