@@ -4,7 +4,7 @@
 //! behaves like OpenRouter (see `PROTOCOL.md`):
 //!
 //! - `GET /auth` validates its query (`callback_url`, `code_challenge`, `code_challenge_method`,
-//!   `key_label`) and, depending on the [`Mode`], redirects straight to the callback with a fresh
+//!   `key_label`, `limit`: a positive number of US dollars, the key's credit limit) and, depending on the [`Mode`], redirects straight to the callback with a fresh
 //!   `code`, or shows a consent page whose "Approve"/"Deny" links (`GET /auth/approve?request=ID`,
 //!   `GET /auth/deny?request=ID`) redirect to the callback with `code` or with
 //!   `error=access_denied`. Without `callback_url` (headless mode) the code is shown on a page in
@@ -12,6 +12,11 @@
 //! - `POST /api/v1/auth/keys` exchanges `{code, code_verifier, code_challenge_method}` for
 //!   `{"key": "sk-or-v1-…", "user_id": "user_…"}`, with OpenRouter's error statuses and messages.
 //! - `GET /api/v1/key` and `GET /api/v1/auth/key` describe a key given as `Authorization: Bearer`.
+//! - `GET /keys/<hash>` is the key's page, like OpenRouter's settings page for one key: `<hash>`
+//!   is the lowercase hex SHA-256 of the key (what the sign-in's success page links to). It shows
+//!   the label, the key's first and last characters, its credit limit and whether it is active,
+//!   with a "Revoke" form (`POST /keys/<hash>/revoke`, which revokes it like
+//!   [`Emulator::revoke_key`] and shows the page again). An unknown hash gets a 404 page.
 //!
 //! Faults ([`Fault`]) can be injected on the exchange endpoint, and the emulator's clock can be
 //! advanced ([`Emulator::advance_clock`]) to expire codes. Every method of [`Emulator`] is
@@ -147,7 +152,7 @@ pub enum Fault {
 }
 
 /// A key the emulator issued through a successful exchange.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct IssuedKey {
     /// The API key, `sk-or-v1-` followed by 64 lowercase hex digits.
     pub key: String,
@@ -157,8 +162,11 @@ pub struct IssuedKey {
     pub user_id: String,
     /// The PKCE method the code was bound to, `None` if `/auth` had no `code_challenge`.
     pub code_challenge_method: Option<ChallengeMethod>,
-    /// Whether [`Emulator::revoke_key`] was called for this key.
+    /// Whether the key was revoked ([`Emulator::revoke_key`], or the key page's form).
     pub revoked: bool,
+    /// The credit limit in US dollars (the `limit` given at `/auth`), `None` for no limit;
+    /// `GET /api/v1/key` reports it as `limit` and `limit_remaining`.
+    pub limit: Option<f64>,
 }
 
 /// The query of one `GET /auth` request the emulator received (valid or not).
@@ -217,6 +225,7 @@ struct Grant {
     challenge: Option<String>,
     method: ChallengeMethod,
     label: String,
+    limit: Option<f64>,
 }
 
 #[derive(Debug)]
@@ -485,9 +494,80 @@ impl Respond for Router {
                 Method::GET => key_info(&state, request),
                 _ => json_error(405, "Method Not Allowed"),
             },
+            path if path.starts_with("/keys/") => {
+                let rest = &path["/keys/".len()..];
+                match (rest.strip_suffix("/revoke"), method) {
+                    (None, &Method::GET) => key_page(&state, rest),
+                    (Some(hash), &Method::POST) => revoke_on_key_page(&mut state, hash),
+                    _ => html_error(405, "Method Not Allowed"),
+                }
+            }
             _ => json_error(404, "Not Found"),
         }
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// GET /keys/<hash>: the key's page
+
+/// The title of every key page: `API key · <label> — OpenRouter emulator`.
+pub const KEY_PAGE_TITLE: &str = "API key";
+
+/// Lowercase hex SHA-256 of `key`: the id in its page's URL.
+pub fn key_hash(key: &str) -> String {
+    Sha256::digest(key.as_bytes())
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+fn key_page(state: &State, hash: &str) -> ResponseTemplate {
+    let Some(key) = state.keys.iter().find(|k| key_hash(&k.key) == hash) else {
+        return html(
+            404,
+            page(
+                "Key not found — OpenRouter emulator",
+                "<h1>Key not found</h1><p id=\"error\">No API key of yours has this address.</p>",
+            ),
+        );
+    };
+    let shown = format!("{}…{}", &key.key[..12], &key.key[key.key.len() - 4..]);
+    let limit = match key.limit {
+        Some(usd) => format!("${usd:.2}"),
+        None => "No limit".into(),
+    };
+    let (status, action) = if key.revoked {
+        ("Revoked", String::new())
+    } else {
+        (
+            "Active",
+            format!(
+                "<form method=\"post\" action=\"/keys/{hash}/revoke\">\
+                 <button id=\"revoke\" type=\"submit\">Revoke</button></form>"
+            ),
+        )
+    };
+    html(
+        200,
+        page(
+            &format!("{KEY_PAGE_TITLE} · {} — OpenRouter emulator", key.label),
+            &format!(
+                "<h1 id=\"label\">{}</h1><dl><dt>Key</dt><dd id=\"key\">{}</dd>\
+                 <dt>Credit limit</dt><dd id=\"limit\">{}</dd>\
+                 <dt>Status</dt><dd id=\"status\">{status}</dd></dl>{action}",
+                escape(&key.label),
+                escape(&shown),
+                escape(&limit),
+            ),
+        ),
+    )
+}
+
+fn revoke_on_key_page(state: &mut State, hash: &str) -> ResponseTemplate {
+    if let Some(key) = state.keys.iter_mut().find(|k| key_hash(&k.key) == hash) {
+        key.revoked = true;
+    }
+    key_page(state, hash)
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -535,11 +615,24 @@ fn authorize(state: &mut State, url: &Url) -> ResponseTemplate {
         }
         Some(label) => label.to_owned(),
     };
+    let limit = match url.query_pairs().find(|(k, _)| k == "limit") {
+        None => None,
+        Some((_, raw)) => match raw.trim().parse::<f64>() {
+            Ok(usd) if usd.is_finite() && usd > 0.0 => Some(usd),
+            _ => {
+                return html_error(
+                    400,
+                    "Invalid limit: it must be a positive number of US dollars.",
+                )
+            }
+        },
+    };
     let grant = Grant {
         callback,
         challenge,
         method,
         label,
+        limit,
     };
     match state.mode {
         Mode::Redirect => {
@@ -758,12 +851,14 @@ fn exchange(state: &mut State, request: &Request) -> (Option<IssuedKey>, Respons
     };
     record.used = true;
     let label = record.grant.label.clone();
+    let limit = record.grant.limit;
     let key = IssuedKey {
         key: format!("sk-or-v1-{}", state.random_hex(32)),
         label,
         user_id: format!("user_{}", state.random_hex(12)),
         code_challenge_method: bound_method,
         revoked: false,
+        limit,
     };
     state.keys.push(key.clone());
     let response =
@@ -795,8 +890,9 @@ fn key_info(state: &State, request: &Request) -> ResponseTemplate {
     ResponseTemplate::new(200).set_body_json(json!({
         "data": {
             "label": state.reported_label.as_deref().unwrap_or(&key.label),
-            "limit": null,
-            "limit_remaining": null,
+            "limit": key.limit,
+            // Nothing is spent on the emulator: all of the limit remains.
+            "limit_remaining": key.limit,
             "usage": 0.0,
             "usage_daily": 0.0,
             "usage_weekly": 0.0,

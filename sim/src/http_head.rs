@@ -6,7 +6,7 @@
 //! the oracle ([`CheckedFlow`]).
 
 use openrouter_auth::head::{parse_head, ParsedHead};
-use openrouter_auth::server::MAX_HEAD_BYTES;
+use openrouter_auth::MAX_HEAD_BYTES;
 use openrouter_auth_core::{ConnectionId, FlowConfig, Input, Output, Page, Time};
 use openrouter_auth_oracle::{CheckedFlow, FuzzRng, FUZZ_PORT};
 
@@ -27,9 +27,9 @@ fn verdict(head: ParsedHead) -> Verdict {
     match head {
         ParsedHead::Partial => Verdict::More,
         ParsedHead::Request(r) => Verdict::Request {
-            method: r.method,
+            method: r.method.to_owned(),
             target: r.target.to_vec(),
-            host: r.host,
+            host: r.host.map(<[u8]>::to_vec),
         },
         ParsedHead::Rejected { page, head_only } => Verdict::Answer(page, head_only),
     }
@@ -43,7 +43,7 @@ fn server_view(data: &[u8], chunk: usize) -> Verdict {
     for piece in data.chunks(chunk.max(1)) {
         let room = (MAX_HEAD_BYTES + 1).saturating_sub(buf.len());
         buf.extend_from_slice(&piece[..piece.len().min(room)]);
-        match verdict(parse_head(&buf, ConnectionId(7))) {
+        match verdict(parse_head(&buf)) {
             Verdict::More if buf.len() > MAX_HEAD_BYTES => {
                 return Verdict::Answer(Page::HeadTooLarge, false)
             }

@@ -735,3 +735,105 @@ fn binary_prints_its_address_and_serves() {
     child.wait().unwrap();
     result.unwrap();
 }
+
+/// The key page the sign-in's success page links to (`/keys/<sha256 of the key>`) shows the
+/// key like OpenRouter's settings page, and its "Revoke" form revokes it.
+#[test]
+fn key_page_shows_the_key_and_revokes_it() {
+    use openrouter_auth_sim::emulator::{key_hash, KEY_PAGE_TITLE};
+    let emu = Emulator::start_blocking();
+    let key = assert_success(exchange_s256(&emu, &authorize_s256(&emu)));
+    let page_url = emu
+        .base_url()
+        .join(&format!("keys/{}", key_hash(&key)))
+        .unwrap();
+    // The link the core's success page carries is this very URL.
+    let core_link = openrouter_auth_core::ApiKey::new(&key).key_page_url(&emu.base_url());
+    assert_eq!(core_link, page_url);
+
+    let page = get(&page_url);
+    assert_eq!(page.status(), StatusCode::OK);
+    let body = page.text().unwrap();
+    assert!(
+        body.contains(&format!("<title>{KEY_PAGE_TITLE} · my app")),
+        "{body}"
+    );
+    assert!(body.contains("<h1 id=\"label\">my app</h1>"), "{body}");
+    assert!(body.contains(&format!("{}…", &key[..12])), "{body}");
+    assert!(
+        !body.contains(&key),
+        "the page never shows the whole key: {body}"
+    );
+    assert!(body.contains("<dd id=\"status\">Active</dd>"), "{body}");
+    assert!(body.contains("<dd id=\"limit\">No limit</dd>"), "{body}");
+
+    let revoked = client()
+        .post(
+            page_url
+                .join(&format!("{}/revoke", key_hash(&key)))
+                .unwrap(),
+        )
+        .send()
+        .unwrap();
+    assert_eq!(revoked.status(), StatusCode::OK);
+    assert!(revoked
+        .text()
+        .unwrap()
+        .contains("<dd id=\"status\">Revoked</dd>"));
+    assert!(emu.issued_keys()[0].revoked);
+    assert_eq!(
+        key_info(&emu, "api/v1/key", Some(&format!("Bearer {key}"))).status(),
+        401
+    );
+
+    let unknown = get(&emu
+        .base_url()
+        .join(&format!("keys/{}", "0".repeat(64)))
+        .unwrap());
+    assert_eq!(unknown.status(), StatusCode::NOT_FOUND);
+}
+
+/// A `limit` on `/auth` becomes the key's credit limit: the key check reports it as `limit`
+/// and `limit_remaining`, and the key page shows it; a limit that is not a positive number
+/// is refused.
+#[test]
+fn a_limit_on_the_authorization_url_limits_the_key() {
+    use openrouter_auth_sim::emulator::key_hash;
+    let emu = Emulator::start_blocking();
+    let url = auth_url(
+        &emu,
+        &[
+            ("callback_url", CALLBACK),
+            ("code_challenge", CHALLENGE),
+            ("code_challenge_method", "S256"),
+            ("limit", "2.5"),
+        ],
+    );
+    let code = query(&location(&get(&url)), "code").unwrap();
+    let key = assert_success(exchange_s256(&emu, &code));
+    let info: Value = key_info(&emu, "api/v1/key", Some(&format!("Bearer {key}")))
+        .json()
+        .unwrap();
+    assert_eq!(info["data"]["limit"], json!(2.5), "{info}");
+    assert_eq!(info["data"]["limit_remaining"], json!(2.5), "{info}");
+    assert_eq!(emu.issued_keys()[0].limit, Some(2.5));
+    let page = get(&emu
+        .base_url()
+        .join(&format!("keys/{}", key_hash(&key)))
+        .unwrap());
+    assert!(page.text().unwrap().contains("<dd id=\"limit\">$2.50</dd>"));
+
+    for bad in ["0", "-1", "lots", "NaN", "inf"] {
+        let url = auth_url(
+            &emu,
+            &[
+                ("callback_url", CALLBACK),
+                ("code_challenge", CHALLENGE),
+                ("limit", bad),
+            ],
+        );
+        let answer = get(&url);
+        assert_eq!(answer.status(), StatusCode::BAD_REQUEST, "{bad}");
+        assert!(answer.text().unwrap().contains("Invalid limit"), "{bad}");
+    }
+}

@@ -428,6 +428,7 @@ fn outcome_kind(o: Option<&Outcome>) -> Option<&'static str> {
         Outcome::Stored { .. } => "stored",
         Outcome::KeyNotStored { .. } => "key_not_stored",
         Outcome::Failed(e) => e.kind(),
+        other => panic!("an outcome this model does not know: {other:?}"),
     })
 }
 
@@ -438,11 +439,12 @@ impl StateMachineTest for FlowMatchesModel {
     type Reference = FlowModel;
 
     fn init_test(m: &Model) -> Sut {
-        let config = FlowConfig {
-            headless: m.headless,
-            callback_timeout: Duration::from_millis(m.callback_timeout),
-            exchange_timeout: Duration::from_millis(m.exchange_timeout),
-            ..FlowConfig::default()
+        let config = {
+            let mut c = FlowConfig::default();
+            c.headless = m.headless;
+            c.callback_timeout = Duration::from_millis(m.callback_timeout);
+            c.exchange_timeout = Duration::from_millis(m.exchange_timeout);
+            c
         };
         let mut rng = ChaCha20Rng::seed_from_u64(m.seed);
         let (mut cf, _) =

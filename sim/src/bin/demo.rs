@@ -11,7 +11,7 @@
 use clap::{Parser, ValueEnum};
 use openrouter_auth::core::KeyLabel;
 use openrouter_auth::{
-    login, CancelHandle, LoginError, LoginEvent, LoginOptions, StoreEnv, StoreSpec,
+    login, CancelHandle, LoginError, LoginEvent, LoginOptions, ReplacePolicy, StoreEnv, StoreSpec,
 };
 use openrouter_auth_sim::emulator::{Emulator, Fault, Mode};
 use std::io::{Read, Write};
@@ -122,20 +122,19 @@ fn main() -> ExitCode {
 
     let store_dir = tmp.path().join("openrouter-auth");
     let store_path = store_dir.join("credentials.json");
-    let options = LoginOptions {
-        base_url: base.clone(),
-        key_label: Some(KeyLabel::new("openrouter-auth demo").expect("valid label")),
-        store: StoreSpec::File(Some(store_path)),
-        store_env: StoreEnv {
-            home: Some(tmp.path().to_path_buf()),
-            xdg_data_home: None,
-            config_dir: None,
-            ..StoreEnv::default()
-        },
-        open_browser: false,
-        timeout: Duration::from_secs(60),
-        ..LoginOptions::default()
-    };
+    let options = LoginOptions::default()
+        .base_url(base.clone())
+        .key_label(KeyLabel::new("openrouter-auth demo").expect("valid label"))
+        .store(StoreSpec::File(Some(store_path)))
+        .store_env(StoreEnv::default().home(tmp.path().to_path_buf()))
+        .open_browser(false)
+        .timeout(Duration::from_secs(60))
+        // The decisions `openrouter-auth login` leaves to the library, taken the same way:
+        // a key already there is not replaced unasked (the demo cannot ask), no listener
+        // means headless, and the new key is checked after storing.
+        .replace(ReplacePolicy::Refuse)
+        .headless_fallback(true)
+        .check_key(true);
 
     let (url_tx, url_rx) = mpsc::channel();
     let cancel = CancelHandle::new();
@@ -166,6 +165,7 @@ fn main() -> ExitCode {
                 ),
             ),
             LoginEvent::PasteRejected { reason } => step("login", reason),
+            _ => {}
         };
         login(&options, &mut observer, &CancelHandle::new())
     });
@@ -204,12 +204,9 @@ fn main() -> ExitCode {
 fn report(result: Result<openrouter_auth::LoginOutcome, LoginError>) -> ExitCode {
     match result {
         Ok(done) => {
-            let mode = done
-                .stored
-                .mode
-                .map_or("n/a".into(), |m| format!("{m:04o}"));
-            let path = done
-                .stored
+            let stored = &done.stored[0];
+            let mode = stored.mode.map_or("n/a".into(), |m| format!("{m:04o}"));
+            let path = stored
                 .path
                 .as_ref()
                 .map_or("-".into(), |p| p.display().to_string());
@@ -217,6 +214,18 @@ fn report(result: Result<openrouter_auth::LoginOutcome, LoginError>) -> ExitCode
             step("login", format!("key:    {}", done.key.hint()));
             step("login", format!("stored: {path}"));
             step("login", format!("mode:   {mode}"));
+            // The key check after storing is the library's, as in `openrouter-auth login`.
+            match &done.key_check {
+                Some(Ok(info)) => step(
+                    "login",
+                    format!(
+                        "key check: valid (label {:?})",
+                        info.label.as_deref().unwrap_or("-")
+                    ),
+                ),
+                Some(Err(e)) => step("login", format!("warning: the key check failed: {e}")),
+                None => {}
+            }
             println!(
                 "signed in: key {} stored in {path} (mode {mode})",
                 done.key.hint()
@@ -234,6 +243,9 @@ fn report(result: Result<openrouter_auth::LoginOutcome, LoginError>) -> ExitCode
                     "the key is handed to the user instead ({}), never lost",
                     key.hint()
                 ),
+            );
+            println!(
+                "failed (key_not_stored): signed in, but the key could not be stored: {reason}"
             );
             ExitCode::from(6)
         }
@@ -412,10 +424,20 @@ fn chromium_browser(
     if !std::path::Path::new(&bin).exists() {
         return Err(format!("{bin} not found: install it with `apt-get install -y chromium`, or use --browser scripted"));
     }
-    if fault == Some(DemoFault::Expired) {
-        emulator.advance_clock(Duration::from_secs(11 * 60));
-    }
     let mut url = auth_url.clone();
+    if fault == Some(DemoFault::Expired) {
+        // The code must be issued before the clock moves: fetch /auth here for the redirect
+        // that carries it, move the clock 11 minutes, and let Chromium take that redirect.
+        let emu = emulator.address().to_string();
+        let (_, head, _) = http_get(&emu, &emu, &target_of(auth_url)).map_err(|e| e.to_string())?;
+        let location = header(&head, "location").ok_or("the authorize page did not redirect")?;
+        url = location.parse().map_err(|e| format!("bad redirect: {e}"))?;
+        emulator.advance_clock(Duration::from_secs(11 * 60));
+        step(
+            "emulator",
+            "code issued, then the clock moved 11 minutes ahead: the code has expired",
+        );
+    }
     if fault == Some(DemoFault::Denied) {
         // Consent mode: load the consent page here to mint a request id; Chromium goes to Deny.
         let emu = emulator.address().to_string();

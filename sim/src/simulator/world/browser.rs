@@ -6,14 +6,12 @@ use super::*;
 impl<'p> World<'p> {
     pub(super) fn start_flow(&mut self, i: usize) -> Result<(), SimViolation> {
         let plan = self.plan.flows[i].clone();
-        let config = FlowConfig {
-            headless: plan.headless,
-            callback_host: plan.callback_host,
-            code_challenge_method: plan.method,
-            callback_timeout: Duration::from_secs(plan.callback_timeout_s),
-            exchange_timeout: Duration::from_secs(plan.exchange_timeout_s),
-            ..FlowConfig::default()
-        };
+        let mut config = FlowConfig::default();
+        config.headless = plan.headless;
+        config.callback_host = plan.callback_host;
+        config.code_challenge_method = plan.method;
+        config.callback_timeout = Duration::from_secs(plan.callback_timeout_s);
+        config.exchange_timeout = Duration::from_secs(plan.exchange_timeout_s);
         let mut flow_rng = ChaCha20Rng::seed_from_u64(self.rng.fork());
         let now = Time::from_millis(self.now);
         let (cf, outs) =
@@ -236,6 +234,7 @@ impl<'p> World<'p> {
         let fuzz_host = match self.flows[i].plan.callback_host {
             CallbackHost::Localhost => FuzzHost::Ours,
             CallbackHost::Ipv4Loopback => FuzzHost::Ipv4,
+            _ => FuzzHost::Ours,
         };
         let mut target = url.path().to_owned();
         if let Some(q) = url.query() {
@@ -361,6 +360,7 @@ impl<'p> World<'p> {
         let fuzz_host = match self.flows[b].plan.callback_host {
             CallbackHost::Localhost => FuzzHost::Ours,
             CallbackHost::Ipv4Loopback => FuzzHost::Ipv4,
+            _ => FuzzHost::Ours,
         };
         if response.status == 303 && matches!(info.kind, Kind::Callback | Kind::Reload) {
             if user.follows_redirect {

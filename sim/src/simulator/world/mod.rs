@@ -249,6 +249,7 @@ impl<'p> World<'p> {
                 Some(Outcome::Stored { .. }) => "stored".into(),
                 Some(Outcome::KeyNotStored { .. }) => "key_not_stored".into(),
                 Some(Outcome::Failed(e)) => e.kind().into(),
+                Some(_) => "other".into(),
             })
             .collect();
         let (transcript, digest, harvest) = match self.rec.take() {
@@ -579,6 +580,7 @@ impl<'p> World<'p> {
                         )
                     }
                     Outcome::Failed(e) => format!("Finished: failed, {} ({e})", e.kind()),
+                    other => format!("Finished: {other:?}"),
                 });
                 self.flows[i].finished_at = Some(self.now);
                 if i + 1 < self.plan.flows.len() && self.flows.len() == i + 1 {
@@ -586,6 +588,7 @@ impl<'p> World<'p> {
                     self.at(self.now + gap, Ev::StartFlow(i + 1));
                 }
             }
+            other => self.log("<-", || format!("{other:?}")),
         }
         Ok(())
     }

@@ -83,6 +83,7 @@ impl<'p> World<'p> {
                                     Outcome::Failed(e) => e.kind(),
                                     Outcome::KeyNotStored { .. } => "key_not_stored",
                                     Outcome::Stored { .. } => "stored",
+                                    _ => "other",
                                 })
                             ),
                         ));
