@@ -106,6 +106,33 @@ pub fn dump_dom(bin: &Path, url: &url::Url) -> Output {
     run_with_timeout(cmd, STEP_TIMEOUT)
 }
 
+/// Runs `chromium … --screenshot=file --window-size=width,height url` with a fresh profile:
+/// Chromium loads `url` and writes a PNG of the viewport to `file`. With `dark`, the page
+/// sees `prefers-color-scheme: dark` (`--force-dark-mode`).
+///
+/// # Panics
+///
+/// If Chromium cannot start or does not finish within [`STEP_TIMEOUT`].
+pub fn screenshot(
+    bin: &Path,
+    url: &url::Url,
+    file: &Path,
+    (width, height): (u32, u32),
+    dark: bool,
+) -> Output {
+    let profile = tempfile::tempdir().expect("a Chromium profile directory");
+    let mut cmd = Command::new(bin);
+    cmd.args(base_args(profile.path()))
+        .arg(format!("--screenshot={}", file.display()))
+        .arg(format!("--window-size={width},{height}"))
+        .arg("--hide-scrollbars");
+    if dark {
+        cmd.arg("--force-dark-mode");
+    }
+    cmd.arg(url.as_str());
+    run_with_timeout(cmd, STEP_TIMEOUT)
+}
+
 fn run_with_timeout(mut cmd: Command, limit: Duration) -> Output {
     let mut child = cmd
         .stdin(Stdio::null())

@@ -78,6 +78,23 @@ fn build_cli() -> PathBuf {
     if let Some(bin) = std::env::var_os("OPENROUTER_AUTH_BIN").filter(|v| !v.is_empty()) {
         return PathBuf::from(bin);
     }
+    cargo_build(&["--bin", "openrouter-auth"], "openrouter-auth")
+}
+
+/// The path of the library's example `name` (`io/examples/<name>.rs`), built the way
+/// [`cli_binary`] builds the command (`cargo build -p openrouter-auth --example <name>`, a
+/// quick no-op when it is up to date), so a test always runs the example as it is now.
+///
+/// # Panics
+///
+/// If the build fails (its output is in the panic message).
+pub fn example_binary(name: &str) -> PathBuf {
+    cargo_build(&["--example", name], &format!("examples/{name}"))
+}
+
+/// Runs `cargo build -p openrouter-auth <what>` for the target directory and profile of the
+/// running test binary and returns `<profile dir>/<artifact>`.
+fn cargo_build(what: &[&str], artifact: &str) -> PathBuf {
     let exe = std::env::current_exe().expect("the test binary knows its own path");
     let profile_dir = exe
         .parent()
@@ -97,7 +114,8 @@ fn build_cli() -> PathBuf {
     let mut cmd = Command::new(cargo);
     cmd.current_dir(workspace)
         .env("CARGO_TARGET_DIR", target_dir)
-        .args(["build", "-p", "openrouter-auth", "--bin", "openrouter-auth"]);
+        .args(["build", "-p", "openrouter-auth"])
+        .args(what);
     // Cargo runs this test with variables describing the test's own package. A build script
     // that declares `rerun-if-env-changed` on one of them (ring does, on CARGO_MANIFEST_DIR)
     // would see a different value than in the `cargo test` that built everything, and the two
@@ -130,16 +148,14 @@ fn build_cli() -> PathBuf {
             cmd.args(["--profile", other]);
         }
     }
-    let out = cmd
-        .output()
-        .expect("run `cargo build -p openrouter-auth --bin openrouter-auth`");
+    let out = cmd.output().expect("run `cargo build -p openrouter-auth`");
     assert!(
         out.status.success(),
-        "building openrouter-auth failed ({}):\n{}",
+        "building openrouter-auth {what:?} failed ({}):\n{}",
         out.status,
         String::from_utf8_lossy(&out.stderr)
     );
-    let bin = profile_dir.join(format!("openrouter-auth{}", std::env::consts::EXE_SUFFIX));
+    let bin = profile_dir.join(format!("{artifact}{}", std::env::consts::EXE_SUFFIX));
     assert!(bin.is_file(), "cargo built no {}", bin.display());
     bin
 }
@@ -223,7 +239,7 @@ pub enum Stdin {
 
 /// `openrouter-auth` in the environment every test run gets: `HOME`, the XDG directories and
 /// `XDG_RUNTIME_DIR` inside `home`, no D-Bus session (so no real keyring is ever touched), a
-/// keyring service name of its own, `BROWSER=true`, UTC, no `RUST_LOG`, no base URL or key
+/// keyring service name of its own, `BROWSER=true`, UTC, `COLUMNS=10000` (no wrapping), no `RUST_LOG`, no base URL or key
 /// from the environment, none of the consumers' location variables (`LLM_USER_PATH`,
 /// `CRUSH_GLOBAL_DATA`, `GOOSE_PATH_ROOT`, `GOOSE_DISABLE_KEYRING`), and none of the variables
 /// headless detection reads (SSH, display, container, WSL), so a test decides those itself.
@@ -239,7 +255,10 @@ pub fn command(home: &Path) -> Command {
             format!("openrouter-auth-test-{}", std::process::id()),
         )
         .env("BROWSER", "true")
-        .env("TZ", "UTC");
+        .env("TZ", "UTC")
+        // Wide lines off a terminal, so a test reads each message whole on one line; the
+        // snapshot tests of the layout set 80 columns themselves.
+        .env("COLUMNS", "10000");
     for var in [
         "RUST_LOG",
         "OPENROUTER_AUTH_BASE_URL",

@@ -115,8 +115,10 @@ fn chromium_denies_and_the_cli_exits_3() {
     );
     assert!(title.starts_with("Sign-in cancelled"), "{title}");
     assert!(text.contains("Sign-in cancelled"), "{text}");
-    assert!(text.contains("Access was denied"), "{text}");
-    assert!(text.contains("The user denied access"), "{text}");
+    // Said once, to the person who declined: not OpenRouter's "The user denied access" too.
+    assert!(text.contains("You declined access"), "{text}");
+    assert!(!text.contains("The user denied access"), "{text}");
+    assert!(text.contains("start a new sign-in"), "{text}");
 
     let f = cli.finish();
     assert_eq!(f.code, Some(exit::DENIED), "{f:#?}");

@@ -95,10 +95,10 @@ fn deny_on_the_consent_page_exits_3() {
         "the error stays out of the final URL"
     );
     assert_eq!(done.heading(), "Sign-in cancelled");
-    assert!(done.body.contains("Access was denied"), "{}", done.body);
+    assert!(done.body.contains("You declined access"), "{}", done.body);
     assert!(
-        done.body.contains("The user denied access"),
-        "OpenRouter's error_description is shown: {}",
+        !done.body.contains("The user denied access"),
+        "OpenRouter's description of a denial only repeats it: {}",
         done.body
     );
 
@@ -150,10 +150,10 @@ fn code_used_after_ten_minutes_exits_5_expired() {
     let pages = browser.follow(&callback_with_code);
     assert_eq!(
         pages.last().unwrap().heading(),
-        "Sign-in failed",
+        "Sign-in expired",
         "{pages:#?}"
     );
-    assert!(pages.last().unwrap().body.contains("expired"));
+    assert!(pages.last().unwrap().body.contains("Start a new sign-in"));
 
     let f = run.cli.finish();
     assert_failed(
@@ -420,13 +420,13 @@ fn busy_port_exits_1_at_once_naming_the_port() {
     let emulator = emulator(Mode::Redirect);
     let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = taken.local_addr().unwrap().port().to_string();
-    let started = Instant::now();
     let mut run = login_as(&emulator, false, &["--port", &port]);
-    let f = run.cli.finish_within(Duration::from_secs(5));
+    // "At once": before any authorization URL is shown, not after a wait for the browser
+    // (no timing asserted: a loaded machine may take seconds to start the binary).
+    let f = run.cli.finish_within(Duration::from_secs(60));
     assert!(
-        started.elapsed() < Duration::from_secs(1),
-        "{:?}",
-        started.elapsed()
+        !f.stderr.contains("/auth?") && !f.stdout.contains("/auth?"),
+        "{f:#?}"
     );
     assert_eq!(f.code, Some(exit::ERROR), "{}", f.stderr);
     assert!(f.stderr.contains(&port), "{}", f.stderr);
@@ -447,13 +447,18 @@ fn signed_in_exits_0_and_says_where() {
     );
     let f = run.cli.finish();
     assert_eq!(f.code, Some(exit::OK), "{}", f.stderr);
+    // Where the key went is the result: on stdout (issue 16).
     assert!(
-        f.stderr.contains(&run.store.display().to_string()),
+        f.stdout.contains(&run.store.display().to_string()),
         "{}",
-        f.stderr
+        f.stdout
     );
-    assert!(f.stderr.contains("mode 0600"), "{}", f.stderr);
-    assert!(f.stdout.is_empty(), "{}", f.stdout);
+    assert!(f.stdout.contains("mode 0600"), "{}", f.stdout);
+    assert!(
+        !f.stdout.contains(&emulator.issued_keys()[0].key),
+        "{}",
+        f.stdout
+    );
     #[cfg(unix)]
     assert_eq!(openrouter_auth_tests::file_mode(&run.store), 0o600);
     assert_eq!(stored_key(&run.store), emulator.issued_keys()[0].key);
@@ -483,7 +488,7 @@ fn denied_exits_3_and_says_so_on_stderr() {
         "nothing of the error in the URL"
     );
     assert!(
-        pages[1].body.contains("Access was denied"),
+        pages[1].body.contains("You declined access"),
         "{}",
         pages[1].body
     );

@@ -61,7 +61,9 @@ fn login_stores_the_issued_key_with_mode_0600() {
         issued[0].label
     );
     assert!(
-        done.body.contains(&store.display().to_string()),
+        done.body
+            .replace("<wbr>", "")
+            .contains(&store.display().to_string()),
         "the page says where the key went"
     );
 
@@ -150,6 +152,9 @@ fn key_that_cannot_be_stored_is_printed_once_and_exits_6() {
         f.stderr
     );
     assert!(f.stderr.contains("keep it now"), "{}", f.stderr);
+    // No internal temporary file name, no cause told twice (issue 16).
+    assert!(!f.stderr.contains(".c.json."), "{}", f.stderr);
+    assert!(!f.stderr.contains("os error"), "{}", f.stderr);
     assert!(!store.exists());
     assert!(
         !last.body.contains(key.as_str()),
@@ -197,8 +202,112 @@ fn human_mode_prints_the_url_before_waiting() {
     Browser::new().follow(&auth);
     let f = cli.finish();
     assert_eq!(f.code, Some(exit::OK), "{f:#?}");
-    assert_eq!(
-        f.stdout, "",
-        "human mode with a file store prints nothing on stdout"
+    // Human mode with a file store: the result alone on stdout, never the key itself.
+    assert!(
+        f.stdout.starts_with("Signed in. Key sk-or-v1-"),
+        "{}",
+        f.stdout
     );
+    assert!(
+        !f.stdout.contains(&emulator.issued_keys()[0].key),
+        "{}",
+        f.stdout
+    );
+    assert!(!f.stderr.contains("Signed in."), "{}", f.stderr);
+}
+
+/// Issue 15, item 2: `--store` repeated: one sign-in, one key, written to every store named,
+/// each reported.
+#[test]
+fn one_sign_in_writes_one_key_to_every_store_named() {
+    let emulator = emulator(Mode::Redirect);
+    let tmp = tempfile::tempdir().unwrap();
+    let a = tmp.path().join("a.json");
+    let b = tmp.path().join("b.json");
+    let mut cli = Cli::login(
+        &emulator,
+        tmp.path(),
+        &format!("file:{}", a.display()),
+        &[
+            "--store",
+            &format!("file:{}", b.display()),
+            "--store",
+            "aider",
+        ],
+    );
+    Browser::new().follow(&cli.authorization_url_human());
+    let f = cli.finish();
+    assert_eq!(f.code, Some(exit::OK), "{f:#?}");
+    let issued = emulator.issued_keys();
+    assert_eq!(issued.len(), 1, "one key for all the stores");
+    assert_eq!(stored_key(&a), issued[0].key);
+    assert_eq!(stored_key(&b), issued[0].key);
+    let aider = std::fs::read_to_string(tmp.path().join(".aider/oauth-keys.env")).unwrap();
+    assert!(aider.contains(&issued[0].key), "{aider}");
+    for place in [
+        a.display().to_string(),
+        b.display().to_string(),
+        "aider".into(),
+    ] {
+        assert!(
+            f.stdout.contains(&place),
+            "{place} not reported:\n{}",
+            f.stdout
+        );
+    }
+}
+
+/// Issue 15, item 3: `login --with-key` stores a key the user already has, read from stdin:
+/// checked with OpenRouter first, no new key minted; a key OpenRouter refuses is not stored.
+#[test]
+fn with_key_stores_a_key_from_stdin_after_checking_it() {
+    let emulator = emulator(Mode::Redirect);
+    let tmp = tempfile::tempdir().unwrap();
+    let first = tmp.path().join("first.json");
+    let mut cli = Cli::login(
+        &emulator,
+        tmp.path(),
+        &format!("file:{}", first.display()),
+        &[],
+    );
+    Browser::new().follow(&cli.authorization_url_human());
+    assert_eq!(cli.finish().code, Some(exit::OK));
+    let key = emulator.issued_keys()[0].key.clone();
+
+    let base = emulator.base_url().to_string();
+    let with_key = |store: &std::path::Path, typed: Option<&str>| {
+        let spec = format!("file:{}", store.display());
+        let args = ["login", "--with-key", "--base-url", &base, "--store", &spec];
+        let mut cli = Cli::start(tmp.path(), &args, &[], openrouter_auth_tests::Stdin::Pipe);
+        if let Some(typed) = typed {
+            cli.type_line(typed);
+        }
+        cli.close_stdin();
+        cli.finish()
+    };
+    let second = tmp.path().join("second.json");
+    let f = with_key(&second, Some(&key));
+    assert_eq!(f.code, Some(exit::OK), "{f:#?}");
+    assert_eq!(stored_key(&second), key);
+    assert_eq!(emulator.issued_keys().len(), 1, "no new key minted");
+    assert!(
+        f.stdout
+            .starts_with("Checked with OpenRouter. Key sk-or-v1-"),
+        "{}",
+        f.stdout
+    );
+    assert!(
+        !f.stdout.contains(&key) && !f.stderr.contains(&key),
+        "{f:#?}"
+    );
+
+    let refused = tmp.path().join("refused.json");
+    let f = with_key(&refused, Some("sk-or-v1-not-a-key-openrouter-knows"));
+    assert_eq!(f.code, Some(7), "{f:#?}");
+    assert!(!refused.exists(), "a refused key is not stored");
+    assert!(f.stderr.contains("error:"), "{}", f.stderr);
+
+    let f = with_key(&refused, None);
+    assert_eq!(f.code, Some(2), "{f:#?}");
+    assert!(f.stderr.contains("standard input"), "{}", f.stderr);
 }

@@ -98,11 +98,14 @@ fn force_replaces_the_key() {
     let f = run.finish();
     assert_eq!(f.code, Some(exit::OK), "{f:#?}");
     assert_eq!(stored_key(&store), emulator.issued_keys()[0].key);
-    assert!(
-        f.stderr.contains("Replacing the OpenRouter key"),
-        "{}",
-        f.stderr
-    );
+    // Told once the new key is stored, not before anything was replaced (issue 16).
+    assert!(!f.stderr.contains("Replacing"), "{}", f.stderr);
+    let said = f
+        .stderr
+        .find("Replaced the OpenRouter key")
+        .expect("the replacement is told");
+    assert!(f.stderr[said..].contains("revoke it at:"), "{}", f.stderr);
+    assert!(f.stdout.contains("Signed in."), "{}", f.stdout);
 }
 
 #[test]
@@ -273,7 +276,13 @@ fn an_unreadable_entry_is_replaced_only_with_force() {
     Browser::new().follow(&run.authorization_url());
     let f = run.finish();
     assert_eq!(f.code, Some(exit::OK), "{f:#?}");
-    assert!(f.stderr.contains("cannot read"), "{}", f.stderr);
+    // Told after the new key replaced the entry, not before.
+    assert!(
+        f.stderr
+            .contains("Replaced the OpenRouter entry this tool could not read"),
+        "{}",
+        f.stderr
+    );
     let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&auth).unwrap()).unwrap();
     assert_eq!(
         v["openrouter"]["key"],

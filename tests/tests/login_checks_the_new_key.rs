@@ -37,14 +37,16 @@ fn login_prints_what_openrouter_says_about_the_new_key() {
         "  free tier: yes".to_string(),
         format!("  key page:  {page}"),
     ] {
+        // The key info is a result the person asked for: on stdout (issue 16).
         assert!(
-            f.stderr.contains(&line),
+            f.stdout.contains(&line),
             "missing {line:?} in:\n{}",
-            f.stderr
+            f.stdout
         );
     }
-    assert!(f.stderr.contains("revoke"), "{}", f.stderr);
+    assert!(f.stdout.contains("revoke"), "{}", f.stdout);
     assert!(!f.stderr.contains(&key), "the key itself is never printed");
+    assert!(!f.stdout.contains(&key), "the key itself is never printed");
 }
 
 #[test]
@@ -95,7 +97,7 @@ fn a_failed_check_after_storing_is_only_a_warning() {
     let f = run.finish();
     assert_eq!(f.code, Some(exit::OK), "{f:#?}");
     assert_eq!(stored_key(&store), FAKE_KEY);
-    assert!(f.stderr.contains("Signed in."), "{}", f.stderr);
+    assert!(f.stdout.contains("Signed in."), "{}", f.stdout);
     assert!(
         f.stderr
             .contains("warning: the key is stored, but checking it with OpenRouter failed"),

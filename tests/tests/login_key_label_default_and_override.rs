@@ -119,8 +119,8 @@ fn the_label_is_shown_after_signing_in() {
     let f = run.finish();
     assert_eq!(f.code, Some(exit::OK), "{f:#?}");
     assert!(
-        f.stderr.contains("  label:     my laptop\n"),
+        f.stdout.contains("  label:     my laptop\n"),
         "{}",
-        f.stderr
+        f.stdout
     );
 }

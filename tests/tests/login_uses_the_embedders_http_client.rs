@@ -4,10 +4,11 @@
 //!
 //! The login's `base_url` is `https://openrouter.invalid/`, a name that never resolves: only a
 //! client that routes the request to the emulator itself can finish the sign-in. The test's
-//! transports do that, set their own `User-Agent`, and count what they sent.
+//! transports do that, set their own `User-Agent`, and count what they sent: the code exchange
+//! and the key check after storing.
 
 use openrouter_auth::core::{HttpRequest, HttpResponse};
-use openrouter_auth::transport::SendFuture;
+use openrouter_auth::SendFuture;
 use openrouter_auth::{
     AsyncTransport, CancelHandle, LoginEvent, LoginOptions, StoreEnv, StoreSpec, Transport,
     TransportError,
@@ -114,19 +115,17 @@ impl AsyncTransport for AsyncApp {
 }
 
 fn options(dir: &Path) -> LoginOptions {
-    LoginOptions {
-        base_url: "https://openrouter.invalid/".parse().unwrap(),
-        open_browser: false,
-        store: StoreSpec::File(Some(dir.join("credentials.json"))),
-        store_env: StoreEnv {
-            home: Some(dir.to_path_buf()),
-            xdg_data_home: Some(dir.join("xdg")),
-            config_dir: Some(dir.join("config")),
-            ..StoreEnv::default()
-        },
-        timeout: Duration::from_secs(60),
-        ..LoginOptions::default()
-    }
+    LoginOptions::default()
+        .base_url("https://openrouter.invalid/".parse().unwrap())
+        .open_browser(false)
+        .store(StoreSpec::File(Some(dir.join("credentials.json"))))
+        .store_env(
+            StoreEnv::default()
+                .home(dir.to_path_buf())
+                .xdg_data_home(dir.join("xdg"))
+                .config_dir(dir.join("config")),
+        )
+        .timeout(Duration::from_secs(60))
 }
 
 /// Plays the browser: waits for the authorization URL, sends it to the emulator (the login
@@ -181,13 +180,25 @@ fn login_sends_the_code_exchange_through_the_embedders_blocking_client() {
         stored_key(&dir.path().join("credentials.json")),
         issued[0].key
     );
+    // The reachability probe beside the URL (`GET /api/v1/key` without credentials, whenever
+    // it lands), the code exchange, then the key check after storing: all through the app's
+    // client.
+    let mut seen = log.lock().unwrap().clone();
+    seen.sort();
+    let request =
+        |method: &str, path: &str| (method.to_owned(), path.to_owned(), APP_AGENT.to_owned());
     assert_eq!(
-        *log.lock().unwrap(),
-        [(
-            "POST".to_owned(),
-            "/api/v1/auth/keys".to_owned(),
-            APP_AGENT.to_owned()
-        )]
+        seen,
+        [
+            request("GET", "/api/v1/key"),
+            request("GET", "/api/v1/key"),
+            request("POST", "/api/v1/auth/keys"),
+        ]
+    );
+    assert!(
+        matches!(done.key_check, Some(Ok(_))),
+        "{:?}",
+        done.key_check
     );
 }
 
@@ -220,8 +231,16 @@ async fn login_async_sends_the_code_exchange_through_the_embedders_async_client(
         .unwrap();
     let issued = emulator.issued_keys();
     assert_eq!(done.key.expose_secret(), issued[0].key);
-    assert_eq!(log.lock().unwrap().len(), 1, "{:?}", log.lock().unwrap());
-    assert_eq!(log.lock().unwrap()[0].1, "/api/v1/auth/keys");
+    // The probe, the exchange and the key check (the probe may land before or after the
+    // exchange).
+    let mut paths: Vec<String> = log.lock().unwrap().iter().map(|r| r.1.clone()).collect();
+    paths.sort();
+    assert_eq!(paths, ["/api/v1/auth/keys", "/api/v1/key", "/api/v1/key"]);
+    assert!(
+        matches!(done.key_check, Some(Ok(_))),
+        "{:?}",
+        done.key_check
+    );
 }
 
 #[test]

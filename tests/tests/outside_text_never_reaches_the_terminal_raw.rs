@@ -70,11 +70,13 @@ fn a_hostile_key_label_is_shown_escaped_after_login_and_in_status() {
     let f = login(&emulator, home.path(), &spec, false);
     assert_nothing_raw(&f);
     let line = format!("  label:     {SHOWN}\n");
-    assert!(f.stderr.contains(&line), "no {line:?} in:\n{}", f.stderr);
+    // The key info is a result: on stdout (issue 16).
+    assert!(f.stdout.contains(&line), "no {line:?} in:\n{}", f.stdout);
 
     let f = status(&emulator, home.path(), &spec, false);
     assert_nothing_raw(&f);
-    assert!(f.stderr.contains(&line), "no {line:?} in:\n{}", f.stderr);
+    // The key info is a result: on stdout (issue 16).
+    assert!(f.stdout.contains(&line), "no {line:?} in:\n{}", f.stdout);
 }
 
 #[test]
@@ -106,9 +108,9 @@ fn a_store_path_with_an_escape_sequence_is_shown_escaped() {
     let f = login(&emulator, home.path(), &spec, false);
     assert_nothing_raw(&f);
     assert!(
-        f.stderr.contains(r"keys\u{1b}]0;pwned\u{7}"),
+        f.stdout.contains(r"keys\u{1b}]0;pwned\u{7}"),
         "the path is shown, escaped:\n{}",
-        f.stderr
+        f.stdout
     );
     assert!(stored_key(&store).starts_with("sk-or-v1-"));
 

@@ -280,3 +280,58 @@ fn goose_secrets_file_gets_the_key_and_keeps_the_other_secrets() {
         "ANTHROPIC_API_KEY: sk-ant-seeded\n"
     );
 }
+
+/// Issue 15, "done when": one `login --store opencode --store aider --store llm` leaves the
+/// same key in all three, and the real programs read it: opencode lists it, llm prints it,
+/// and aider's file reads back through python-dotenv (what aider loads it with).
+#[test]
+fn one_login_to_opencode_aider_and_llm_leaves_the_same_key_where_each_program_reads_it() {
+    let (Some(opencode), Some(llm)) = (consumer("opencode"), consumer("llm")) else {
+        return;
+    };
+    let home = tempfile::tempdir().unwrap();
+    let emulator = emulator(Mode::Redirect);
+    let mut r = Run::login(
+        &emulator.base_url(),
+        home.path(),
+        "opencode",
+        &["--no-browser", "--store", "aider", "--store", "llm"],
+        &[],
+        Stdin::Null,
+    );
+    let url = r.authorization_url();
+    Browser::new().follow(&url);
+    let f = r.finish();
+    assert_eq!(f.code, Some(0), "{f:#?}");
+    let issued = emulator.issued_keys();
+    assert_eq!(issued.len(), 1, "one sign-in, one key");
+    let key = issued[0].key.clone();
+
+    let (code, out, err) = run_consumer(&opencode, home.path(), &["auth", "list"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(strip_ansi(&out).contains("OpenRouter api"), "{out}");
+    let auth = home.path().join(".local/share/opencode/auth.json");
+    let v: serde_json::Value = serde_json::from_slice(&std::fs::read(&auth).unwrap()).unwrap();
+    assert_eq!(v["openrouter"]["key"], key.as_str());
+
+    let (code, out, err) = run_consumer(&llm, home.path(), &["keys", "get", "openrouter"]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(out, format!("{key}\n"));
+
+    let env_file = home.path().join(".aider/oauth-keys.env");
+    let out = Command::new("python3")
+        .args([
+            "-c",
+            "import sys; from dotenv import dotenv_values; print(dotenv_values(sys.argv[1])['OPENROUTER_API_KEY'])",
+        ])
+        .arg(&env_file)
+        .output()
+        .expect("python3 with python-dotenv (.ci/run installs it)");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout), format!("{key}\n"));
+    assert_eq!(file_mode(&env_file) & 0o077, 0, "the env file is private");
+}

@@ -124,9 +124,9 @@ fn trace_logs_hold_no_code_verifier_or_key() {
     let f = &run.finished;
     assert!(f.status.success(), "{:?}\n{}", f.status, f.stderr);
     assert!(
-        f.stderr.contains("Signed in."),
+        f.stdout.contains("Signed in."),
         "the user is told: {}",
-        f.stderr
+        f.stdout
     );
     // Proof that tracing was really on: the listener's own debug line is there.
     assert!(
@@ -148,7 +148,7 @@ fn trace_logs_of_a_refused_exchange_hold_no_code_or_verifier() {
         &[],
         "trace",
         || emulator.advance_clock(Duration::from_secs(11 * 60)),
-        "Sign-in failed",
+        "Sign-in expired",
     );
     let f = &run.finished;
     assert_eq!(f.code, Some(5), "{}", f.stderr);

@@ -18,8 +18,8 @@ fn a_valid_key_is_described() {
     let f = run(home.path(), &["status", "--base-url", &base]);
     assert_eq!(f.code, Some(0), "{f:#?}");
     let page = key_page(&emulator.base_url(), &key);
-    assert!(f.stderr.contains("is valid."), "{}", f.stderr);
-    assert!(f.stderr.contains("credentials file"), "{}", f.stderr);
+    assert!(f.stdout.contains("is valid."), "{}", f.stdout);
+    assert!(f.stdout.contains("credentials file"), "{}", f.stdout);
     for line in [
         "  label:     openrouter-auth on ",
         "  usage:     $0.00",
@@ -28,12 +28,15 @@ fn a_valid_key_is_described() {
         &format!("  key page:  {page}"),
     ] {
         assert!(
-            f.stderr.contains(line),
+            f.stdout.contains(line),
             "missing {line:?} in:\n{}",
-            f.stderr
+            f.stdout
         );
     }
+    assert!(!f.stdout.contains(&key));
     assert!(!f.stderr.contains(&key));
+    // The answer is on stdout, so `status | less` shows it (issue 16).
+    assert!(!f.stderr.contains("is valid."), "{}", f.stderr);
 }
 
 #[test]
@@ -79,21 +82,21 @@ fn a_revoked_key_exits_7() {
     let base = emulator.base_url().to_string();
     let f = run(home.path(), &["status", "--base-url", &base]);
     assert_eq!(f.code, Some(7), "{f:#?}");
-    assert!(f.stderr.contains("is NOT valid"), "{}", f.stderr);
-    assert!(f.stderr.contains("(401)"), "{}", f.stderr);
-    assert!(f.stderr.contains("aider key file"), "{}", f.stderr);
+    assert!(f.stdout.contains("is NOT valid"), "{}", f.stdout);
+    assert!(f.stdout.contains("(401)"), "{}", f.stdout);
+    assert!(f.stdout.contains("aider key file"), "{}", f.stdout);
     // The way out names the store the key is in: a bare `login --force` would sign in to the
     // default credentials file and leave aider with the revoked key.
     assert!(
-        f.stderr
+        f.stdout
             .contains("`openrouter-auth login --force --store aider`"),
         "{}",
-        f.stderr
+        f.stdout
     );
     assert!(
-        f.stderr.contains("`openrouter-auth logout --store aider`"),
+        f.stdout.contains("`openrouter-auth logout --store aider`"),
         "{}",
-        f.stderr
+        f.stdout
     );
 
     let f = run(home.path(), &["status", "--json", "--base-url", &base]);
@@ -121,14 +124,14 @@ fn a_revoked_key_in_a_store_that_refuses_writes_is_not_sent_to_login() {
     );
     assert_eq!(f.code, Some(7), "{f:#?}");
     assert!(
-        f.stderr
+        f.stdout
             .contains("will neither replace nor remove it there"),
         "{}",
-        f.stderr
+        f.stdout
     );
-    assert!(f.stderr.contains("symbolic link"), "{}", f.stderr);
-    assert!(!f.stderr.contains("login --force"), "{}", f.stderr);
-    assert!(!f.stderr.contains("openrouter-auth logout"), "{}", f.stderr);
+    assert!(f.stdout.contains("symbolic link"), "{}", f.stdout);
+    assert!(!f.stdout.contains("login --force"), "{}", f.stdout);
+    assert!(!f.stdout.contains("openrouter-auth logout"), "{}", f.stdout);
 }
 
 #[test]
@@ -138,9 +141,9 @@ fn no_key_anywhere_exits_8() {
     let base = emulator.base_url().to_string();
     let f = run(home.path(), &["status", "--base-url", &base]);
     assert_eq!(f.code, Some(8), "{f:#?}");
-    assert!(f.stderr.contains("No OpenRouter key found"), "{}", f.stderr);
+    assert!(f.stdout.contains("No OpenRouter key found"), "{}", f.stdout);
     for place in ["credentials file", "opencode auth file", "aider key file"] {
-        assert!(f.stderr.contains(place), "{}", f.stderr);
+        assert!(f.stdout.contains(place), "{}", f.stdout);
     }
     let f = run(home.path(), &["status", "--json", "--base-url", &base]);
     assert_eq!(f.code, Some(8));
@@ -152,15 +155,15 @@ fn no_key_anywhere_exits_8() {
     );
     assert_eq!(f.code, Some(8), "{f:#?}");
     assert!(
-        f.stderr.contains("No OpenRouter key in opencode auth file"),
+        f.stdout.contains("No OpenRouter key in opencode auth file"),
         "{}",
-        f.stderr
+        f.stdout
     );
     assert!(
-        f.stderr
+        f.stdout
             .contains("Run `openrouter-auth login --store opencode`."),
         "{}",
-        f.stderr
+        f.stdout
     );
 }
 
@@ -197,10 +200,10 @@ fn an_unreachable_openrouter_is_exit_1_not_invalid() {
     let f = run(home.path(), &["status", "--base-url", &base]);
     assert_eq!(f.code, Some(1), "{f:#?}");
     assert!(
-        f.stderr
+        f.stdout
             .contains("could not reach OpenRouter to check the key"),
         "{}",
-        f.stderr
+        f.stdout
     );
 }
 
@@ -240,4 +243,155 @@ fn an_unreadable_store_and_no_key_is_exit_1_not_missing() {
         b"{not json",
         "left untouched"
     );
+}
+
+/// Issue 15, item 4: `OPENROUTER_API_KEY` is what tools use first, so `status` checks it first
+/// and says when it shadows a different stored key.
+#[test]
+fn the_environments_key_is_checked_first_and_shadows_a_stored_one() {
+    let emulator = emulator(Mode::Redirect);
+    let home = tempfile::tempdir().unwrap();
+    let stored = sign_in(&emulator, home.path(), "file");
+    let in_env = sign_in(&emulator, home.path(), "aider");
+    assert_ne!(stored, in_env);
+    let base = emulator.base_url().to_string();
+    let status = |env_key: &str, json: bool| {
+        let mut args = vec!["status", "--base-url", base.as_str()];
+        if json {
+            args.push("--json");
+        }
+        Run::start(
+            home.path(),
+            &args,
+            &[("OPENROUTER_API_KEY", env_key)],
+            openrouter_auth_tests::Stdin::Null,
+        )
+        .finish()
+    };
+    let f = status(&in_env, false);
+    assert_eq!(f.code, Some(0), "{f:#?}");
+    let first = f.stdout.lines().next().unwrap();
+    assert!(
+        first.contains("the environment variable OPENROUTER_API_KEY is valid"),
+        "{}",
+        f.stdout
+    );
+    assert!(
+        f.stdout
+            .contains("OPENROUTER_API_KEY is set to another key than the one in credentials file"),
+        "{}",
+        f.stdout
+    );
+    assert!(!f.stdout.contains(&in_env) && !f.stderr.contains(&in_env));
+    let ev = status(&in_env, true).event("status");
+    assert_eq!(ev["spec"], "env", "{ev}");
+    assert_eq!(ev["state"], "valid", "{ev}");
+    assert_eq!(ev["found"][0]["spec"], "env", "{ev}");
+    let shadows = ev["shadows"].as_array().expect("shadows listed");
+    assert!(
+        shadows
+            .iter()
+            .any(|s| s["store"].as_str().unwrap().starts_with("credentials file")),
+        "{ev}"
+    );
+    // Every field of the key check is in the JSON line.
+    for field in [
+        "usage_daily",
+        "usage_weekly",
+        "usage_monthly",
+        "expires_at",
+        "limit_remaining",
+    ] {
+        assert!(ev.get(field).is_some(), "no {field} in {ev}");
+    }
+
+    // A key the environment holds that OpenRouter refuses decides, although the stored ones
+    // are valid: the tools would use it.
+    assert!(emulator.revoke_key(&in_env));
+    let f = status(&in_env, false);
+    assert_eq!(f.code, Some(7), "{f:#?}");
+    assert!(f.stdout.contains("is NOT valid"), "{}", f.stdout);
+    assert!(f.stdout.contains("unset it"), "{}", f.stdout);
+}
+
+/// Issue 15, item 7: every `--json` line names the version of its shape.
+#[test]
+fn every_json_line_has_a_schema_version() {
+    let emulator = emulator(Mode::Redirect);
+    let home = tempfile::tempdir().unwrap();
+    let base = emulator.base_url().to_string();
+    let mut login = Run::login(
+        &emulator.base_url(),
+        home.path(),
+        "file",
+        &["--no-browser", "--json"],
+        &[],
+        openrouter_auth_tests::Stdin::Null,
+    );
+    let (auth, _) = login.authorization_url_json();
+    openrouter_auth_tests::Browser::new().follow(&auth);
+    let mut lines = login.finish().json_events();
+    for args in [
+        &["status", "--json", "--base-url", &base][..],
+        &["logout", "--json", "--base-url", &base][..],
+        &["status", "--json", "--base-url", &base][..],
+    ] {
+        lines.extend(run(home.path(), args).json_events());
+    }
+    let events: Vec<&str> = lines.iter().map(|l| l["event"].as_str().unwrap()).collect();
+    assert_eq!(
+        events,
+        [
+            "authorization_url",
+            "signed_in",
+            "status",
+            "logged_out",
+            "status"
+        ]
+    );
+    for line in &lines {
+        assert_eq!(line["schema"], 1, "{line}");
+    }
+}
+
+/// Issue 15, item 6: `login --limit USD` asks OpenRouter for a key with that credit limit, and
+/// `status` shows the limit and what is left of it.
+#[test]
+fn a_limit_set_at_login_shows_in_status() {
+    let emulator = emulator(Mode::Redirect);
+    let home = tempfile::tempdir().unwrap();
+    let mut r = Run::login(
+        &emulator.base_url(),
+        home.path(),
+        "file",
+        &["--no-browser", "--limit", "2.50"],
+        &[],
+        openrouter_auth_tests::Stdin::Null,
+    );
+    let url = r.authorization_url();
+    assert_eq!(
+        openrouter_auth_tests::query_param(&url, "limit").as_deref(),
+        Some("2.5"),
+        "{url}"
+    );
+    openrouter_auth_tests::Browser::new().follow(&url);
+    let f = r.finish();
+    assert_eq!(f.code, Some(0), "{f:#?}");
+    assert!(
+        f.stdout.contains("  limit:     $2.50 ($2.50 left)"),
+        "{}",
+        f.stdout
+    );
+    let base = emulator.base_url().to_string();
+    let f = run(home.path(), &["status", "--base-url", &base]);
+    assert_eq!(f.code, Some(0), "{f:#?}");
+    assert!(
+        f.stdout.contains("  limit:     $2.50 ($2.50 left)"),
+        "{}",
+        f.stdout
+    );
+    let f = run(home.path(), &["status", "--json", "--base-url", &base]);
+    let ev = f.event("status");
+    assert_eq!(ev["limit"], 2.5, "{ev}");
+    assert_eq!(ev["limit_remaining"], 2.5, "{ev}");
 }
