@@ -307,7 +307,7 @@ fn a_display_keeps_the_browser_flow() {
 }
 
 /// On a terminal whose size is not known (script(1) on a pipe gives its terminal no size) no
-/// QR code is drawn: it might not fit. `headless_qr_code_fits_the_terminal` covers the code.
+/// QR code is drawn: it might not fit. `what_the_terminal_shows` covers the code.
 #[test]
 fn on_a_terminal_headless_reads_the_typed_code() {
     let Some(script) = script_program() else {

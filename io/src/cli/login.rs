@@ -89,21 +89,23 @@ fn replace_policy(args: &LoginArgs, ui: &Ui, ttys: Ttys) -> ReplacePolicy {
     })
 }
 
-/// What the CLI says about a key the library will replace (only `--force` gets here without
-/// the user's yes).
-/// `--with-key`: the key from standard input, one line (a prompt on stderr when it is a
-/// terminal). Never from argv. `Err` says what to do when there is none.
+/// `--with-key`: the key from standard input, one line. Never from argv. At a terminal the
+/// prompt goes to the terminal and the key is read with echo off (rpassword), so it is never
+/// shown on screen or left in the scrollback. `Err` says what to do when there is none.
 fn read_key(ttys: Ttys) -> Result<openrouter_auth::core::ApiKey, String> {
     use std::io::BufRead;
-    if ttys.stdin {
-        eprint!("Paste your OpenRouter API key and press Enter: ");
-        let _ = std::io::stderr().flush();
-    }
     let mut line = zeroize::Zeroizing::new(String::new());
-    let read = std::io::stdin().lock().read_line(&mut line);
+    let read = if ttys.stdin {
+        rpassword::prompt_password(
+            "Paste your OpenRouter API key (it is not shown) and press Enter: ",
+        )
+        .map(|typed| *line = typed)
+    } else {
+        std::io::stdin().lock().read_line(&mut line).map(|_| ())
+    };
     let key = line.trim();
     match read {
-        Ok(_) if !key.is_empty() => Ok(openrouter_auth::core::ApiKey::new(key)),
+        Ok(()) if !key.is_empty() => Ok(openrouter_auth::core::ApiKey::new(key)),
         _ => Err("--with-key reads the key from standard input, and none came: pipe it in, as in `printenv OPENROUTER_API_KEY | openrouter-auth login --with-key`".to_owned()),
     }
 }

@@ -1,14 +1,19 @@
-//! Issue 16, "The QR code does not fit": a headless sign-in in a real terminal (tmux, of a
-//! given size) shows the QR code only where it fits with the URL below it, and that code
-//! decodes with a real QR reader (zbar's `zbarimg`) from a capture of the screen; in a
-//! smaller terminal the code is left out with a one-line note, and the URL is whole on screen.
+//! What a real terminal (tmux, of a given size, read back with `capture-pane`) shows.
+//!
+//! Issue 16, "The QR code does not fit": a headless sign-in shows the QR code only where it
+//! fits with the URL below it, and that code decodes with a real QR reader (zbar's `zbarimg`)
+//! from a capture of the screen; in a smaller terminal the code is left out with a one-line
+//! note, and the URL is whole on screen. Also: the spinner and NO_COLOR / TERM=dumb, and a key
+//! pasted into `login --with-key` never showing on screen.
 #![cfg(unix)]
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use openrouter_auth_sim::emulator::{Emulator, Mode};
-use openrouter_auth_tests::{cli_binary, command, emulator, wait_until};
+use openrouter_auth_tests::{
+    cli_binary, command, emulator, exit, stored_key, wait_until, Browser, Cli,
+};
 
 /// `program` on the PATH, if installed.
 fn installed(program: &str) -> Option<PathBuf> {
@@ -292,4 +297,64 @@ fn no_color_keeps_the_spinner_and_a_dumb_terminal_stops_it() {
         "{}",
         dumb.screen(true)
     );
+}
+
+/// Issue 15, item 3: a person who pastes a key into `login --with-key` at a terminal does not
+/// see it echoed: the key is on no line of the screen (nor in its scrollback), and it is the
+/// key that got stored.
+#[test]
+fn a_key_pasted_into_with_key_is_not_shown() {
+    if installed("tmux").is_none() {
+        eprintln!("skipped: tmux is needed");
+        return;
+    }
+    let emulator = emulator(Mode::Redirect);
+    let home = tempfile::tempdir().unwrap();
+    // A key OpenRouter knows: signed in once, the ordinary way.
+    let first = home.path().join("first.json");
+    let mut cli = Cli::login(
+        &emulator,
+        home.path(),
+        &format!("file:{}", first.display()),
+        &[],
+    );
+    Browser::new().follow(&cli.authorization_url_human());
+    assert_eq!(cli.finish().code, Some(exit::OK));
+    let key = emulator.issued_keys()[0].key.clone();
+
+    let second = home.path().join("second.json");
+    let store = format!("file:{}", second.display());
+    let base = emulator.base_url().to_string();
+    let args = [
+        "login",
+        "--with-key",
+        "--base-url",
+        &base,
+        "--store",
+        &store,
+    ];
+    // The pane stays after the program ends (the sleep), so its last screen can be read.
+    let tmux = in_tmux(
+        home.path(),
+        80,
+        24,
+        &args,
+        &[],
+        "; sleep 60",
+        "Paste your OpenRouter API key",
+    );
+    tmux.run(&["send-keys", "-t", "qr", "-l", &key]);
+    tmux.run(&["send-keys", "-t", "qr", "Enter"]);
+    wait_until("the key is checked and stored", || {
+        tmux.screen(true).contains("Checked with OpenRouter")
+    });
+    let scrollback = tmux.run(&["capture-pane", "-p", "-J", "-S", "-", "-t", "qr"]);
+    let scrollback = String::from_utf8(scrollback.stdout).unwrap();
+    // The part of the key its hint (`sk-or-v1-abc…wxyz`) never shows is nowhere on screen.
+    let hidden = &key[12..key.len() - 4];
+    assert!(
+        !scrollback.contains(hidden),
+        "the pasted key is on screen:\n{scrollback}"
+    );
+    assert_eq!(stored_key(&second), key);
 }
