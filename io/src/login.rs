@@ -406,6 +406,9 @@ impl fmt::Debug for ReplacePolicy {
 pub struct ExistingKey {
     /// The store ([`KeyStore::describe`]).
     pub store: String,
+    /// Which of [`LoginOptions::stores`] it is: its index in that list (0 for
+    /// [`store_existing_key`]'s first destination, and so on).
+    pub destination: usize,
     /// The key found, as [`ApiKey::hint`]; `None` when the entry cannot be read.
     pub found: Option<String>,
     /// The key's OpenRouter page, where it can be revoked (it keeps working when replaced
@@ -1264,7 +1267,7 @@ fn open_destinations(
     new_key: Option<&ApiKey>,
 ) -> Result<Vec<OpenStore>, LoginError> {
     let mut opened = Vec::with_capacity(options.stores.len());
-    for destination in &options.stores {
+    for (index, destination) in options.stores.iter().enumerate() {
         let mut store = match destination {
             KeyDestination::Builtin(spec) => {
                 Opened::Builtin(open_store(spec, &options.store_env).map_err(LoginError::Store)?)
@@ -1272,7 +1275,8 @@ fn open_destinations(
             KeyDestination::Custom(shared) => Opened::Custom(Arc::clone(shared)),
         };
         let (existing, seen) = store.with(|s| look_at(s, &options.base_url, new_key))?;
-        if let Some(existing) = existing {
+        if let Some(mut existing) = existing {
+            existing.destination = index;
             let replace = match &options.replace {
                 ReplacePolicy::Refuse => false,
                 ReplacePolicy::Ask(ask) => ask(&existing),
@@ -1314,6 +1318,7 @@ fn look_at(
         Ok(Some(key)) => Ok((
             Some(ExistingKey {
                 store: store.describe(),
+                destination: 0,
                 found: Some(key.hint()),
                 key_page: Some(key.key_page_url(base_url)),
                 unreadable: None,
@@ -1328,6 +1333,7 @@ fn look_at(
         ) => Ok((
             Some(ExistingKey {
                 store: store.describe(),
+                destination: 0,
                 found: None,
                 key_page: None,
                 unreadable: Some(e.to_string()),

@@ -63,6 +63,33 @@ fn without_a_terminal_an_existing_key_needs_force() {
     assert_eq!(std::fs::read(&store).unwrap(), before, "store untouched");
 }
 
+/// With several `--store`s, the logout the hint suggests names the store that holds the key,
+/// not the first one asked for.
+#[test]
+fn the_hint_names_the_store_that_holds_the_key() {
+    let emulator = emulator(Mode::Redirect);
+    let home = tempfile::tempdir().unwrap();
+    let (_, spec) = with_old_key(home.path());
+    let empty = format!("file:{}", home.path().join("empty.json").display());
+    let run = Run::login(
+        &emulator.base_url(),
+        home.path(),
+        &empty,
+        &["--store", &spec, "--no-browser"],
+        &[],
+        Stdin::Null,
+    );
+    let f = run.finish();
+    assert_eq!(f.code, Some(1), "{f:#?}");
+    assert!(
+        f.stderr
+            .contains(&format!("`openrouter-auth logout --store {spec}` first")),
+        "{}",
+        f.stderr
+    );
+    assert!(!f.stderr.contains("empty.json"), "{}", f.stderr);
+}
+
 #[test]
 fn without_a_terminal_json_mode_reports_key_exists() {
     let emulator = emulator(Mode::Redirect);

@@ -293,7 +293,12 @@ pub fn run(args: LoginArgs) -> u8 {
             exit::ERROR
         }
         Err(e) => {
-            let message = login_error_message(&e, &args.stores[0], ttys);
+            // The store a hint names: the one that holds the key, else the first asked for.
+            let spec = match &e {
+                LoginError::KeyExists { existing, .. } => args.stores.get(existing.destination),
+                _ => None,
+            };
+            let message = login_error_message(&e, spec.unwrap_or(&args.stores[0]), ttys);
             report_login_error(&ui, e, message, &options.base_url)
         }
     }
