@@ -320,14 +320,15 @@ mod with_reqwest {
             "the request failed"
         }
         .to_owned();
-        // reqwest's own message carries the URL (no secret: the code travels in the body);
-        // its sources say why.
-        if let Some(src) = std::error::Error::source(e) {
+        // Why, in plain words where the sources say it (refused, DNS, TLS, proxy); else the
+        // sources themselves. reqwest's own message carries the URL (no secret: the code
+        // travels in the body).
+        if let Some(why) = plain_reason(e) {
+            what.push_str(": ");
+            what.push_str(&why);
+        } else if let Some(src) = std::error::Error::source(e) {
             what.push_str(": ");
             what.push_str(&chain(src));
-        }
-        if let Some(hint) = tls_hint(e) {
-            what.push_str(hint);
         }
         TransportError {
             may_have_been_sent: sent,
@@ -335,27 +336,61 @@ mod with_reqwest {
         }
     }
 
-    /// A hint for a certificate the system does not trust (a TLS-inspecting proxy, a private
-    /// CA), found among the error's sources.
-    fn tls_hint(e: &reqwest::Error) -> Option<&'static str> {
-        let mut cur: &(dyn std::error::Error + 'static) = std::error::Error::source(e)?;
-        loop {
-            if let Some(rustls::Error::InvalidCertificate(_)) = cur.downcast_ref::<rustls::Error>()
-            {
-                return Some(
-                    " (TLS: the server's certificate is not trusted by this system; behind a proxy or firewall that inspects HTTPS, add its root certificate to the system's trust store)",
-                );
-            }
-            // hyper-rustls wraps tokio-rustls's `io::Error` in another one; `source()` skips
-            // what an `io::Error` wraps, `get_ref()` does not.
-            cur = match cur
-                .downcast_ref::<std::io::Error>()
+    /// Every error under `e`, outermost first, including what an `io::Error` wraps (which
+    /// `source()` skips: hyper-rustls wraps tokio-rustls's `io::Error` in another one).
+    fn sources<'a>(
+        e: &'a (dyn std::error::Error + 'static),
+    ) -> impl Iterator<Item = &'a (dyn std::error::Error + 'static)> {
+        std::iter::successors(Some(e), |cur| {
+            cur.downcast_ref::<std::io::Error>()
                 .and_then(|io| io.get_ref())
-            {
-                Some(inner) => inner,
-                None => cur.source()?,
-            };
+                .map(|inner| inner as &(dyn std::error::Error + 'static))
+                .or_else(|| cur.source())
+        })
+    }
+
+    /// A connect failure in a person's words: the name did not resolve, the connection was
+    /// refused (by the server or by the proxy), the TLS handshake failed. `None` when the
+    /// sources say nothing this knows; the caller then shows them as they are.
+    fn plain_reason(e: &reqwest::Error) -> Option<String> {
+        let first = std::error::Error::source(e)?;
+        let all: Vec<_> = sources(first).collect();
+        let innermost = all.last().map(|s| s.to_string()).unwrap_or_default();
+        let said = |what: &str| all.iter().any(|s| s.to_string().starts_with(what));
+        let host = e
+            .url()
+            .and_then(|u| Some(format!("{}:{}", u.host_str()?, u.port_or_known_default()?)));
+        let at = host
+            .as_deref()
+            .map_or(String::new(), |h| format!(" at {h}"));
+        match all.iter().find_map(|s| s.downcast_ref::<rustls::Error>()) {
+            // A TLS-inspecting proxy, a private CA: say what to do about it.
+            Some(tls @ rustls::Error::InvalidCertificate(_)) => return Some(format!(
+                "the TLS handshake{at} failed: the server's certificate is not trusted by this system ({tls}); behind a proxy or firewall that inspects HTTPS, add its root certificate to the system's trust store"
+            )),
+            Some(tls) => return Some(format!("the TLS handshake{at} failed ({tls})")),
+            None => {}
         }
+        if said("dns error") {
+            let name = e.url().and_then(|u| u.host_str().map(str::to_owned));
+            let name = name.map_or(String::new(), |n| format!(" {n}"));
+            return Some(format!("the name{name} did not resolve ({innermost})"));
+        }
+        let kind = all
+            .iter()
+            .find_map(|s| s.downcast_ref::<std::io::Error>().map(std::io::Error::kind));
+        let proxy = said("tunnel error");
+        use std::io::ErrorKind as K;
+        let what = match kind? {
+            K::ConnectionRefused if proxy => "the proxy refused the connection (HTTPS_PROXY)",
+            K::ConnectionRefused => return Some(format!("the connection{at} was refused")),
+            K::ConnectionReset | K::ConnectionAborted => "the connection was reset",
+            K::TimedOut => "the connection timed out",
+            K::NetworkUnreachable => "the network is unreachable",
+            K::HostUnreachable => "the host is unreachable",
+            _ => return None,
+        };
+        Some(what.to_owned())
     }
 
     impl Transport for reqwest::blocking::Client {
@@ -430,8 +465,68 @@ mod tests {
         )
         .unwrap_err();
         assert!(!err.may_have_been_sent, "{err:?}");
-        assert!(err.reason.starts_with("could not connect"), "{err:?}");
-        assert!(!err.reason.contains("sk-or-v1-x"));
+        // In plain words, once: which address, and that it refused.
+        assert_eq!(
+            err.reason,
+            format!("could not connect: the connection at 127.0.0.1:{port} was refused")
+        );
+    }
+
+    /// What a failed connect says, for a base URL and a client.
+    fn connect_failure(base: &str, client: reqwest::blocking::Client) -> String {
+        let base: url::Url = base.parse().unwrap();
+        let err = Transport::send(&client, &key_check(&base), Duration::from_secs(5)).unwrap_err();
+        assert!(!err.may_have_been_sent, "{err:?}");
+        err.reason
+    }
+
+    #[test]
+    fn a_name_that_does_not_resolve_is_named() {
+        // `.invalid` never resolves (RFC 6761 section 6.4).
+        let base: url::Url = "https://openrouter.invalid".parse().unwrap();
+        let reason = connect_failure(base.as_str(), blocking_client(&base).unwrap());
+        assert!(
+            reason.starts_with("could not connect: the name openrouter.invalid did not resolve ("),
+            "{reason}"
+        );
+        assert!(!reason.contains("client error"), "{reason}");
+    }
+
+    #[test]
+    fn a_proxy_that_refuses_is_blamed_not_openrouter() {
+        let dead = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let proxy = format!("http://{}", dead.local_addr().unwrap());
+        drop(dead);
+        let base: url::Url = "https://openrouter.invalid".parse().unwrap();
+        let client = blocking_client_builder(&base)
+            .proxy(reqwest::Proxy::https(proxy).unwrap())
+            .build()
+            .unwrap();
+        let reason = connect_failure(base.as_str(), client);
+        assert_eq!(
+            reason,
+            "could not connect: the proxy refused the connection (HTTPS_PROXY)"
+        );
+    }
+
+    #[test]
+    fn a_server_that_does_not_speak_tls_fails_the_handshake() {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = l.local_addr().unwrap().port();
+        std::thread::spawn(move || {
+            for s in l.incoming() {
+                let Ok(mut s) = s else { return };
+                let _ = std::io::Write::write_all(&mut s, b"HTTP/1.1 400 Bad Request\r\n\r\n");
+            }
+        });
+        let base: url::Url = format!("https://127.0.0.1:{port}").parse().unwrap();
+        let reason = connect_failure(base.as_str(), blocking_client(&base).unwrap());
+        assert!(
+            reason.starts_with(&format!(
+                "could not connect: the TLS handshake at 127.0.0.1:{port} failed"
+            )),
+            "{reason}"
+        );
     }
 
     #[test]

@@ -32,6 +32,10 @@ fn login_warns_about_an_unreachable_openrouter_while_the_url_is_shown() {
     // Nobody approves: the warning comes anyway, with the address and the reason.
     let line = run.wait_line(Stream::Stderr, |l| l.contains("cannot be reached"));
     assert!(line.contains(&base), "{line}");
+    assert!(
+        line.contains("was refused"),
+        "says why, in plain words: {line}"
+    );
     assert!(line.contains("connect"), "says why: {line}");
     run.interrupt();
     let _ = run.finish();

@@ -485,7 +485,7 @@ fn login_once(
                 "reason": reason,
             }));
             ui2.line(&format!(
-                "warning: OpenRouter at {base_url} cannot be reached ({reason}). Approving now would fail: check the network, a proxy (HTTPS_PROXY) or the address, then start again."
+                "warning: OpenRouter at {base_url} cannot be reached: {reason}. Approving now would fail: check the network, a proxy (HTTPS_PROXY) or the address, then start again."
             ));
         }
         LoginEvent::PasteRejected { reason } => {
