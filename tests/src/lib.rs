@@ -397,6 +397,22 @@ impl Cli {
         Cli::spawn(home, args)
     }
 
+    /// A key OpenRouter (`emulator`) knows, for tests that need one: an ordinary `login`
+    /// into `home/first.json`, approved by a scripted browser. Returns the issued key.
+    pub fn signed_in_key(emulator: &Emulator, home: &Path) -> String {
+        let first = home.join("first.json");
+        let mut cli = Cli::login(emulator, home, &format!("file:{}", first.display()), &[]);
+        Browser::new().follow(&cli.authorization_url_human());
+        let f = cli.finish();
+        assert_eq!(f.code, Some(exit::OK), "{f:#?}");
+        emulator
+            .issued_keys()
+            .last()
+            .expect("a key was issued")
+            .key
+            .clone()
+    }
+
     /// The process id.
     pub fn pid(&self) -> u32 {
         self.child.id()

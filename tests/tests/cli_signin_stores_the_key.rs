@@ -263,16 +263,7 @@ fn one_sign_in_writes_one_key_to_every_store_named() {
 fn with_key_stores_a_key_from_stdin_after_checking_it() {
     let emulator = emulator(Mode::Redirect);
     let tmp = tempfile::tempdir().unwrap();
-    let first = tmp.path().join("first.json");
-    let mut cli = Cli::login(
-        &emulator,
-        tmp.path(),
-        &format!("file:{}", first.display()),
-        &[],
-    );
-    Browser::new().follow(&cli.authorization_url_human());
-    assert_eq!(cli.finish().code, Some(exit::OK));
-    let key = emulator.issued_keys()[0].key.clone();
+    let key = Cli::signed_in_key(&emulator, tmp.path());
 
     let base = emulator.base_url().to_string();
     let with_key = |store: &std::path::Path, typed: Option<&str>| {

@@ -11,9 +11,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use openrouter_auth_sim::emulator::{Emulator, Mode};
-use openrouter_auth_tests::{
-    cli_binary, command, emulator, exit, stored_key, wait_until, Browser, Cli,
-};
+use openrouter_auth_tests::{cli_binary, command, emulator, stored_key, wait_until, Cli};
 
 /// `program` on the PATH, if installed.
 fn installed(program: &str) -> Option<PathBuf> {
@@ -310,17 +308,7 @@ fn a_key_pasted_into_with_key_is_not_shown() {
     }
     let emulator = emulator(Mode::Redirect);
     let home = tempfile::tempdir().unwrap();
-    // A key OpenRouter knows: signed in once, the ordinary way.
-    let first = home.path().join("first.json");
-    let mut cli = Cli::login(
-        &emulator,
-        home.path(),
-        &format!("file:{}", first.display()),
-        &[],
-    );
-    Browser::new().follow(&cli.authorization_url_human());
-    assert_eq!(cli.finish().code, Some(exit::OK));
-    let key = emulator.issued_keys()[0].key.clone();
+    let key = Cli::signed_in_key(&emulator, home.path());
 
     let second = home.path().join("second.json");
     let store = format!("file:{}", second.display());
