@@ -71,3 +71,39 @@ fn a_limit_that_is_not_a_positive_amount_is_refused() {
         assert!(!f.stderr.contains("Open this URL"), "{}", f.stderr);
     }
 }
+
+/// Usage errors read like every other message: wrapped at 80 columns (never inside a word),
+/// the bad value named once, what to write instead.
+#[test]
+fn usage_errors_are_wrapped_and_say_what_to_write() {
+    let cases: [&[&str]; 5] = [
+        &["login", "--store", "bogus"],
+        &["status", "--store", "env-file:"],
+        &["login", "--timeout", "0"],
+        &["login", "--timeout", "ten"],
+        &["login", "--base-url", "ftp://x"],
+    ];
+    let mut shown = String::new();
+    for args in cases {
+        let f = run(args, &[("COLUMNS", "80")]);
+        assert_eq!(f.code, Some(2), "{args:?}: {f:#?}");
+        assert!(f.stdout.is_empty(), "{args:?}: {}", f.stdout);
+        for line in f.stderr.lines() {
+            assert!(line.chars().count() <= 80, "{args:?}: {line:?}");
+        }
+        let value = args[2];
+        assert_eq!(
+            f.stderr.matches(&format!("'{value}'")).count()
+                + f.stderr.matches(&format!("`{value}`")).count(),
+            1,
+            "{args:?}: the value named once:\n{}",
+            f.stderr
+        );
+        shown.push_str(&format!(
+            "$ openrouter-auth {}\n{}\n",
+            args.join(" "),
+            f.stderr
+        ));
+    }
+    insta::assert_snapshot!("usage_errors", shown);
+}

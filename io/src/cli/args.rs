@@ -100,7 +100,7 @@ pub struct LoginArgs {
     /// goose.
     /// Repeat it to write the one new key to several stores (every one is checked before the
     /// browser opens).
-    #[arg(long = "store", default_value = "file", value_name = "KIND", action = clap::ArgAction::Append)]
+    #[arg(long = "store", default_value = "file", value_name = "KIND", action = clap::ArgAction::Append, value_parser = parse_store)]
     pub stores: Vec<StoreSpec>,
     #[command(flatten)]
     pub common: Common,
@@ -138,7 +138,7 @@ pub struct LoginArgs {
     /// Seconds to wait for the sign-in
     ///
     /// How long to wait for the browser or a pasted code (at least 1).
-    #[arg(long, default_value_t = 600, value_name = "SECS", value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(long, default_value_t = 600, value_name = "SECS", value_parser = parse_timeout)]
     pub timeout: u64,
     /// Name of the new key on OpenRouter
     ///
@@ -229,6 +229,29 @@ pub fn parse_base_url(s: &str) -> Result<url::Url, String> {
     }
 }
 
+/// A store kind, as `--store` takes it. clap's message already names the value, so only why
+/// it is wrong and the kinds there are follow.
+pub fn parse_store(s: &str) -> Result<StoreSpec, String> {
+    s.parse().map_err(|e| match e {
+        openrouter_auth::StoreError::BadSpec { reason, .. } => {
+            format!(
+                "{reason}; the kinds are: {}",
+                openrouter_auth::STORE_SPEC_FORMS
+            )
+        }
+        e => e.to_string(),
+    })
+}
+
+/// `--timeout`: whole seconds, at least 1.
+pub fn parse_timeout(s: &str) -> Result<u64, String> {
+    match s.trim().parse::<u64>() {
+        Ok(0) => Err("the sign-in needs at least 1 second: give a number of seconds, such as 600 (the default)".to_owned()),
+        Ok(secs) => Ok(secs),
+        Err(_) => Err("write a whole number of seconds, such as 600 (the default)".to_owned()),
+    }
+}
+
 pub fn parse_label(s: &str) -> Result<KeyLabel, String> {
     KeyLabel::new(s).map_err(|e| e.to_string())
 }
@@ -238,7 +261,7 @@ pub struct StatusArgs {
     /// Which store to check (default: each, in order)
     ///
     /// Without it: file, opencode, aider, llm, crush, goose and keyring, in that order.
-    #[arg(long, value_name = "KIND")]
+    #[arg(long, value_name = "KIND", value_parser = parse_store)]
     pub store: Option<StoreSpec>,
     #[command(flatten)]
     pub common: Common,
@@ -250,14 +273,14 @@ pub struct TokenArgs {
     ///
     /// Without it: the first of file, opencode, aider, llm, crush, goose and keyring that
     /// holds a key.
-    #[arg(long, value_name = "KIND")]
+    #[arg(long, value_name = "KIND", value_parser = parse_store)]
     pub store: Option<StoreSpec>,
 }
 
 #[derive(clap::Args)]
 pub struct LogoutArgs {
     /// Which store to remove the key from [default: file]
-    #[arg(long, value_name = "KIND", conflicts_with = "all")]
+    #[arg(long, value_name = "KIND", conflicts_with = "all", value_parser = parse_store)]
     pub store: Option<StoreSpec>,
     /// Remove the key from every store that holds one
     ///
