@@ -25,15 +25,19 @@ pub fn run(args: StatusArgs) -> u8 {
             if let Some(code) = refuse_stdout(&ui, spec, "check") {
                 return code;
             }
-            let loaded = openrouter_auth::open_store(spec, &env)
-                .and_then(|store| Ok((store.describe(), store.load()?)));
-            match loaded {
-                Ok((description, Some(key))) => vec![Found {
+            let loaded = openrouter_auth::open_store(spec, &env).and_then(|store| {
+                let key = store.load()?;
+                let found = key.map(|key| Found {
                     spec: spec.clone(),
                     from_env: false,
-                    description,
+                    description: store.describe(),
+                    base_url: store.load_meta().ok().and_then(|m| m.base_url),
                     key,
-                }],
+                });
+                Ok((store.describe(), found))
+            });
+            match loaded {
+                Ok((_, Some(found))) => vec![found],
                 Ok((description, None)) => {
                     ui.json(serde_json::json!({
                         "event": "status", "state": "missing", "store": description,
@@ -99,6 +103,7 @@ pub fn run(args: StatusArgs) -> u8 {
                 from_env: true,
                 description: format!("the environment variable {API_KEY_ENV}"),
                 key: key.clone(),
+                base_url: None,
             },
         );
     }
@@ -113,7 +118,7 @@ pub fn run(args: StatusArgs) -> u8 {
     let mut reports = Vec::new();
     let mut first_code = None;
     for f in &found {
-        let page = f.key.key_page_url(base);
+        let page = f.key_page(base);
         let spec = if f.from_env {
             "env".to_owned()
         } else {

@@ -30,6 +30,17 @@ pub struct Found {
     pub from_env: bool,
     pub description: String,
     pub key: core::ApiKey,
+    /// The OpenRouter the store says the key came from ([`openrouter_auth::KeyMeta::base_url`]).
+    pub base_url: Option<url::Url>,
+}
+
+impl Found {
+    /// The key's page: under the OpenRouter it came from when the store recorded it, else
+    /// under `base` (the `--base-url` in use).
+    pub fn key_page(&self, base: &url::Url) -> url::Url {
+        self.key
+            .key_page_url(self.base_url.as_ref().unwrap_or(base))
+    }
 }
 
 /// Looks through `specs`; a store that cannot be opened (no home directory) or has no
@@ -52,6 +63,7 @@ pub fn find_keys(
                 spec: spec.clone(),
                 from_env: false,
                 description: store.describe(),
+                base_url: store.load_meta().ok().and_then(|m| m.base_url),
                 key,
             }),
             Ok(None) => {}
