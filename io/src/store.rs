@@ -15,7 +15,7 @@ use openrouter_auth_core::ApiKey;
 
 pub use crush::{CrushStore, CRUSH_GLOBAL_DATA_VAR};
 pub use dotenv::{DotenvStore, DOTENV_VAR};
-pub use fsutil::check_replaceable;
+pub use fsutil::{check_replaceable, readable_by_others, ReadableByOthers};
 pub use goose::{
     GooseStore, GOOSE_DISABLE_KEYRING_VAR, GOOSE_KEYRING_ACCOUNT, GOOSE_KEYRING_SERVICE,
     GOOSE_KEY_NAME, GOOSE_PATH_ROOT_VAR,

@@ -1,7 +1,10 @@
 //! `status`: find the stored key and check it with OpenRouter.
 
 use super::args::StatusArgs;
-use super::stores::{find_keys, known_stores, refuse_stdout, replace_hint, store_arg, Found};
+use super::stores::{
+    find_keys, known_stores, readable_json, readable_warning, refuse_stdout, replace_hint,
+    store_arg, Found,
+};
 use super::ui::{key_info_json, key_info_lines, Ui};
 use crate::exit;
 use openrouter_auth::core;
@@ -32,6 +35,9 @@ pub fn run(args: StatusArgs) -> u8 {
                     from_env: false,
                     description: store.describe(),
                     base_url: store.load_meta().ok().and_then(|m| m.base_url),
+                    readable: store
+                        .location()
+                        .and_then(openrouter_auth::readable_by_others),
                     key,
                 });
                 Ok((store.describe(), found))
@@ -104,6 +110,7 @@ pub fn run(args: StatusArgs) -> u8 {
                 description: format!("the environment variable {API_KEY_ENV}"),
                 key: key.clone(),
                 base_url: None,
+                readable: None,
             },
         );
     }
@@ -127,7 +134,11 @@ pub fn run(args: StatusArgs) -> u8 {
         let mut report = serde_json::json!({
             "event": "status", "store": f.description, "spec": spec, "key_hint": f.key.hint(),
             "key_page": page.as_str(),
+            "readable_by_others": f.readable.as_ref().map(readable_json),
         });
+        if let Some(r) = &f.readable {
+            ui.line(&readable_warning(r));
+        }
         let code = match openrouter_auth::check_key(base, &f.key) {
             Ok(info) => {
                 report["state"] = "valid".into();

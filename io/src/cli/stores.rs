@@ -32,6 +32,8 @@ pub struct Found {
     pub key: core::ApiKey,
     /// The OpenRouter the store says the key came from ([`openrouter_auth::KeyMeta::base_url`]).
     pub base_url: Option<url::Url>,
+    /// The store's file, when other users can read it.
+    pub readable: Option<openrouter_auth::ReadableByOthers>,
 }
 
 impl Found {
@@ -64,6 +66,9 @@ pub fn find_keys(
                 from_env: false,
                 description: store.describe(),
                 base_url: store.load_meta().ok().and_then(|m| m.base_url),
+                readable: store
+                    .location()
+                    .and_then(openrouter_auth::readable_by_others),
                 key,
             }),
             Ok(None) => {}
@@ -80,6 +85,23 @@ pub fn find_keys(
         looked_in.push(store.describe());
     }
     (found, looked_in, unreadable)
+}
+
+/// The warning about a key file other users can read, with its fix, for a person.
+pub fn readable_warning(r: &openrouter_auth::ReadableByOthers) -> String {
+    format!(
+        "warning: {r}, so they can use the key. Make it private with `chmod 600 {}`.",
+        shell_word(&r.path.display().to_string())
+    )
+}
+
+/// The same for `--json`: `path`, `mode` (octal text, e.g. `"0644"`) and `fix`.
+pub fn readable_json(r: &openrouter_auth::ReadableByOthers) -> serde_json::Value {
+    serde_json::json!({
+        "path": r.path.display().to_string(),
+        "mode": format!("{:04o}", r.mode),
+        "fix": format!("chmod 600 {}", shell_word(&r.path.display().to_string())),
+    })
 }
 
 /// What to run about an invalid key in `spec`: commands that name that store (a bare
