@@ -245,3 +245,17 @@ fn status_warns_of_a_key_file_others_can_read() {
     std::fs::set_permissions(&store, std::fs::Permissions::from_mode(0o600)).unwrap();
     assert_eq!(status().stderr, "");
 }
+
+/// Issue 16: `status` says in one line that it did not look in the keyring, and why.
+#[cfg(target_os = "linux")]
+#[test]
+fn status_says_it_skipped_the_keyring() {
+    let tmp = tempfile::tempdir().unwrap();
+    let f = at_80(
+        tmp.path(),
+        &["status", "--base-url", "https://openrouter.ai"],
+    )
+    .finish();
+    assert_eq!(f.code, Some(8), "{f:#?}");
+    assert_stdout_snapshot("status_skipped_the_keyring", tmp.path(), &f);
+}

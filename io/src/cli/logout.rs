@@ -93,7 +93,7 @@ pub fn run(args: LogoutArgs) -> u8 {
                 .into_iter()
                 .filter(|s| !specs.contains(s))
                 .collect();
-            let (elsewhere, _, _) = find_keys(&others, &env, &Ui::new(true));
+            let elsewhere = find_keys(&others, &env, &Ui::new(true)).found;
             if !elsewhere.is_empty() {
                 let names: Vec<String> = elsewhere.iter().map(|f| f.spec.to_string()).collect();
                 ui.line(&format!(

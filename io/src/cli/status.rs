@@ -23,6 +23,10 @@ pub fn run(args: StatusArgs) -> u8 {
         .map(|k| k.trim().to_owned())
         .filter(|k| !k.is_empty())
         .map(core::ApiKey::new);
+    // Stores not looked in (a keyring without a keychain), said in one line each after the
+    // answer, and in `--json` as `skipped`.
+    let mut skipped_lines = Vec::new();
+    let mut skipped_json = serde_json::Value::Array(Vec::new());
     let mut found = match &args.store {
         Some(spec) => {
             if let Some(code) = refuse_stdout(&ui, spec, "check") {
@@ -66,7 +70,11 @@ pub fn run(args: StatusArgs) -> u8 {
             }
         }
         None => {
-            let (found, looked_in, unreadable) = find_keys(&known_stores(), &env, &ui);
+            let search = find_keys(&known_stores(), &env, &ui);
+            skipped_lines = search.skipped_lines();
+            skipped_json = search.skipped_json();
+            let (found, looked_in, unreadable) =
+                (search.found, search.looked_in, search.unreadable);
             if found.is_empty() && !unreadable.is_empty() && env_key.is_none() {
                 // A store that cannot be read may hold the key, and `login` would refuse to
                 // write there too: "no key, run login" would send the user into that error.
@@ -82,19 +90,22 @@ pub fn run(args: StatusArgs) -> u8 {
                     "event": "status", "state": "error", "message": message,
                     "looked_in": looked_in, "found": [],
                     "unreadable": unreadable.iter().map(|(d, e)| serde_json::json!({"store": d, "message": e})).collect::<Vec<_>>(),
+                    "skipped": skipped_json,
                 }));
                 ui.line(&format!("error: {message}"));
+                skipped_lines.iter().for_each(|l| ui.result(l));
                 return exit::ERROR;
             }
             if found.is_empty() && env_key.is_none() {
                 ui.json(serde_json::json!({
                     "event": "status", "state": "missing", "store": null,
-                    "looked_in": looked_in, "found": [],
+                    "looked_in": looked_in, "found": [], "skipped": skipped_json,
                 }));
                 ui.result(&format!(
                     "No OpenRouter key found (looked in: {}). Run `openrouter-auth login`.",
                     looked_in.join("; ")
                 ));
+                skipped_lines.iter().for_each(|l| ui.result(l));
                 return exit::NO_KEY;
             }
             found
@@ -191,6 +202,7 @@ pub fn run(args: StatusArgs) -> u8 {
         }
     }
     ev["found"] = serde_json::Value::Array(reports);
+    ev["skipped"] = skipped_json;
     if !shadowed.is_empty() {
         ev["shadows"] = shadowed
             .iter()
@@ -205,6 +217,7 @@ pub fn run(args: StatusArgs) -> u8 {
             ));
         }
     }
+    skipped_lines.iter().for_each(|l| ui.result(l));
     ui.json(ev);
     first_code.unwrap_or(exit::ERROR)
 }

@@ -45,7 +45,9 @@ pub fn run(args: TokenArgs) -> u8 {
         }
         None => {
             // A store that cannot be read is named on stderr ("warning: skipped …").
-            let (found, looked_in, unreadable) = find_keys(&known_stores(), &env, &ui);
+            let search = find_keys(&known_stores(), &env, &ui);
+            let (found, looked_in, unreadable) =
+                (search.found, search.looked_in, search.unreadable);
             match found.into_iter().next() {
                 Some(f) => {
                     if let Some(r) = &f.readable {
