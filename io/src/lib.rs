@@ -92,12 +92,12 @@ pub use server::{
     MAX_PORT_TRIES, READ_DEADLINE, WRITE_DEADLINE,
 };
 pub use store::{
-    check_replaceable, keyring_name, open_store, CredentialsFileStore, CrushStore, DotenvStore,
-    GooseStore, KeyMeta, KeyStore, KeyringStore, LlmStore, OpencodeStore, Replace, SeenKey,
-    StdoutStore, StoreEnv, StoreError, StoreReport, StoreSpec, CRUSH_GLOBAL_DATA_VAR, DOTENV_VAR,
-    GOOSE_DISABLE_KEYRING_VAR, GOOSE_KEYRING_ACCOUNT, GOOSE_KEYRING_SERVICE, GOOSE_KEY_NAME,
-    GOOSE_PATH_ROOT_VAR, KEYRING_ACCOUNT, KEYRING_SERVICE, KEYRING_SERVICE_VAR, KEYRING_SUPPORTED,
-    LLM_KEY_NAME, LLM_USER_PATH_VAR, STORE_SPEC_FORMS,
+    check_replaceable, keyring_name, open_store, readable_by_others, CredentialsFileStore,
+    CrushStore, DotenvStore, GooseStore, KeyMeta, KeyStore, KeyringStore, LlmStore, OpencodeStore,
+    ReadableByOthers, Replace, SeenKey, StdoutStore, StoreEnv, StoreError, StoreReport, StoreSpec,
+    CRUSH_GLOBAL_DATA_VAR, DOTENV_VAR, GOOSE_DISABLE_KEYRING_VAR, GOOSE_KEYRING_ACCOUNT,
+    GOOSE_KEYRING_SERVICE, GOOSE_KEY_NAME, GOOSE_PATH_ROOT_VAR, KEYRING_ACCOUNT, KEYRING_SERVICE,
+    KEYRING_SERVICE_VAR, KEYRING_SUPPORTED, LLM_KEY_NAME, LLM_USER_PATH_VAR, STORE_SPEC_FORMS,
 };
 #[cfg(feature = "reqwest")]
 pub use transport::{async_client, async_client_builder, blocking_client, blocking_client_builder};

@@ -951,7 +951,7 @@ pub fn store_existing_key(
     let info = check_key_with(client.as_ref(), &options.base_url, &key)
         .map_err(LoginError::KeyCheckFailed)?;
     let mut stores = open_destinations(options, observer, Some(&key))?;
-    let meta = KeyMeta::new(info.label.clone(), None);
+    let meta = KeyMeta::new(info.label.clone(), None).with_base_url(options.base_url.clone());
     let attempts: Vec<StoreAttempt> = stores.iter_mut().map(|s| s.store(&key, &meta)).collect();
     match store_input(&attempts) {
         Input::KeyNotStored { reason } => Err(LoginError::KeyNotStored {
@@ -1115,14 +1115,14 @@ pub(crate) fn run(
                 }
                 Output::StoreKey { key, user_id } => {
                     observer.event(LoginEvent::Storing);
-                    let meta = KeyMeta {
-                        key_label: flow
-                            .config()
+                    let meta = KeyMeta::new(
+                        flow.config()
                             .key_label
                             .as_ref()
                             .map(|l| l.as_str().to_owned()),
                         user_id,
-                    };
+                    )
+                    .with_base_url(flow.config().base_url.clone());
                     // Local and quick: done inline, so the store needs no thread.
                     attempts = stores
                         .iter_mut()

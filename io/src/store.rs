@@ -15,7 +15,7 @@ use openrouter_auth_core::ApiKey;
 
 pub use crush::{CrushStore, CRUSH_GLOBAL_DATA_VAR};
 pub use dotenv::{DotenvStore, DOTENV_VAR};
-pub use fsutil::check_replaceable;
+pub use fsutil::{check_replaceable, readable_by_others, ReadableByOthers};
 pub use goose::{
     GooseStore, GOOSE_DISABLE_KEYRING_VAR, GOOSE_KEYRING_ACCOUNT, GOOSE_KEYRING_SERVICE,
     GOOSE_KEY_NAME, GOOSE_PATH_ROOT_VAR,
@@ -297,7 +297,8 @@ impl StoreEnv {
 }
 
 /// What we know about the key besides the key itself; stored where the format has room for it
-/// (only the `file` store does).
+/// (only the `file` store does: the files of other programs get nothing they do not read),
+/// and read back by [`KeyStore::load_meta`].
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct KeyMeta {
@@ -305,12 +306,25 @@ pub struct KeyMeta {
     pub key_label: Option<String>,
     /// The OpenRouter user id the key belongs to, if known.
     pub user_id: Option<String>,
+    /// The OpenRouter the key came from (an emulator, `OPENROUTER_AUTH_BASE_URL`…), if known:
+    /// its key page ([`ApiKey::key_page_url`]) is there, whatever base URL is in use later.
+    pub base_url: Option<url::Url>,
 }
 
 impl KeyMeta {
     /// Metadata with this label and user id (either may be unknown).
     pub fn new(key_label: Option<String>, user_id: Option<String>) -> Self {
-        KeyMeta { key_label, user_id }
+        KeyMeta {
+            key_label,
+            user_id,
+            base_url: None,
+        }
+    }
+
+    /// Sets [`KeyMeta::base_url`]: the OpenRouter that issued the key.
+    pub fn with_base_url(mut self, base_url: url::Url) -> Self {
+        self.base_url = Some(base_url);
+        self
     }
 }
 
@@ -565,6 +579,16 @@ pub trait KeyStore: Send {
     /// Errors: [`StoreError::Io`] on read failures other than "not found",
     /// [`StoreError::Unparseable`], [`StoreError::NotAnObject`], [`StoreError::Malformed`].
     fn load(&self) -> Result<Option<ApiKey>, StoreError>;
+
+    /// What the store recorded with its key ([`KeyMeta`]), as far as its format keeps it:
+    /// the credentials file keeps the label, the user id and the base URL the key came from;
+    /// the other built-in stores keep nothing, and the default returns
+    /// `KeyMeta::default()`. Nothing recorded, or no key: every field `None`.
+    ///
+    /// Errors: as [`KeyStore::load`].
+    fn load_meta(&self) -> Result<KeyMeta, StoreError> {
+        Ok(KeyMeta::default())
+    }
 
     /// Removes the key (and only the key's entry/lines). Returns `true` if a key was there.
     /// Nothing is written when there was nothing to remove.
@@ -970,10 +994,7 @@ mod tests {
     fn every_store_round_trips_through_open_store() {
         let dir = TempDir::new().unwrap();
         let env = env_in(&dir);
-        let meta = KeyMeta {
-            key_label: Some("laptop".into()),
-            user_id: Some("user_1".into()),
-        };
+        let meta = KeyMeta::new(Some("laptop".into()), Some("user_1".into()));
         for spec in [
             StoreSpec::File(None),
             StoreSpec::Opencode,

@@ -203,3 +203,59 @@ fn login_short_help_is_one_line_per_flag() {
     );
     assert!(long.stdout.contains("Exit codes:"), "{}", long.stdout);
 }
+
+/// Issue 16: a key file other users can read (mode 0644) is named, with the fix, in one
+/// warning on stderr; the answer stays on stdout.
+#[test]
+fn status_warns_of_a_key_file_others_can_read() {
+    use std::os::unix::fs::PermissionsExt;
+    let emulator = emulator(Mode::Redirect);
+    let tmp = tempfile::tempdir().unwrap();
+    let store = tmp.path().join("c.json");
+    let spec = format!("file:{}", store.display());
+    let mut first = Cli::login(&emulator, tmp.path(), &spec, &[]);
+    Browser::new().follow(&first.authorization_url_human());
+    assert_eq!(first.finish().code, Some(exit::OK));
+    let base = emulator.base_url().to_string();
+    let status = || {
+        at_80(
+            tmp.path(),
+            &["status", "--base-url", &base, "--store", &spec],
+        )
+        .finish()
+    };
+    let f = status();
+    assert_eq!(f.stderr, "", "a private file (0600) gets no warning");
+    std::fs::set_permissions(&store, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let f = status();
+    assert_eq!(f.code, Some(exit::OK), "{f:#?}");
+    assert!(f.stdout.contains("is valid."), "{}", f.stdout);
+    assert_stderr_snapshot("status_readable_by_others", tmp.path(), &f);
+    // `token` says it too, on stderr (stdout is the key alone).
+    let f = at_80(tmp.path(), &["token", "--store", &spec]).finish();
+    assert_eq!(f.code, Some(exit::OK), "{f:#?}");
+    assert_eq!(f.stdout.lines().count(), 1);
+    assert!(
+        f.stderr
+            .contains(&format!("`chmod 600 {}`", store.display())),
+        "{}",
+        f.stderr
+    );
+    // The fix works: after it, no warning.
+    std::fs::set_permissions(&store, std::fs::Permissions::from_mode(0o600)).unwrap();
+    assert_eq!(status().stderr, "");
+}
+
+/// Issue 16: `status` says in one line that it did not look in the keyring, and why.
+#[cfg(target_os = "linux")]
+#[test]
+fn status_says_it_skipped_the_keyring() {
+    let tmp = tempfile::tempdir().unwrap();
+    let f = at_80(
+        tmp.path(),
+        &["status", "--base-url", "https://openrouter.ai"],
+    )
+    .finish();
+    assert_eq!(f.code, Some(8), "{f:#?}");
+    assert_stdout_snapshot("status_skipped_the_keyring", tmp.path(), &f);
+}

@@ -50,15 +50,57 @@ fn status_and_logout_on_the_keyring_explain_too() {
     assert_one_line_explanation(&f.stderr);
 }
 
+/// Issue 16: `status` says, in one line, that it did not look in the keyring and why; it is
+/// not an error (no key anywhere is still exit 8), and `--json` has it as `skipped`.
 #[test]
-fn searching_all_stores_skips_a_missing_keyring_quietly() {
+fn searching_all_stores_says_it_did_not_look_in_the_keyring() {
     let home = tempfile::tempdir().unwrap();
     let f = run(
         home.path(),
         &["status", "--base-url", "https://openrouter.ai"],
     );
     assert_eq!(f.code, Some(8), "{f:#?}");
-    assert!(!f.stderr.contains("secret service"), "{}", f.stderr);
+    assert_eq!(f.stderr, "", "not an error");
+    let said: Vec<&str> = f
+        .stdout
+        .lines()
+        .filter(|l| l.contains("Did not look"))
+        .collect();
+    assert_eq!(said.len(), 1, "{}", f.stdout);
+    assert!(
+        said[0].starts_with(
+            "Did not look in the Secret Service keyring: no secret service is running on this machine ("
+        ),
+        "{}",
+        f.stdout
+    );
+    let f = run(
+        home.path(),
+        &["status", "--json", "--base-url", "https://openrouter.ai"],
+    );
+    assert_eq!(f.code, Some(8), "{f:#?}");
+    let skipped = &f.event("status")["skipped"];
+    assert_eq!(skipped[0]["store"], "Secret Service keyring", "{skipped}");
+    assert!(
+        skipped[0]["reason"]
+            .as_str()
+            .unwrap()
+            .starts_with("no secret service is running on this machine ("),
+        "{skipped}"
+    );
+    // Naming a store looks nowhere else: nothing skipped to tell.
+    let f = run(
+        home.path(),
+        &[
+            "status",
+            "--store",
+            "file",
+            "--base-url",
+            "https://openrouter.ai",
+        ],
+    );
+    assert_eq!(f.code, Some(8), "{f:#?}");
+    assert!(!f.stdout.contains("Did not look"), "{}", f.stdout);
     let f = run(home.path(), &["logout", "--all"]);
     assert_eq!(f.code, Some(0), "{f:#?}");
     assert!(!f.stderr.contains("secret service"), "{}", f.stderr);

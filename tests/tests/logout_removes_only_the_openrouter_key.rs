@@ -231,3 +231,57 @@ fn json_logout_that_fails_says_why() {
     );
     assert_eq!(std::fs::read(&creds).unwrap(), b"{not json");
 }
+
+/// Issue 16: a key from another OpenRouter (here the emulator) has its page there, not on
+/// openrouter.ai, even when `logout` and `status` run without that `--base-url`: the
+/// credentials file recorded where the key came from.
+#[test]
+fn the_key_page_is_where_the_key_came_from() {
+    let emulator = openrouter_auth_tests::emulator(openrouter_auth_sim::emulator::Mode::Redirect);
+    let home = tempfile::tempdir().unwrap();
+    let key = sign_in(&emulator, home.path(), "file");
+    let page = key_page(&emulator.base_url(), &key);
+    let stored =
+        std::fs::read_to_string(home.path().join(".config/openrouter-auth/credentials.json"))
+            .unwrap();
+    assert!(
+        stored.contains(&format!("\"base_url\": \"{}\"", emulator.base_url())),
+        "{stored}"
+    );
+
+    // `status` against another OpenRouter (a second emulator, which does not know the key):
+    // the key page still points where the key can be revoked.
+    let other = openrouter_auth_tests::emulator(openrouter_auth_sim::emulator::Mode::Redirect);
+    let f = run(
+        home.path(),
+        &["status", "--json", "--base-url", other.base_url().as_str()],
+    );
+    assert_eq!(f.event("status")["key_page"], page.as_str(), "{f:#?}");
+
+    let f = run(home.path(), &["logout", "--json"]);
+    assert_eq!(f.code, Some(0), "{f:#?}");
+    assert_eq!(
+        f.event("logged_out")["removed"][0]["key_page"],
+        page.as_str()
+    );
+    let f = {
+        sign_in(&emulator, home.path(), "file");
+        run(home.path(), &["logout"])
+    };
+    assert_eq!(f.code, Some(0), "{f:#?}");
+    let page = key_page(
+        &emulator.base_url(),
+        &emulator.issued_keys().last().unwrap().key,
+    );
+    assert!(f.stderr.contains(&page), "{}", f.stderr);
+    assert!(
+        !f.stderr.contains(&key_page(&BASE.parse().unwrap(), &key)),
+        "{}",
+        f.stderr
+    );
+    assert!(
+        !f.stderr.contains("https://openrouter.ai/keys/"),
+        "{}",
+        f.stderr
+    );
+}

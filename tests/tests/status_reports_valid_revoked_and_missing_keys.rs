@@ -395,3 +395,26 @@ fn a_limit_set_at_login_shows_in_status() {
     assert_eq!(ev["limit"], 2.5, "{ev}");
     assert_eq!(ev["limit_remaining"], 2.5, "{ev}");
 }
+
+/// Issue 16: `--json` carries the warning about a key file others can read, with its fix.
+#[test]
+fn json_status_names_a_key_file_others_can_read() {
+    use std::os::unix::fs::PermissionsExt;
+    let emulator = emulator(Mode::Redirect);
+    let home = tempfile::tempdir().unwrap();
+    sign_in(&emulator, home.path(), "file");
+    let base = emulator.base_url().to_string();
+    let file = home.path().join(".config/openrouter-auth/credentials.json");
+    let f = run(home.path(), &["status", "--json", "--base-url", &base]);
+    assert!(f.event("status")["readable_by_others"].is_null(), "{f:#?}");
+    std::fs::set_permissions(&file, std::fs::Permissions::from_mode(0o644)).unwrap();
+    let f = run(home.path(), &["status", "--json", "--base-url", &base]);
+    assert_eq!(f.code, Some(0), "{f:#?}");
+    let ev = f.event("status");
+    let r = &ev["readable_by_others"];
+    assert_eq!(r["path"], file.display().to_string(), "{ev}");
+    assert_eq!(r["mode"], "0644", "{ev}");
+    assert_eq!(r["fix"], format!("chmod 600 {}", file.display()), "{ev}");
+    assert_eq!(ev["found"][0]["readable_by_others"], *r);
+    assert_eq!(f.stderr, "", "--json says it in the JSON only");
+}

@@ -36,6 +36,8 @@ pub fn run(args: LogoutArgs) -> u8 {
                 continue;
             }
         };
+        // The key's page is under the OpenRouter it came from, when the store recorded it.
+        let issued_by = store.load_meta().ok().and_then(|m| m.base_url);
         let key = match store.load() {
             Ok(k) => k,
             Err(StoreError::KeyringUnavailable { .. }) if args.all => continue,
@@ -46,7 +48,9 @@ pub fn run(args: LogoutArgs) -> u8 {
         };
         match store.remove() {
             Ok(true) => {
-                let page = key.as_ref().map(|k| k.key_page_url(base));
+                let page = key
+                    .as_ref()
+                    .map(|k| k.key_page_url(issued_by.as_ref().unwrap_or(base)));
                 let hint = key.as_ref().map(|k| k.hint());
                 ui.line(&format!(
                     "Removed the OpenRouter key {}from {}.",
@@ -89,7 +93,7 @@ pub fn run(args: LogoutArgs) -> u8 {
                 .into_iter()
                 .filter(|s| !specs.contains(s))
                 .collect();
-            let (elsewhere, _, _) = find_keys(&others, &env, &Ui::new(true));
+            let elsewhere = find_keys(&others, &env, &Ui::new(true)).found;
             if !elsewhere.is_empty() {
                 let names: Vec<String> = elsewhere.iter().map(|f| f.spec.to_string()).collect();
                 ui.line(&format!(

@@ -1,7 +1,10 @@
 //! `status`: find the stored key and check it with OpenRouter.
 
 use super::args::StatusArgs;
-use super::stores::{find_keys, known_stores, refuse_stdout, replace_hint, store_arg, Found};
+use super::stores::{
+    find_keys, known_stores, readable_json, readable_warning, refuse_stdout, replace_hint,
+    store_arg, Found,
+};
 use super::ui::{key_info_json, key_info_lines, Ui};
 use crate::exit;
 use openrouter_auth::core;
@@ -20,20 +23,31 @@ pub fn run(args: StatusArgs) -> u8 {
         .map(|k| k.trim().to_owned())
         .filter(|k| !k.is_empty())
         .map(core::ApiKey::new);
+    // Stores not looked in (a keyring without a keychain), said in one line each after the
+    // answer, and in `--json` as `skipped`.
+    let mut skipped_lines = Vec::new();
+    let mut skipped_json = serde_json::Value::Array(Vec::new());
     let mut found = match &args.store {
         Some(spec) => {
             if let Some(code) = refuse_stdout(&ui, spec, "check") {
                 return code;
             }
-            let loaded = openrouter_auth::open_store(spec, &env)
-                .and_then(|store| Ok((store.describe(), store.load()?)));
-            match loaded {
-                Ok((description, Some(key))) => vec![Found {
+            let loaded = openrouter_auth::open_store(spec, &env).and_then(|store| {
+                let key = store.load()?;
+                let found = key.map(|key| Found {
                     spec: spec.clone(),
                     from_env: false,
-                    description,
+                    description: store.describe(),
+                    base_url: store.load_meta().ok().and_then(|m| m.base_url),
+                    readable: store
+                        .location()
+                        .and_then(openrouter_auth::readable_by_others),
                     key,
-                }],
+                });
+                Ok((store.describe(), found))
+            });
+            match loaded {
+                Ok((_, Some(found))) => vec![found],
                 Ok((description, None)) => {
                     ui.json(serde_json::json!({
                         "event": "status", "state": "missing", "store": description,
@@ -56,7 +70,11 @@ pub fn run(args: StatusArgs) -> u8 {
             }
         }
         None => {
-            let (found, looked_in, unreadable) = find_keys(&known_stores(), &env, &ui);
+            let search = find_keys(&known_stores(), &env, &ui);
+            skipped_lines = search.skipped_lines();
+            skipped_json = search.skipped_json();
+            let (found, looked_in, unreadable) =
+                (search.found, search.looked_in, search.unreadable);
             if found.is_empty() && !unreadable.is_empty() && env_key.is_none() {
                 // A store that cannot be read may hold the key, and `login` would refuse to
                 // write there too: "no key, run login" would send the user into that error.
@@ -72,19 +90,22 @@ pub fn run(args: StatusArgs) -> u8 {
                     "event": "status", "state": "error", "message": message,
                     "looked_in": looked_in, "found": [],
                     "unreadable": unreadable.iter().map(|(d, e)| serde_json::json!({"store": d, "message": e})).collect::<Vec<_>>(),
+                    "skipped": skipped_json,
                 }));
                 ui.line(&format!("error: {message}"));
+                skipped_lines.iter().for_each(|l| ui.result(l));
                 return exit::ERROR;
             }
             if found.is_empty() && env_key.is_none() {
                 ui.json(serde_json::json!({
                     "event": "status", "state": "missing", "store": null,
-                    "looked_in": looked_in, "found": [],
+                    "looked_in": looked_in, "found": [], "skipped": skipped_json,
                 }));
                 ui.result(&format!(
                     "No OpenRouter key found (looked in: {}). Run `openrouter-auth login`.",
                     looked_in.join("; ")
                 ));
+                skipped_lines.iter().for_each(|l| ui.result(l));
                 return exit::NO_KEY;
             }
             found
@@ -99,6 +120,8 @@ pub fn run(args: StatusArgs) -> u8 {
                 from_env: true,
                 description: format!("the environment variable {API_KEY_ENV}"),
                 key: key.clone(),
+                base_url: None,
+                readable: None,
             },
         );
     }
@@ -113,7 +136,7 @@ pub fn run(args: StatusArgs) -> u8 {
     let mut reports = Vec::new();
     let mut first_code = None;
     for f in &found {
-        let page = f.key.key_page_url(base);
+        let page = f.key_page(base);
         let spec = if f.from_env {
             "env".to_owned()
         } else {
@@ -122,7 +145,11 @@ pub fn run(args: StatusArgs) -> u8 {
         let mut report = serde_json::json!({
             "event": "status", "store": f.description, "spec": spec, "key_hint": f.key.hint(),
             "key_page": page.as_str(),
+            "readable_by_others": f.readable.as_ref().map(readable_json),
         });
+        if let Some(r) = &f.readable {
+            ui.line(&readable_warning(r));
+        }
         let code = match openrouter_auth::check_key(base, &f.key) {
             Ok(info) => {
                 report["state"] = "valid".into();
@@ -175,6 +202,7 @@ pub fn run(args: StatusArgs) -> u8 {
         }
     }
     ev["found"] = serde_json::Value::Array(reports);
+    ev["skipped"] = skipped_json;
     if !shadowed.is_empty() {
         ev["shadows"] = shadowed
             .iter()
@@ -189,6 +217,7 @@ pub fn run(args: StatusArgs) -> u8 {
             ));
         }
     }
+    skipped_lines.iter().for_each(|l| ui.result(l));
     ui.json(ev);
     first_code.unwrap_or(exit::ERROR)
 }

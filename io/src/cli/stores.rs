@@ -8,18 +8,17 @@ use openrouter_auth::{StoreEnv, StoreError, StoreSpec};
 
 /// The stores `status` looks through and `logout --all` clears, in order.
 pub fn known_stores() -> Vec<StoreSpec> {
-    let mut v = vec![
+    // The keyring even when this build or platform has none: `status` then says it did not
+    // look there, and why (the store's load says so at once, without trying).
+    vec![
         StoreSpec::File(None),
         StoreSpec::Opencode,
         StoreSpec::Aider,
         StoreSpec::Llm,
         StoreSpec::Crush,
         StoreSpec::Goose,
-    ];
-    if openrouter_auth::KEYRING_SUPPORTED {
-        v.push(StoreSpec::Keyring);
-    }
-    v
+        StoreSpec::Keyring,
+    ]
 }
 
 /// A key found in a store.
@@ -30,19 +29,60 @@ pub struct Found {
     pub from_env: bool,
     pub description: String,
     pub key: core::ApiKey,
+    /// The OpenRouter the store says the key came from ([`openrouter_auth::KeyMeta::base_url`]).
+    pub base_url: Option<url::Url>,
+    /// The store's file, when other users can read it.
+    pub readable: Option<openrouter_auth::ReadableByOthers>,
 }
 
-/// Looks through `specs`; a store that cannot be opened (no home directory) or has no
-/// keychain is skipped quietly, one that cannot be read is reported, skipped and listed in
-/// the third element (its description and why).
-pub fn find_keys(
-    specs: &[StoreSpec],
-    env: &StoreEnv,
-    ui: &Ui,
-) -> (Vec<Found>, Vec<String>, Vec<(String, String)>) {
+impl Found {
+    /// The key's page: under the OpenRouter it came from when the store recorded it, else
+    /// under `base` (the `--base-url` in use).
+    pub fn key_page(&self, base: &url::Url) -> url::Url {
+        self.key
+            .key_page_url(self.base_url.as_ref().unwrap_or(base))
+    }
+}
+
+/// What [`find_keys`] saw.
+pub struct Search {
+    /// The keys, in the order of the stores.
+    pub found: Vec<Found>,
+    /// Every store looked in (descriptions).
+    pub looked_in: Vec<String>,
+    /// Stores that could not be read: description and why.
+    pub unreadable: Vec<(String, String)>,
+    /// Stores not looked in: the keyring without a keychain to talk to (its name and why).
+    pub skipped: Vec<(String, String)>,
+}
+
+impl Search {
+    /// One line per store not looked in, for `status`: "Did not look in …: why.".
+    pub fn skipped_lines(&self) -> Vec<String> {
+        self.skipped
+            .iter()
+            .map(|(what, why)| format!("Did not look in the {what}: {why}."))
+            .collect()
+    }
+
+    /// [`Search::skipped`] for `--json`: [{`store`, `reason`}].
+    pub fn skipped_json(&self) -> serde_json::Value {
+        self.skipped
+            .iter()
+            .map(|(what, why)| serde_json::json!({"store": what, "reason": why}))
+            .collect::<Vec<_>>()
+            .into()
+    }
+}
+
+/// Looks through `specs`; a store that cannot be opened (no home directory) is skipped
+/// quietly, a keyring without a keychain is skipped and listed in [`Search::skipped`], one
+/// that cannot be read is reported, skipped and listed in [`Search::unreadable`].
+pub fn find_keys(specs: &[StoreSpec], env: &StoreEnv, ui: &Ui) -> Search {
     let mut found = Vec::new();
     let mut looked_in = Vec::new();
     let mut unreadable = Vec::new();
+    let mut skipped = Vec::new();
     for spec in specs {
         let Ok(store) = openrouter_auth::open_store(spec, env) else {
             continue;
@@ -52,11 +92,16 @@ pub fn find_keys(
                 spec: spec.clone(),
                 from_env: false,
                 description: store.describe(),
+                base_url: store.load_meta().ok().and_then(|m| m.base_url),
+                readable: store
+                    .location()
+                    .and_then(openrouter_auth::readable_by_others),
                 key,
             }),
             Ok(None) => {}
             Err(StoreError::KeyringUnavailable { reason }) => {
                 tracing::debug!(%reason, "keyring skipped");
+                skipped.push((openrouter_auth::keyring_name().to_owned(), reason));
                 continue;
             }
             Err(e) => {
@@ -67,7 +112,29 @@ pub fn find_keys(
         }
         looked_in.push(store.describe());
     }
-    (found, looked_in, unreadable)
+    Search {
+        found,
+        looked_in,
+        unreadable,
+        skipped,
+    }
+}
+
+/// The warning about a key file other users can read, with its fix, for a person.
+pub fn readable_warning(r: &openrouter_auth::ReadableByOthers) -> String {
+    format!(
+        "warning: {r}, so they can use the key. Make it private with `chmod 600 {}`.",
+        shell_word(&r.path.display().to_string())
+    )
+}
+
+/// The same for `--json`: `path`, `mode` (octal text, e.g. `"0644"`) and `fix`.
+pub fn readable_json(r: &openrouter_auth::ReadableByOthers) -> serde_json::Value {
+    serde_json::json!({
+        "path": r.path.display().to_string(),
+        "mode": format!("{:04o}", r.mode),
+        "fix": format!("chmod 600 {}", shell_word(&r.path.display().to_string())),
+    })
 }
 
 /// What to run about an invalid key in `spec`: commands that name that store (a bare

@@ -1,7 +1,7 @@
 //! `token`: the stored key alone on stdout.
 
 use super::args::TokenArgs;
-use super::stores::{find_keys, known_stores, refuse_stdout, store_arg};
+use super::stores::{find_keys, known_stores, readable_warning, refuse_stdout, store_arg};
 use super::ui::Ui;
 use crate::exit;
 use openrouter_auth::StoreEnv;
@@ -17,11 +17,20 @@ pub fn run(args: TokenArgs) -> u8 {
             if let Some(code) = refuse_stdout(&ui, spec, "print") {
                 return code;
             }
-            let loaded = openrouter_auth::open_store(spec, &env)
-                .and_then(|store| Ok((store.describe(), store.load()?)));
+            let loaded = openrouter_auth::open_store(spec, &env).and_then(|store| {
+                let readable = store
+                    .location()
+                    .and_then(openrouter_auth::readable_by_others);
+                Ok((store.describe(), store.load()?, readable))
+            });
             match loaded {
-                Ok((_, Some(key))) => key,
-                Ok((description, None)) => {
+                Ok((_, Some(key), readable)) => {
+                    if let Some(r) = readable {
+                        say(&readable_warning(&r));
+                    }
+                    key
+                }
+                Ok((description, None, _)) => {
                     say(&format!(
                         "No OpenRouter key in {description}. Run `openrouter-auth login{}`.",
                         store_arg(spec)
@@ -36,9 +45,16 @@ pub fn run(args: TokenArgs) -> u8 {
         }
         None => {
             // A store that cannot be read is named on stderr ("warning: skipped …").
-            let (found, looked_in, unreadable) = find_keys(&known_stores(), &env, &ui);
+            let search = find_keys(&known_stores(), &env, &ui);
+            let (found, looked_in, unreadable) =
+                (search.found, search.looked_in, search.unreadable);
             match found.into_iter().next() {
-                Some(f) => f.key,
+                Some(f) => {
+                    if let Some(r) = &f.readable {
+                        say(&readable_warning(r));
+                    }
+                    f.key
+                }
                 None if !unreadable.is_empty() => {
                     say(&format!(
                         "error: no OpenRouter key found, but {} could not be read",

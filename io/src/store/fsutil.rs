@@ -54,6 +54,57 @@ pub fn check_replaceable(path: &Path) -> Result<(), StoreError> {
     }
 }
 
+/// A file holding a key that other users of the machine can read: its group or other read
+/// bit is set (e.g. mode `0644`, as a file copied by hand or written by a program that does
+/// not care ends up). What [`readable_by_others`] finds; `Display` says it in words.
+#[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct ReadableByOthers {
+    /// The file (as given; a symbolic link is followed to the mode of its target).
+    pub path: PathBuf,
+    /// Its permission bits, e.g. `0o644`.
+    pub mode: u32,
+}
+
+impl ReadableByOthers {
+    /// The fix, as the command a person runs: `chmod 600 PATH` (the path as it is; quote it
+    /// for a shell). Storing a key again also leaves the file at `0600`.
+    pub fn fix(&self) -> String {
+        format!("chmod 600 {}", self.path.display())
+    }
+}
+
+impl std::fmt::Display for ReadableByOthers {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "{} is readable by other users of this machine (mode {:04o})",
+            self.path.display(),
+            self.mode
+        )
+    }
+}
+
+/// Whether the key file `path` can be read by other users: `Some` when its group or other
+/// read bit is set. A file that does not exist or cannot be inspected, and every file on a
+/// platform without unix modes, gives `None`. Reads metadata only.
+pub fn readable_by_others(path: &Path) -> Option<ReadableByOthers> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = fs::metadata(path).ok()?.permissions().mode() & 0o7777;
+        (mode & 0o044 != 0).then(|| ReadableByOthers {
+            path: path.to_path_buf(),
+            mode,
+        })
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = path;
+        None
+    }
+}
+
 /// Reads the file for a read-modify-write: applies [`check_replaceable`] first.
 #[cfg(test)]
 pub(super) fn read_for_update(path: &Path) -> Result<Option<Zeroizing<Vec<u8>>>, StoreError> {
@@ -619,6 +670,39 @@ mod tests {
     fn mode(p: &Path) -> u32 {
         use std::os::unix::fs::PermissionsExt;
         fs::metadata(p).unwrap().permissions().mode() & 0o7777
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_key_file_others_can_read_is_named_with_its_fix() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = TempDir::new().unwrap();
+        let path = dir.path().join("credentials.json");
+        assert_eq!(readable_by_others(&path), None, "no file, nothing to say");
+        fs::write(&path, b"{}").unwrap();
+        for (bits, readable) in [
+            (0o600, false),
+            (0o400, false),
+            (0o620, false),
+            (0o644, true),
+            (0o640, true),
+            (0o604, true),
+        ] {
+            fs::set_permissions(&path, fs::Permissions::from_mode(bits)).unwrap();
+            let found = readable_by_others(&path);
+            assert_eq!(found.is_some(), readable, "{bits:o}");
+            if let Some(found) = found {
+                assert_eq!(found.mode, bits);
+                assert_eq!(found.fix(), format!("chmod 600 {}", path.display()));
+                assert_eq!(
+                    found.to_string(),
+                    format!(
+                        "{} is readable by other users of this machine (mode {bits:04o})",
+                        path.display()
+                    )
+                );
+            }
+        }
     }
 
     #[cfg(unix)]

@@ -143,15 +143,17 @@ pub(super) fn report(store: &dyn KeyStore, path: &Path, mode: Option<u32>) -> St
 ///     "api_key": "sk-or-v1-…",
 ///     "key_label": "laptop",
 ///     "user_id": "user_…",
+///     "base_url": "https://openrouter.ai/",
 ///     "stored_at": 1767225600
 ///   }
 /// }
 /// ```
 ///
-/// `stored_at` is unix seconds. `key_label`/`user_id` are written when known and removed when
-/// not (they describe the key being replaced). Unknown top-level fields and unknown fields inside
+/// `stored_at` is unix seconds. `key_label`/`user_id`/`base_url` (the OpenRouter that issued
+/// the key, where its key page is) are written when known and removed when not (they
+/// describe the key being replaced); [`KeyStore::load_meta`] reads them back. Unknown top-level fields and unknown fields inside
 /// `"openrouter"` are kept in order. Written pretty-printed with a final newline, mode 0600.
-/// `remove` drops the four fields above (and the entry, and then the file, if nothing else is
+/// `remove` drops the five fields above (and the entry, and then the file, if nothing else is
 /// left). Errors: see [`KeyStore`].
 #[derive(Clone, Debug)]
 pub struct CredentialsFileStore {
@@ -165,7 +167,7 @@ impl CredentialsFileStore {
     }
 }
 
-const OUR_FIELDS: [&str; 4] = ["api_key", "key_label", "user_id", "stored_at"];
+const OUR_FIELDS: [&str; 5] = ["api_key", "key_label", "user_id", "base_url", "stored_at"];
 
 /// The `openrouter` object of our credentials file, created when absent or null (`load` reads
 /// both as "no key"). Errors: [`StoreError::NotAnObject`] for any other value, which is never
@@ -228,7 +230,12 @@ impl KeyStore for CredentialsFileStore {
                 "api_key".into(),
                 Value::String(key.expose_secret().to_string()),
             );
-            for (name, value) in [("key_label", &meta.key_label), ("user_id", &meta.user_id)] {
+            let base_url = meta.base_url.as_ref().map(|u| u.to_string());
+            for (name, value) in [
+                ("key_label", &meta.key_label),
+                ("user_id", &meta.user_id),
+                ("base_url", &base_url),
+            ] {
                 match value {
                     Some(v) => {
                         obj.insert(name.into(), Value::String(v.clone()));
@@ -251,6 +258,25 @@ impl KeyStore for CredentialsFileStore {
         };
         let doc = parse_object(&self.path, &bytes)?;
         credentials_key(&self.path, &doc.0)
+    }
+
+    /// The label, user id and base URL stored beside the key; a field that is missing, not
+    /// a string, or (the base URL) not a URL is `None`.
+    fn load_meta(&self) -> Result<KeyMeta, StoreError> {
+        let Some(bytes) = read_existing(&self.path)? else {
+            return Ok(KeyMeta::default());
+        };
+        let doc = parse_object(&self.path, &bytes)?;
+        if credentials_key(&self.path, &doc.0)?.is_none() {
+            return Ok(KeyMeta::default());
+        }
+        let Some(Value::Object(obj)) = doc.0.get(ENTRY) else {
+            return Ok(KeyMeta::default());
+        };
+        let text = |name: &str| obj.get(name).and_then(Value::as_str).map(str::to_owned);
+        let mut meta = KeyMeta::new(text("key_label"), text("user_id"));
+        meta.base_url = text("base_url").and_then(|u| url::Url::parse(&u).ok());
+        Ok(meta)
     }
 
     fn remove(&mut self) -> Result<bool, StoreError> {
@@ -685,10 +711,7 @@ mod tests {
         .unwrap();
         let mut s = CredentialsFileStore::new(&path);
         assert_eq!(s.load().unwrap().unwrap().expose_secret(), "old");
-        let meta = KeyMeta {
-            key_label: Some("laptop".into()),
-            user_id: None,
-        };
+        let meta = KeyMeta::new(Some("laptop".into()), None);
         let report = s.store(&ApiKey::new(KEY), &meta).unwrap();
         assert!(report.description.starts_with("credentials file "));
         let text = fs::read_to_string(&path).unwrap();
@@ -736,16 +759,39 @@ mod tests {
         let mut s = CredentialsFileStore::new(&path);
         s.store(
             &ApiKey::new(KEY),
-            &KeyMeta {
-                key_label: Some("l".into()),
-                user_id: Some("u".into()),
-            },
+            &KeyMeta::new(Some("l".into()), Some("u".into())),
         )
         .unwrap();
         let v = parse(&fs::read(&path).unwrap());
         assert_eq!(v["openrouter"]["user_id"], "u");
         assert!(s.remove().unwrap());
         assert!(!path.exists());
+    }
+
+    #[test]
+    fn credentials_file_records_where_the_key_came_from() {
+        let dir = TempDir::new().unwrap();
+        let path = dir.path().join("credentials.json");
+        let mut s = CredentialsFileStore::new(&path);
+        assert_eq!(s.load_meta().unwrap(), KeyMeta::default());
+        let emulator: url::Url = "http://127.0.0.1:8123/".parse().unwrap();
+        let meta = KeyMeta::new(Some("l".into()), None).with_base_url(emulator.clone());
+        s.store(&ApiKey::new(KEY), &meta).unwrap();
+        let v = parse(&fs::read(&path).unwrap());
+        assert_eq!(v["openrouter"]["base_url"], "http://127.0.0.1:8123/");
+        assert_eq!(s.load_meta().unwrap(), meta);
+        // A key stored without one does not inherit the old key's.
+        s.store(&ApiKey::new(KEY2), &KeyMeta::default()).unwrap();
+        assert_eq!(s.load_meta().unwrap().base_url, None);
+        s.store(&ApiKey::new(KEY), &meta).unwrap();
+        assert!(s.remove().unwrap());
+        assert!(!path.exists(), "base_url is ours and goes with the key");
+        // Other programs' files get no such field.
+        let auth = dir.path().join("auth.json");
+        let mut o = OpencodeStore::new(&auth);
+        o.store(&ApiKey::new(KEY), &meta).unwrap();
+        assert!(!fs::read_to_string(&auth).unwrap().contains("base_url"));
+        assert_eq!(o.load_meta().unwrap(), KeyMeta::default());
     }
 
     #[test]
