@@ -70,9 +70,17 @@ pub fn check_key_with(
     base_url: &url::Url,
     key: &ApiKey,
 ) -> Result<KeyInfo, KeyCheckFailure> {
-    let request = key_check_request(base_url, key);
+    check_key_request(transport, &key_check_request(base_url, key))
+}
+
+/// Sends a key check `request` (as [`key_check_request`] makes it, perhaps with the login's
+/// `User-Agent`) and reads the answer.
+pub(crate) fn check_key_request(
+    transport: &dyn Transport,
+    request: &openrouter_auth_core::HttpRequest,
+) -> Result<KeyInfo, KeyCheckFailure> {
     let response = transport
-        .send(&request, KEY_CHECK_TIMEOUT)
+        .send(request, KEY_CHECK_TIMEOUT)
         .map_err(KeyCheckFailure::Unreachable)?;
     parse_key_info(&response).map_err(KeyCheckFailure::Answered)
 }
@@ -88,9 +96,16 @@ pub async fn check_key_async(
     base_url: &url::Url,
     key: &ApiKey,
 ) -> Result<KeyInfo, KeyCheckFailure> {
-    let request = key_check_request(base_url, key);
+    check_key_request_async(transport, &key_check_request(base_url, key)).await
+}
+
+/// [`check_key_request`] through an [`AsyncTransport`].
+pub(crate) async fn check_key_request_async(
+    transport: &dyn AsyncTransport,
+    request: &openrouter_auth_core::HttpRequest,
+) -> Result<KeyInfo, KeyCheckFailure> {
     let response = transport
-        .send(&request, KEY_CHECK_TIMEOUT)
+        .send(request, KEY_CHECK_TIMEOUT)
         .await
         .map_err(KeyCheckFailure::Unreachable)?;
     parse_key_info(&response).map_err(KeyCheckFailure::Answered)

@@ -18,7 +18,8 @@
 //! - `keyring` (default): the system keyring store.
 //! - `cli` (default): the `openrouter-auth` command and the crates only it uses (clap,
 //!   indicatif, ctrlc, tracing-subscriber, qrcode). An embedder turns the defaults off:
-//!   `openrouter-auth = { version = "0.1", default-features = false, features = ["reqwest"] }`.
+//!   `openrouter-auth = { version = "0.1", default-features = false, features = ["reqwest"] }`
+//!   (add `"tokio"` for [`login_async`]).
 //!
 //! ```no_run
 //! use openrouter_auth::{login, CancelHandle, LoginEvent, LoginOptions, StoreEnv};

@@ -12,7 +12,9 @@
 //! or printed and the key only comes back in [`LoginOutcome::key`].
 
 use crate::detect::{headless_reason, EnvSnapshot, HeadlessReason};
-use crate::key_check::{check_key_async, check_key_with, KeyCheckFailure};
+#[cfg(feature = "tokio")]
+use crate::key_check::check_key_request_async;
+use crate::key_check::{check_key_request, KeyCheckFailure};
 use crate::server::{BindError, LoopbackServer};
 use crate::store::{
     open_store, KeyMeta, KeyStore, Replace, SeenKey, StoreEnv, StoreError, StoreReport, StoreSpec,
@@ -63,16 +65,25 @@ pub struct LoginOptions {
     /// ([`default_key_label`](crate::default_key_label)).
     pub key_label: Option<KeyLabel>,
     /// The app's display name, on every browser page ("you can return to `<app>`"), in the
-    /// default `key_label` and (as a product token) in the exchange's `User-Agent`. Default
-    /// `openrouter-auth`.
+    /// default `key_label` and (as a product token, unless `product_token` is set) in the
+    /// `User-Agent`. Default `openrouter-auth`.
     pub app_name: AppName,
+    /// The product token that leads the `User-Agent` of every request the login sends (the
+    /// code exchange, the reachability probe, the key check), e.g. `acme-agent/1.4.2`, before
+    /// `openrouter-auth/<version>`. `None` (default): derived from `app_name`
+    /// ([`ProductToken::from_app_name`]; none for the default name). The transport must send
+    /// the request's `User-Agent` header as given (the default clients do: a header set on the
+    /// request replaces a client's own `user_agent`).
+    pub product_token: Option<ProductToken>,
     /// A credit limit for the new key, in US dollars, sent as OpenRouter's `limit`
     /// ([`FlowConfig::limit`]); positive and finite, or the login fails at once. `None`
     /// (default): no limit.
     pub limit: Option<f64>,
     /// How long to wait for the browser, in seconds' precision. Default 600 s.
     pub timeout: Duration,
-    /// How long the code exchange may take. Default 30 s.
+    /// How long the code exchange may take, from sending to the whole answer; past it the login
+    /// ends with `FlowError::Network(NetworkError::ExchangeTimedOut { .. })` and a key may exist
+    /// (the transport itself gets 2 s more, see [`Transport`]). Default 30 s.
     pub exchange_timeout: Duration,
     /// Where the key goes: every destination gets the same key, in this order. Default: the
     /// credentials file (`StoreSpec::File(None)`). Empty: return-only, nothing is written or
@@ -124,6 +135,7 @@ impl Default for LoginOptions {
             callback_host: CallbackHost::Localhost,
             key_label: None,
             app_name: core.app_name,
+            product_token: None,
             limit: None,
             timeout: core.callback_timeout,
             exchange_timeout: core.exchange_timeout,
@@ -171,6 +183,22 @@ impl LoginOptions {
     pub fn app_name(mut self, app_name: AppName) -> Self {
         self.app_name = app_name;
         self
+    }
+
+    /// Sets [`LoginOptions::product_token`] (e.g. `ProductToken::new("acme-agent/1.4.2")?`).
+    pub fn product_token(mut self, token: impl Into<Option<ProductToken>>) -> Self {
+        self.product_token = token.into();
+        self
+    }
+
+    /// The product token the login's requests carry: [`LoginOptions::product_token`], else
+    /// one made from the app's name.
+    fn user_agent_token(&self) -> Option<ProductToken> {
+        self.product_token.clone().or_else(|| {
+            (self.app_name != AppName::default())
+                .then(|| ProductToken::from_app_name(&self.app_name))
+                .flatten()
+        })
     }
 
     /// Sets [`LoginOptions::limit`] (US dollars, or `None`).
@@ -282,9 +310,7 @@ impl LoginOptions {
         config.callback_timeout = self.timeout;
         config.exchange_timeout = self.exchange_timeout;
         config.headless = self.headless;
-        config.product_token = (self.app_name != AppName::default())
-            .then(|| ProductToken::from_app_name(&self.app_name))
-            .flatten();
+        config.product_token = self.user_agent_token();
         config.app_name = self.app_name.clone();
         config.limit = self.limit;
         config
@@ -680,7 +706,12 @@ impl CancelHandle {
     }
 
     /// Asks the login to stop. A login that is storing a key finishes storing first, so the
-    /// key is never lost.
+    /// key is never lost. A login stopped this way returns
+    /// `Err(LoginError::Flow(FlowError::User(UserError::Cancelled { may_have_been_sent })))`
+    /// (`kind()` `"cancelled"`); `may_have_been_sent` is true when the code exchange was out,
+    /// so a key may exist on OpenRouter (the message links the key list). Prefer this over
+    /// dropping a [`login_async`] future (as `tokio::time::timeout` does): that cancels too
+    /// and frees the port, but gives no error value to tell the user.
     pub fn cancel(&self) {
         let mut g = self.inner.lock().unwrap_or_else(|p| p.into_inner());
         g.cancelled = true;
@@ -793,10 +824,11 @@ impl Exchanger {
     fn probe(
         &self,
         base_url: &url::Url,
+        product: Option<&ProductToken>,
         done: mpsc::Sender<Option<String>>,
         waker: Option<Arc<Waker>>,
     ) {
-        let request = openrouter_auth_core::reachability_request(base_url);
+        let request = openrouter_auth_core::reachability_request(base_url).with_user_agent(product);
         self.spawn_send(request, PROBE_TIMEOUT, move |r| {
             let _ = done.send(r.err().map(|e| e.reason));
             if let Some(w) = waker {
@@ -806,12 +838,19 @@ impl Exchanger {
     }
 
     /// `GET /api/v1/key` through the same client as the exchange (on the login's thread).
-    fn check_key(&self, base_url: &url::Url, key: &ApiKey) -> Result<KeyInfo, KeyCheckFailure> {
+    fn check_key(
+        &self,
+        base_url: &url::Url,
+        product: Option<&ProductToken>,
+        key: &ApiKey,
+    ) -> Result<KeyInfo, KeyCheckFailure> {
+        let request =
+            openrouter_auth_core::key_check_request(base_url, key).with_user_agent(product);
         match self {
-            Exchanger::Blocking(client) => check_key_with(client.as_ref(), base_url, key),
+            Exchanger::Blocking(client) => check_key_request(client.as_ref(), &request),
             #[cfg(feature = "tokio")]
             Exchanger::Tokio(handle, client) => {
-                handle.block_on(check_key_async(client.as_ref(), base_url, key))
+                handle.block_on(check_key_request_async(client.as_ref(), &request))
             }
         }
     }
@@ -948,8 +987,9 @@ pub fn store_existing_key(
         Some(t) => Arc::clone(t),
         None => default_blocking(&options.base_url)?,
     };
-    let info = check_key_with(client.as_ref(), &options.base_url, &key)
-        .map_err(LoginError::KeyCheckFailed)?;
+    let request = openrouter_auth_core::key_check_request(&options.base_url, &key)
+        .with_user_agent(options.user_agent_token().as_ref());
+    let info = check_key_request(client.as_ref(), &request).map_err(LoginError::KeyCheckFailed)?;
     let mut stores = open_destinations(options, observer, Some(&key))?;
     let meta = KeyMeta::new(info.label.clone(), None).with_base_url(options.base_url.clone());
     let attempts: Vec<StoreAttempt> = stores.iter_mut().map(|s| s.store(&key, &meta)).collect();
@@ -1069,7 +1109,12 @@ pub(crate) fn run(
                 Output::OpenBrowser { .. } | Output::PromptForCode { .. }
             ) {
                 if let Some(done) = probe_tx.take() {
-                    exchanger.probe(&options.base_url, done, inbox.waker.clone());
+                    exchanger.probe(
+                        &options.base_url,
+                        options.user_agent_token().as_ref(),
+                        done,
+                        inbox.waker.clone(),
+                    );
                     probe_pending = true;
                 }
             }
@@ -1200,9 +1245,9 @@ pub(crate) fn run(
     }
     match result {
         Outcome::Stored { key, user_id, .. } => {
-            let key_check = options
-                .check_key
-                .then(|| exchanger.check_key(&options.base_url, &key));
+            let key_check = options.check_key.then(|| {
+                exchanger.check_key(&options.base_url, options.user_agent_token().as_ref(), &key)
+            });
             Ok(LoginOutcome {
                 key,
                 user_id,

@@ -76,14 +76,30 @@ impl TransportError {
 ///   `code_verifier`, the key check an `Authorization` header; a 3xx is returned as it is (the
 ///   core treats it as an unexpected answer). The implementations here refuse an answer that
 ///   came from another URL than the one asked (a client configured to follow redirects);
-/// - send the headers the core built (`Content-Type`, `Authorization`, `User-Agent`; it may
-///   replace `User-Agent` with its own) and give up after `timeout` (the whole exchange,
-///   connection included);
+/// - send the headers the core built (`Content-Type`, `Authorization`, `User-Agent`) as given:
+///   the `User-Agent` carries the app's product token
+///   ([`LoginOptions::product_token`](crate::LoginOptions::product_token)); the
+///   implementations here send it in place of the client's own `user_agent`;
+/// - give up after `timeout` (the whole request, connection included). What a login passes:
+///   the code exchange gets [`LoginOptions::exchange_timeout`](crate::LoginOptions::exchange_timeout)
+///   plus 2 s (the flow's own deadline decides; the extra only ends a request that outlives
+///   it), the reachability probe 10 s, the key check 15 s
+///   ([`KEY_CHECK_TIMEOUT`](crate::KEY_CHECK_TIMEOUT)). A client timeout of its own that is
+///   shorter wins, and then counts as a network failure;
 /// - keep at most [`MAX_BODY_BYTES`] of the body (OpenRouter's answers are a few hundred
 ///   bytes); cutting a longer one there is fine;
 /// - keep secrets out of its errors and logs: the request body holds the authorization code and
 ///   the `code_verifier`, the key check's `Authorization` header and every successful exchange's
 ///   answer hold an API key.
+///
+/// A login sends three kinds of request through it: the reachability probe (`GET
+/// /api/v1/key` without credentials, beside showing the URL), the code exchange (`POST
+/// /api/v1/auth/keys`) and, when [`LoginOptions::check_key`](crate::LoginOptions::check_key)
+/// is on, the key check (`GET /api/v1/key` with the new key).
+///
+/// The implementations for `reqwest::blocking::Client` and `reqwest::Client` are for
+/// reqwest 0.12 (feature `reqwest`); a client of another reqwest major version is another
+/// type and needs a wrapper implementing the trait.
 ///
 /// An embedder with its own configured reqwest client (a root CA of its own, a proxy, a
 /// `User-Agent`) passes it as it is (`Arc::new(client)`): set `redirect::Policy::none()` on it.
