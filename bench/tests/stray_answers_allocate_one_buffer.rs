@@ -12,8 +12,9 @@
 //! made outside the count), and for the result page of a finished flow: its `/done` page
 //! is rendered once, not again for each reload.
 //!
-//! Before this change each answer rendered its page again: about 40 allocations for a 404
-//! (the HTML body, owned header names and values, the reason, the formatted head).
+//! Before this change each answer rendered its page again: about 25 allocations (the HTML
+//! body, owned header names and values, the reason, the formatted head; `BENCHMARKS.md`,
+//! issue 17, counts them under callgrind).
 //!
 //! A counting global allocator wraps the system one; this binary holds a single test, so
 //! nothing else allocates while it counts. Not pinned here: the server's own answers (503,
