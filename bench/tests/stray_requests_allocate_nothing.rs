@@ -7,10 +7,11 @@
 //! global allocator wraps the system one; this binary holds a single test, so nothing else
 //! allocates while it counts.
 //!
-//! Not pinned here (it still allocates): rendering the answer (`Page`/`BrowserResponse`),
-//! the owned `BrowserRequest` the server hands the flow in `Input::Request`, heads the
-//! server rejects itself (their 400 page carries an owned reason), and callbacks that carry
-//! a code or an `error=` (their values are copied out, the code into a zeroizing buffer).
+//! Not pinned here: the answer (`stray_answers_allocate_one_buffer.rs` pins that it costs
+//! the one output buffer), the owned `BrowserRequest` of `Input::Request` (the server no
+//! longer builds it: it hands the flow the borrowed head), heads the server rejects itself,
+//! and callbacks that carry a code or an `error=` (their values are copied out, the code
+//! into a zeroizing buffer).
 
 use openrouter_auth::head::{parse_head, ParsedHead};
 use openrouter_auth_core::{classify_request, CallbackTarget, FlowNonce, RequestClass};

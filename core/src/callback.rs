@@ -101,6 +101,23 @@ impl std::fmt::Display for Malformed {
     }
 }
 
+impl Malformed {
+    /// How many values [`Malformed::index`] numbers.
+    pub(crate) const COUNT: usize = 4 + KNOWN.len();
+
+    /// A number below [`Malformed::COUNT`] for each value, for the flow's cache of rendered
+    /// pages; `None` for a [`Malformed::DuplicateParameter`] outside the known parameters.
+    pub(crate) fn index(self) -> Option<usize> {
+        Some(match self {
+            Malformed::TooLong => 0,
+            Malformed::BadPercentEncoding => 1,
+            Malformed::NotUtf8 => 2,
+            Malformed::BadCode => 3,
+            Malformed::DuplicateParameter(p) => 4 + KNOWN.iter().position(|k| *k == p)?,
+        })
+    }
+}
+
 const KNOWN: [&str; 5] = ["code", "state", "error", "error_description", "error_uri"];
 const CODE: usize = 0;
 const STATE: usize = 1;

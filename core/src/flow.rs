@@ -47,7 +47,8 @@
 use crate::app::{AppName, ProductToken};
 use crate::authorize::{authorization_url, callback_url, CallbackHost, KeyLabel, DEFAULT_BASE_URL};
 use crate::callback::{
-    classify_request, parse_callback, CallbackTarget, NotOurs, RequestClass, MAX_CODE_BYTES,
+    classify_request, parse_callback, CallbackTarget, Malformed, NotOurs, RequestClass,
+    RequestHead, MAX_CODE_BYTES,
 };
 use crate::error::{FlowError, NetworkError, UserError};
 use crate::exchange::{exchange_request, parse_exchange_response, ExchangeSuccess};
@@ -509,11 +510,57 @@ enum State<R> {
     },
 }
 
-/// What the flow is fed: an input, or time passing.
-enum Event<R> {
+/// What the flow is fed: an input, a request head borrowed from the shell's buffer, or time
+/// passing.
+enum Event<'a, R> {
     Input(Input<R>),
+    Request(ConnectionId, &'a RequestHead<'a>),
     Timeout,
 }
+
+/// The answers the flow gives again and again, each rendered at most once per flow (on
+/// first use) and then shared by every response made from it: the fixed pages, and the
+/// result page once the flow has ended (its outcome never changes then).
+#[derive(Clone, Copy)]
+enum Answer {
+    NotFound,
+    MethodNotAllowed,
+    Misdirected,
+    AlreadyFinished,
+    InProgress,
+    /// Our path without a code or an `error=`.
+    NoCode,
+    /// Our path with another flow's `state`.
+    ForeignState,
+    Malformed(Malformed),
+    /// The result page, at `/done` once the flow has ended.
+    Result,
+}
+
+/// Cache slots before the [`Answer::Malformed`] ones.
+const FIXED_ANSWERS: usize = 8;
+
+impl Answer {
+    /// Its cache slot; `None` for a [`Malformed`] the cache has no slot for.
+    fn slot(self) -> Option<usize> {
+        Some(match self {
+            Answer::NotFound => 0,
+            Answer::MethodNotAllowed => 1,
+            Answer::Misdirected => 2,
+            Answer::AlreadyFinished => 3,
+            Answer::InProgress => 4,
+            Answer::NoCode => 5,
+            Answer::ForeignState => 6,
+            Answer::Result => 7,
+            Answer::Malformed(m) => FIXED_ANSWERS + m.index()?,
+        })
+    }
+}
+
+/// The rendered [`Answer`]s, by [`Answer::slot`]. Each borrows its head from static tables
+/// and shares its body, so a clone allocates nothing.
+#[derive(Default)]
+struct RenderedPages([Option<BrowserResponse>; FIXED_ANSWERS + Malformed::COUNT]);
 
 /// One sign-in. A sans-IO state machine: it never touches sockets, files, clocks or the OS
 /// RNG.
@@ -557,6 +604,9 @@ pub struct Flow<R = ()> {
     #[serde(default)]
     pastes_closed: bool,
     outputs: VecDeque<Output<R>>,
+    /// Pages rendered so far, made again on demand after a round trip through serde.
+    #[serde(skip)]
+    pages: RenderedPages,
 }
 
 impl<R> std::fmt::Debug for Flow<R> {
@@ -615,6 +665,7 @@ impl<R: Clone> Flow<R> {
             refused_pastes: Vec::new(),
             pastes_closed: false,
             outputs: VecDeque::new(),
+            pages: RenderedPages::default(),
         };
         if flow.config.headless {
             let url = authorization_url(
@@ -736,13 +787,28 @@ impl<R: Clone> Flow<R> {
         self.step(Event::Input(input))
     }
 
+    /// A request head arrived on connection `conn`, borrowed from the shell's read buffer:
+    /// the same as [`Input::Request`] with the owned [`BrowserRequest`], without the copy.
+    /// The flow copies out only what it keeps (a code, an `error=`); answering any other
+    /// request costs it no allocation (beyond what the [`VecDeque`] of outputs may grow
+    /// by), and [`BrowserResponse::encode`] then allocates the one buffer for the bytes.
+    pub fn handle_request(
+        &mut self,
+        conn: ConnectionId,
+        head: &RequestHead<'_>,
+        now: Time,
+    ) -> Handled {
+        self.advance(now);
+        self.step(Event::Request(conn, head))
+    }
+
     fn advance(&mut self, now: Time) {
         // Time never goes back.
         self.now = self.now.max(now);
     }
 
     /// The transition table: every (phase, event) pair and what it does.
-    fn step(&mut self, event: Event<R>) -> Handled {
+    fn step(&mut self, event: Event<'_, R>) -> Handled {
         use Phase as P;
         let phase = self.phase();
         let input = match event {
@@ -762,11 +828,13 @@ impl<R: Clone> Flow<R> {
                     P::Init | P::AwaitingCallback | P::Storing => Handled::Ignored(Ignored::NotDue),
                 };
             }
+            // Browser requests get an answer in every phase; what they do depends on it.
+            Event::Request(conn, head) => return self.on_request(conn, head),
             Event::Input(input) => input,
         };
         match (phase, input) {
             // Browser requests get an answer in every phase; what they do depends on it.
-            (_, Input::Request(req)) => self.on_request(req),
+            (_, Input::Request(req)) => self.on_request(req.conn, &req.head()),
             (P::Lingering | P::Finished, _) => Handled::Ignored(Ignored::Ended),
 
             (P::Init, Input::ListenerBound { port, ipv6 }) => self.on_listener_bound(port, ipv6),
@@ -892,53 +960,85 @@ impl<R: Clone> Flow<R> {
         url
     }
 
+    /// Answers `conn` with `page`, rendered for this answer alone (the 303 to `/done`).
     fn respond(&mut self, conn: ConnectionId, page: Page, head_only: bool) -> Handled {
+        let response = page.render_for(&self.config.app_name);
+        self.send(conn, response, head_only)
+    }
+
+    /// Answers `conn` with `answer`, rendered on first use and shared after that: a
+    /// response made from the cache borrows its head and shares its body, so it costs no
+    /// allocation.
+    fn answer(&mut self, conn: ConnectionId, answer: Answer, head_only: bool) -> Handled {
+        let slot = answer.slot();
+        if let Some(response) = slot.and_then(|i| self.pages.0[i].clone()) {
+            return self.send(conn, response, head_only);
+        }
+        let page = match answer {
+            Answer::NotFound => Page::NotFound,
+            Answer::MethodNotAllowed => Page::MethodNotAllowed,
+            Answer::Misdirected => Page::MisdirectedRequest,
+            Answer::AlreadyFinished => Page::AlreadyFinished,
+            Answer::InProgress => Page::InProgress,
+            Answer::NoCode => Page::BadRequest {
+                reason: "This sign-in link has no authorization code.".into(),
+            },
+            Answer::ForeignState => Page::BadRequest {
+                reason: "The state parameter does not belong to this sign-in.".into(),
+            },
+            Answer::Malformed(m) => Page::BadRequest {
+                reason: format!("Unusable sign-in link: {m}."),
+            },
+            Answer::Result => match self.result_page() {
+                Some(page) => page,
+                None => return self.answer(conn, Answer::InProgress, head_only),
+            },
+        };
+        let response = page.render_for(&self.config.app_name);
+        if let Some(i) = slot {
+            self.pages.0[i] = Some(response.clone());
+        }
+        self.send(conn, response, head_only)
+    }
+
+    fn send(&mut self, conn: ConnectionId, response: BrowserResponse, head_only: bool) -> Handled {
         self.outputs.push_back(Output::Respond {
             conn,
-            response: page.render_for(&self.config.app_name),
+            response,
             head_only,
         });
         Handled::Answered
     }
 
-    fn on_request(&mut self, req: BrowserRequest) -> Handled {
-        let conn = req.conn;
-        let (head_only, target) = match classify_request(&req.head(), &self.nonce, self.port) {
+    fn on_request(&mut self, conn: ConnectionId, head: &RequestHead<'_>) -> Handled {
+        let (head_only, target) = match classify_request(head, &self.nonce, self.port) {
             RequestClass::Misdirected { head_only } => {
-                return self.respond(conn, Page::MisdirectedRequest, head_only)
+                return self.answer(conn, Answer::Misdirected, head_only)
             }
             RequestClass::MethodNotAllowed => {
-                return self.respond(conn, Page::MethodNotAllowed, false)
+                return self.answer(conn, Answer::MethodNotAllowed, false)
             }
             RequestClass::Target { head_only, target } => (head_only, target),
         };
         match target {
             CallbackTarget::NotOurs(NotOurs::WrongPath | NotOurs::WrongNonce) => {
-                self.respond(conn, Page::NotFound, head_only)
+                self.answer(conn, Answer::NotFound, head_only)
             }
             CallbackTarget::NotOurs(NotOurs::NoParameters) => {
-                let page = self.page_for_own_path(Page::BadRequest {
-                    reason: "This sign-in link has no authorization code.".into(),
-                });
-                self.respond(conn, page, head_only)
+                let answer = self.for_own_path(Answer::NoCode);
+                self.answer(conn, answer, head_only)
             }
-            CallbackTarget::NotOurs(NotOurs::StateMismatch) => self.respond(
-                conn,
-                Page::BadRequest {
-                    reason: "The state parameter does not belong to this sign-in.".into(),
-                },
-                head_only,
-            ),
-            CallbackTarget::Malformed(m) => self.respond(
-                conn,
-                Page::BadRequest {
-                    reason: format!("Unusable sign-in link: {m}."),
-                },
-                head_only,
-            ),
+            CallbackTarget::NotOurs(NotOurs::StateMismatch) => {
+                self.answer(conn, Answer::ForeignState, head_only)
+            }
+            CallbackTarget::Malformed(m) => self.answer(conn, Answer::Malformed(m), head_only),
             CallbackTarget::Done => {
-                let page = self.result_page().unwrap_or(Page::InProgress);
-                let answered = self.respond(conn, page, head_only);
+                let answer = if self.is_terminal() {
+                    Answer::Result
+                } else {
+                    Answer::InProgress
+                };
+                let answered = self.answer(conn, answer, head_only);
                 match &mut self.state {
                     State::Lingering { awaiting_done, .. } if !head_only => {
                         *awaiting_done -= 1;
@@ -953,14 +1053,14 @@ impl<R: Clone> Flow<R> {
             }
             CallbackTarget::Code(_) | CallbackTarget::Error(_) if head_only => {
                 // HEAD must not have side effects (RFC 9110 section 9.2.1).
-                let page = self.page_for_own_path(Page::InProgress);
-                self.respond(conn, page, true)
+                let answer = self.for_own_path(Answer::InProgress);
+                self.answer(conn, answer, true)
             }
             CallbackTarget::Code(code) => match self.state {
                 State::Init | State::AwaitingCallback => self.start_exchange(code, vec![conn]),
                 State::Exchanging { .. } | State::Storing { .. } => self.hold(conn),
                 State::Lingering { .. } | State::Finished { .. } => {
-                    self.respond(conn, Page::AlreadyFinished, false)
+                    self.answer(conn, Answer::AlreadyFinished, false)
                 }
             },
             CallbackTarget::Error(err) => match self.state {
@@ -972,16 +1072,16 @@ impl<R: Clone> Flow<R> {
                 }
                 State::Exchanging { .. } | State::Storing { .. } => self.hold(conn),
                 State::Lingering { .. } | State::Finished { .. } => {
-                    self.respond(conn, Page::AlreadyFinished, false)
+                    self.answer(conn, Answer::AlreadyFinished, false)
                 }
             },
         }
     }
 
     /// A non-result answer on our own path, or "already finished" once terminal.
-    fn page_for_own_path(&self, waiting: Page) -> Page {
+    fn for_own_path(&self, waiting: Answer) -> Answer {
         if self.is_terminal() {
-            Page::AlreadyFinished
+            Answer::AlreadyFinished
         } else {
             waiting
         }
@@ -1002,7 +1102,7 @@ impl<R: Clone> Flow<R> {
                 held.push(conn);
                 Handled::Applied
             }
-            _ => self.respond(conn, Page::InProgress, false),
+            _ => self.answer(conn, Answer::InProgress, false),
         }
     }
 
@@ -1370,31 +1470,37 @@ impl<R: Clone> Flow<R> {
 /// when it is 80). Before the port is known, any loopback host name passes.
 pub fn host_is_ours(host: Option<&[u8]>, port: Option<u16>) -> bool {
     let Some(host) = host else { return false };
-    let Ok(host) = std::str::from_utf8(host) else {
-        return false;
+    // Surrounding white space is ignored (as `str::trim` would); bytes that are not UTF-8
+    // never match. An ASCII value, the usual one, needs no UTF-8 check.
+    let host = if host.is_ascii() {
+        trim_white_space(host)
+    } else {
+        match std::str::from_utf8(host) {
+            Ok(h) => h.trim().as_bytes(),
+            Err(_) => return false,
+        }
     };
-    let host = host.trim();
-    let (name, host_port) = if let Some(rest) = host.strip_prefix("[::1]") {
-        if !rest.is_empty() && !rest.starts_with(':') {
+    let (name, host_port) = if let Some(rest) = host.strip_prefix(b"[::1]") {
+        if !rest.is_empty() && !rest.starts_with(b":") {
             return false; // `[::1]evil`: not a port
         }
-        ("[::1]", rest.strip_prefix(':'))
+        (&b"[::1]"[..], rest.strip_prefix(b":"))
     } else {
-        match host.rsplit_once(':') {
-            Some((n, p)) => (n, Some(p)),
+        match host.iter().rposition(|&b| b == b':') {
+            Some(i) => (&host[..i], Some(&host[i + 1..])),
             None => (host, None),
         }
     };
-    let name_ok = name.eq_ignore_ascii_case("localhost") || name == "127.0.0.1" || name == "[::1]";
+    let name_ok =
+        name.eq_ignore_ascii_case(b"localhost") || name == b"127.0.0.1" || name == b"[::1]";
     if !name_ok {
         return false;
     }
     let given: Option<u16> = match host_port {
-        // A port is digits only (RFC 3986 section 3.2.3); `parse` would also take `+`.
-        Some(p) if !p.bytes().all(|b| b.is_ascii_digit()) => return false,
-        Some(p) => match p.parse() {
-            Ok(p) => Some(p),
-            Err(_) => return false,
+        // A port is one or more digits (RFC 3986 section 3.2.3), and fits in 16 bits.
+        Some(p) => match port_number(p) {
+            Some(p) => Some(p),
+            None => return false,
         },
         None => None,
     };
@@ -1403,4 +1509,35 @@ pub fn host_is_ours(host: Option<&[u8]>, port: Option<u16>) -> bool {
         (Some(ours), Some(g)) => ours == g,
         (Some(ours), None) => ours == 80,
     }
+}
+
+/// `bytes` without the ASCII white space `str::trim` removes at either end.
+fn trim_white_space(mut bytes: &[u8]) -> &[u8] {
+    let white = |b: &u8| matches!(b, b'\t' | b'\n' | 0x0b | 0x0c | b'\r' | b' ');
+    while let [first, rest @ ..] = bytes {
+        if !white(first) {
+            break;
+        }
+        bytes = rest;
+    }
+    while let [rest @ .., last] = bytes {
+        if !white(last) {
+            break;
+        }
+        bytes = rest;
+    }
+    bytes
+}
+
+/// A port written as one or more ASCII digits (leading zeros allowed), if it fits in 16 bits.
+fn port_number(digits: &[u8]) -> Option<u16> {
+    if digits.is_empty() {
+        return None;
+    }
+    digits.iter().try_fold(0u16, |n, &d| {
+        if !d.is_ascii_digit() {
+            return None;
+        }
+        n.checked_mul(10)?.checked_add(u16::from(d - b'0'))
+    })
 }

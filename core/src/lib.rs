@@ -78,8 +78,9 @@
 //!    head; answer a longer head with [`Page::HeadTooLarge`], a slow one with
 //!    [`Page::RequestTimeout`], and more connections than you serve with [`Page::Busy`],
 //!    without feeding them to the flow. Pass the `Host` header in
-//!    [`BrowserRequest::host`] only when there was **exactly one** (`None` otherwise: the
-//!    flow then answers 421). Serve connections concurrently: an idle preconnect must never
+//!    [`BrowserRequest::host`] (or [`RequestHead::host`], for [`Flow::handle_request`]:
+//!    the head borrowed from your read buffer, no copy) only when there was **exactly one**
+//!    (`None` otherwise: the flow then answers 421). Serve connections concurrently: an idle preconnect must never
 //!    hold up the real callback. One request per connection, then close.
 //! 2. **Fire deadlines even while inputs keep arriving.** Once [`Flow::poll_timeout`] has
 //!    passed, call [`Flow::handle_timeout`] (after feeding the inputs you have): inputs never

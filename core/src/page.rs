@@ -10,37 +10,70 @@
 
 use crate::app::AppName;
 use serde::{Deserialize, Serialize};
+use std::borrow::Cow;
+use std::sync::Arc;
+
+/// One response header: name and value. Every header the listener sends is a fixed string
+/// except `Location`, so most are borrowed.
+pub type Header = (Cow<'static, str>, Cow<'static, str>);
 
 /// An HTTP/1.1 response to the browser, as data. [`BrowserResponse::encode`] gives the bytes.
+///
+/// Its fixed parts are borrowed (the reason phrase, the security headers) and its body is
+/// shared, so a response built from a rendered page costs no allocation to make, clone or
+/// drop: a [`crate::Flow`] renders each page once and hands out the same body for every
+/// repeat of it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct BrowserResponse {
     /// Status code, e.g. 200.
     pub status: u16,
     /// Reason phrase, e.g. `OK`.
-    pub reason: String,
+    pub reason: Cow<'static, str>,
     /// Headers other than `Content-Length` (added by [`BrowserResponse::encode`]).
-    pub headers: Vec<(String, String)>,
+    pub headers: Cow<'static, [Header]>,
     /// The body (UTF-8 HTML or empty).
-    pub body: String,
+    pub body: Arc<str>,
 }
 
 impl BrowserResponse {
     /// The response as bytes on the wire. For a `HEAD` request pass `head_only = true`:
     /// the same head (with the `Content-Length` of the full body) and no body (RFC 9110
-    /// section 9.3.2).
+    /// section 9.3.2). Allocates the returned buffer, at its exact size, and nothing else.
     pub fn encode(&self, head_only: bool) -> Vec<u8> {
-        let mut out = Vec::with_capacity(512 + self.body.len());
-        out.extend_from_slice(format!("HTTP/1.1 {} {}\r\n", self.status, self.reason).as_bytes());
-        for (n, v) in &self.headers {
+        let mut status = Digits::new();
+        let mut length = Digits::new();
+        let status = status.of(self.status.into());
+        let length = length.of(self.body.len());
+        let body = if head_only { "" } else { &*self.body };
+        let size = "HTTP/1.1 \r\n".len()
+            + status.len()
+            + 1
+            + self.reason.len()
+            + self
+                .headers
+                .iter()
+                .map(|(n, v)| n.len() + v.len() + 4)
+                .sum::<usize>()
+            + "Content-Length: \r\n\r\n".len()
+            + length.len()
+            + body.len();
+        let mut out = Vec::with_capacity(size);
+        out.extend_from_slice(b"HTTP/1.1 ");
+        out.extend_from_slice(status);
+        out.push(b' ');
+        out.extend_from_slice(self.reason.as_bytes());
+        out.extend_from_slice(b"\r\n");
+        for (n, v) in self.headers.iter() {
             out.extend_from_slice(n.as_bytes());
             out.extend_from_slice(b": ");
             out.extend_from_slice(v.as_bytes());
             out.extend_from_slice(b"\r\n");
         }
-        out.extend_from_slice(format!("Content-Length: {}\r\n\r\n", self.body.len()).as_bytes());
-        if !head_only {
-            out.extend_from_slice(self.body.as_bytes());
-        }
+        out.extend_from_slice(b"Content-Length: ");
+        out.extend_from_slice(length);
+        out.extend_from_slice(b"\r\n\r\n");
+        out.extend_from_slice(body.as_bytes());
+        debug_assert_eq!(out.len(), size);
         out
     }
 
@@ -49,9 +82,61 @@ impl BrowserResponse {
         self.headers
             .iter()
             .find(|(n, _)| n.eq_ignore_ascii_case(name))
-            .map(|(_, v)| v.as_str())
+            .map(|(_, v)| &**v)
     }
 }
+
+/// A number in decimal, written into a stack buffer.
+struct Digits([u8; 20]);
+
+impl Digits {
+    fn new() -> Self {
+        Digits([0; 20])
+    }
+
+    fn of(&mut self, mut n: usize) -> &[u8] {
+        let mut i = self.0.len();
+        loop {
+            i -= 1;
+            // `n % 10` is below 10: the cast cannot truncate.
+            self.0[i] = b'0' + (n % 10) as u8;
+            n /= 10;
+            if n == 0 {
+                return &self.0[i..];
+            }
+        }
+    }
+}
+
+/// A borrowed header, for the tables below.
+const fn fixed(name: &'static str, value: &'static str) -> Header {
+    (Cow::Borrowed(name), Cow::Borrowed(value))
+}
+
+/// The headers every response ends with, in order (see the module doc).
+macro_rules! security_headers {
+    ($($first:expr),*) => {
+        [
+            $($first,)*
+            fixed("Cache-Control", "no-store"),
+            fixed("Referrer-Policy", "no-referrer"),
+            fixed("X-Content-Type-Options", "nosniff"),
+            fixed("X-Frame-Options", "DENY"),
+            fixed("Content-Security-Policy", CSP),
+            fixed("Connection", "close"),
+        ]
+    };
+}
+
+const SECURITY_HEADERS: [Header; 6] = security_headers!();
+const HTML: Header = fixed("Content-Type", "text/html; charset=utf-8");
+const PLAIN: Header = fixed("Content-Type", "text/plain; charset=utf-8");
+
+/// The headers of an HTML page.
+static PAGE_HEADERS: [Header; 7] = security_headers!(HTML);
+
+/// The headers of the 405 page: `Allow` names the methods served.
+static NOT_ALLOWED_HEADERS: [Header; 8] = security_headers!(HTML, fixed("Allow", "GET, HEAD"));
 
 /// Every page and plain answer the listener can give.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -301,6 +386,33 @@ impl Page {
     /// Renders the page with all the security headers; the page names `app` ("you can return
     /// to `<app>`"), HTML-escaped.
     pub fn render_for(&self, app: &AppName) -> BrowserResponse {
+        self.response(self.html_for(app).into())
+    }
+
+    /// This page's response with `body`, the page's [`Page::html_for`] rendered earlier:
+    /// the status, reason and headers cost no allocation (but the 303's `Location`).
+    pub(crate) fn response(&self, body: Arc<str>) -> BrowserResponse {
+        let headers = match self {
+            Page::SeeOther { location } => {
+                let mut h = Vec::with_capacity(2 + SECURITY_HEADERS.len());
+                h.push((Cow::Borrowed("Location"), Cow::Owned(location.clone())));
+                h.push(PLAIN);
+                h.extend(SECURITY_HEADERS);
+                Cow::Owned(h)
+            }
+            Page::MethodNotAllowed => Cow::Borrowed(&NOT_ALLOWED_HEADERS[..]),
+            _ => Cow::Borrowed(&PAGE_HEADERS[..]),
+        };
+        BrowserResponse {
+            status: self.status(),
+            reason: Cow::Borrowed(self.reason()),
+            headers,
+            body,
+        }
+    }
+
+    /// The page's HTML naming `app`; empty for the 303, which has no body.
+    pub(crate) fn html_for(&self, app: &AppName) -> String {
         let a = escape_html(app.as_str());
         let restart = format!("To try again, start a new sign-in from {a}.");
         let body = |mark, happened: String, next: Option<String>| Body {
@@ -427,32 +539,7 @@ impl Page {
                 Some("Reload this page in a moment.".into()),
             )),
         };
-        let body = body.map(|b| html(app, b)).unwrap_or_default();
-        let mut headers: Vec<(String, String)> = Vec::with_capacity(10);
-        let mut h = |n: &str, v: String| headers.push((n.to_string(), v));
-        if let Page::SeeOther { location } = self {
-            h("Location", location.clone());
-        }
-        if body.is_empty() {
-            h("Content-Type", "text/plain; charset=utf-8".into());
-        } else {
-            h("Content-Type", "text/html; charset=utf-8".into());
-        }
-        if matches!(self, Page::MethodNotAllowed) {
-            h("Allow", "GET, HEAD".into());
-        }
-        h("Cache-Control", "no-store".into());
-        h("Referrer-Policy", "no-referrer".into());
-        h("X-Content-Type-Options", "nosniff".into());
-        h("X-Frame-Options", "DENY".into());
-        h("Content-Security-Policy", CSP.into());
-        h("Connection", "close".into());
-        BrowserResponse {
-            status: self.status(),
-            reason: self.reason().into(),
-            headers,
-            body,
-        }
+        body.map(|b| html(app, b)).unwrap_or_default()
     }
 }
 

@@ -363,6 +363,15 @@ fn host_guard_table() {
     assert!(!ok(&format!("localhost:+{PORT}"), p));
     assert!(!ok("[::1]evil.example", Some(80)));
     assert!(!ok("[::1]evil.example", None));
+    assert!(
+        !ok("localhost:65616", Some(80)),
+        "65616 is 80 + 65536: no port"
+    );
+    // White space around the value is ignored, as `str::trim` ignores it, Unicode included.
+    assert!(ok(&format!(" \t localhost:{PORT}\x0b"), p));
+    assert!(ok(&format!("\u{a0}127.0.0.1:{PORT}\u{3000}"), p));
+    assert!(!ok(&format!("local\u{a0}host:{PORT}"), p));
+    assert!(!ok(&format!("localhost:{PORT}\u{a0}1"), p));
     assert!(!host_is_ours(None, p));
     assert!(!host_is_ours(Some(&[0xff, b':', b'1']), None));
 }

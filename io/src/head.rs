@@ -11,9 +11,10 @@ use openrouter_auth_core::{Page, RequestHead};
 pub enum ParsedHead<'a> {
     /// The head is not complete yet: the server reads more.
     Partial,
-    /// A complete head, borrowed from the read buffer. The server hands the flow its owned
-    /// form ([`RequestHead::to_request`], `Input::Request`); the flow decides on the borrowed
-    /// form ([`classify_request`](openrouter_auth_core::classify_request)).
+    /// A complete head, borrowed from the read buffer. The server hands it to the flow as it
+    /// is ([`Flow::handle_request`](openrouter_auth_core::Flow::handle_request)), which
+    /// decides on it ([`classify_request`](openrouter_auth_core::classify_request)) and
+    /// copies out only a code or an `error=`.
     Request(RequestHead<'a>),
     /// The server answers at once with this page and closes (400 unparsable or an
     /// unsupported version, 431 too many headers); `head_only` is true for a HEAD request.
@@ -34,6 +35,9 @@ pub fn parse_head(buf: &[u8]) -> ParsedHead<'_> {
     match server::parse_head(buf) {
         Head::Partial => ParsedHead::Partial,
         Head::Complete(request) => ParsedHead::Request(request),
-        Head::Reject(page, head_only) => ParsedHead::Rejected { page, head_only },
+        Head::Reject(fixed) => {
+            let (page, head_only) = fixed.page();
+            ParsedHead::Rejected { page, head_only }
+        }
     }
 }

@@ -1192,8 +1192,11 @@ pub(crate) fn run(
             until = Some(until.map_or(soon, |t| t.min(soon)));
         }
         let mut inputs = match &mut server {
+            // Requests go to the flow as the server parses them, borrowed from its buffer.
             Some(server) => server
-                .poll(until)?
+                .poll(until, &mut |conn, head| {
+                    log_handled("request", flow.handle_request(conn, head, now_since(epoch)));
+                })?
                 .inputs
                 .into_iter()
                 .filter_map(from_server)
@@ -1240,7 +1243,8 @@ pub(crate) fn run(
         // Let the last answers (the result page) reach the browser.
         let flush_until = Instant::now() + FLUSH_GRACE;
         while server.has_pending_writes() && Instant::now() < flush_until {
-            server.poll(Some(flush_until))?;
+            // The flow has finished: a request that arrives now gets no answer.
+            server.poll(Some(flush_until), &mut |_, _| {})?;
         }
     }
     match result {
@@ -1443,11 +1447,10 @@ fn join_and(items: &[&str]) -> String {
     }
 }
 
-/// A server's input (a request or a closed connection) as the loop's flow takes it.
+/// A server's input (a closed connection) as the loop's flow takes it.
 fn from_server(input: openrouter_auth_core::Input) -> Option<Input> {
     use openrouter_auth_core::Input as Plain;
     match input {
-        Plain::Request(r) => Some(Input::Request(r)),
         Plain::ConnectionClosed(c) => Some(Input::ConnectionClosed(c)),
         _ => None, // the server produces nothing else
     }

@@ -1,10 +1,11 @@
 use mio::net::{TcpListener, TcpStream};
 use mio::{Events, Interest, Poll, Token, Waker};
 use openrouter_auth_core::{ConnectionId, Input, Page, RequestHead};
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::io::{self, Read, Write};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
 use zeroize::Zeroizing;
 
@@ -135,8 +136,8 @@ enum ConnState {
     Reading { buf: Zeroizing<Vec<u8>> },
     /// The head went to the flow; waiting for its answer.
     Waiting,
-    /// Writing the answer.
-    Writing { buf: Vec<u8>, pos: usize },
+    /// Writing the answer (the flow's, or one of the server's own [`Fixed`] answers).
+    Writing { buf: Cow<'static, [u8]>, pos: usize },
 }
 
 struct Conn {
@@ -187,10 +188,10 @@ pub struct LoopbackServer {
     max_conns: usize,
 }
 
-/// What one turn of [`LoopbackServer::poll`] produced.
+/// What one turn of [`LoopbackServer::poll`] produced besides the requests it handed over.
 #[derive(Default)]
 pub(crate) struct Turn {
-    /// Inputs for the flow (requests, closed connections).
+    /// Inputs for the flow (closed connections).
     pub inputs: Vec<Input>,
     /// Whether the waker fired (other threads have inputs queued).
     pub woken: bool,
@@ -284,8 +285,15 @@ impl LoopbackServer {
     }
 
     /// Waits for events until `until` (or the nearest connection deadline), handles them,
-    /// and returns the inputs for the flow.
-    pub(crate) fn poll(&mut self, until: Option<Instant>) -> io::Result<Turn> {
+    /// and returns the inputs for the flow. Each complete request head goes to `on_request`
+    /// as it is parsed, borrowed from the connection's read buffer (for
+    /// [`Flow::handle_request`](openrouter_auth_core::Flow::handle_request): the flow
+    /// decides, and copies out only a code or an `error=`); the buffer is wiped after.
+    pub(crate) fn poll(
+        &mut self,
+        until: Option<Instant>,
+        on_request: &mut dyn FnMut(ConnectionId, &RequestHead<'_>),
+    ) -> io::Result<Turn> {
         let now = Instant::now();
         let wake_at = [until, self.next_deadline(), self.accept_retry_at]
             .into_iter()
@@ -315,7 +323,7 @@ impl LoopbackServer {
                 WAKER => turn.woken = true,
                 t => {
                     if readable {
-                        self.on_readable(t, &mut turn.inputs);
+                        self.on_readable(t, &mut turn.inputs, on_request);
                     }
                     if writable {
                         self.on_writable(t);
@@ -413,7 +421,7 @@ impl LoopbackServer {
             match self.oldest_reading() {
                 Some(t) => self.drop_conn(t),
                 None => {
-                    let _ = stream.write(&Page::Busy.render().encode(false));
+                    let _ = stream.write(Fixed::Busy.bytes());
                     return;
                 }
             }
@@ -453,12 +461,17 @@ impl LoopbackServer {
         }
     }
 
-    fn on_readable(&mut self, token: Token, inputs: &mut Vec<Input>) {
+    fn on_readable(
+        &mut self,
+        token: Token,
+        inputs: &mut Vec<Input>,
+        on_request: &mut dyn FnMut(ConnectionId, &RequestHead<'_>),
+    ) {
         enum After {
             Nothing,
             Drop,
             Closed(ConnectionId),
-            Answer(Page, bool),
+            Answer(Fixed),
         }
         let Some(conn) = self.conns.get_mut(&token) else {
             return;
@@ -475,19 +488,17 @@ impl LoopbackServer {
                             buf.extend_from_slice(&chunk[..n.min(room)]);
                             match parse_head(buf) {
                                 Head::Partial if buf.len() > MAX_HEAD_BYTES => {
-                                    break After::Answer(Page::HeadTooLarge, false)
+                                    break After::Answer(Fixed::HeadTooLarge)
                                 }
                                 Head::Partial => continue,
                                 Head::Complete(head) => {
-                                    let req = head.to_request(conn.id);
+                                    on_request(conn.id, &head);
+                                    // Drops the read buffer, which wipes it.
                                     conn.state = ConnState::Waiting;
                                     conn.deadline = None;
-                                    inputs.push(Input::Request(req));
                                     break After::Nothing;
                                 }
-                                Head::Reject(page, head_only) => {
-                                    break After::Answer(page, head_only)
-                                }
+                                Head::Reject(fixed) => break After::Answer(fixed),
                             }
                         }
                         Err(e) if e.kind() == io::ErrorKind::WouldBlock => break After::Nothing,
@@ -526,7 +537,7 @@ impl LoopbackServer {
                 self.drop_conn(token);
                 inputs.push(Input::ConnectionClosed(id));
             }
-            After::Answer(page, head_only) => self.answer_now(token, page, head_only),
+            After::Answer(fixed) => self.answer_now(token, fixed),
         }
     }
 
@@ -562,11 +573,11 @@ impl LoopbackServer {
         let Some(&token) = self.by_id.get(&conn) else {
             return;
         };
-        self.start_write(token, bytes);
+        self.start_write(token, Cow::Owned(bytes));
         self.on_writable(token);
     }
 
-    fn start_write(&mut self, token: Token, bytes: Vec<u8>) {
+    fn start_write(&mut self, token: Token, bytes: Cow<'static, [u8]>) {
         let Some(conn) = self.conns.get_mut(&token) else {
             return;
         };
@@ -578,8 +589,8 @@ impl LoopbackServer {
             .reregister(&mut conn.stream, token, Interest::WRITABLE);
     }
 
-    fn answer_now(&mut self, token: Token, page: Page, head_only: bool) {
-        self.start_write(token, page.render().encode(head_only));
+    fn answer_now(&mut self, token: Token, fixed: Fixed) {
+        self.start_write(token, Cow::Borrowed(fixed.bytes()));
         self.on_writable(token);
     }
 
@@ -598,7 +609,7 @@ impl LoopbackServer {
         for (token, partial_head) in due {
             if partial_head {
                 // A stalled request head gets a 408; the answer has its own write deadline.
-                self.answer_now(token, Page::RequestTimeout, false);
+                self.answer_now(token, Fixed::RequestTimeout);
             } else {
                 // An idle preconnect, or a reader that never takes our answer.
                 self.drop_conn(token);
@@ -712,10 +723,73 @@ fn listen(addr: SocketAddr) -> io::Result<TcpListener> {
 
 pub(crate) enum Head<'a> {
     Partial,
-    /// Borrowed from the read buffer: nothing is copied until the flow is handed it.
+    /// Borrowed from the read buffer: the flow decides on it as it is.
     Complete(RequestHead<'a>),
-    /// Answer at once with this page (`bool`: the request was HEAD).
-    Reject(Page, bool),
+    /// Answer at once with this and close.
+    Reject(Fixed),
+}
+
+/// The answers the server gives on its own, before (or instead of) asking the flow. Each is
+/// rendered once per process (for the default app name: the server does not know the
+/// flow's) and then written from the same bytes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Fixed {
+    /// 503: at the connection limit with nothing to drop.
+    Busy,
+    /// 408: the head did not arrive within [`READ_DEADLINE`].
+    RequestTimeout,
+    /// 431: over [`MAX_HEAD_BYTES`] or [`MAX_HEADERS`].
+    HeadTooLarge,
+    /// 400: not an HTTP request head.
+    Unparsable,
+    /// 400: an HTTP version other than 1.0 and 1.1; `true` for a HEAD request.
+    UnsupportedVersion(bool),
+}
+
+impl Fixed {
+    const ALL: [Fixed; 6] = [
+        Fixed::Busy,
+        Fixed::RequestTimeout,
+        Fixed::HeadTooLarge,
+        Fixed::Unparsable,
+        Fixed::UnsupportedVersion(false),
+        Fixed::UnsupportedVersion(true),
+    ];
+
+    /// The page, and whether it goes out without its body (HEAD).
+    pub(crate) fn page(self) -> (Page, bool) {
+        match self {
+            Fixed::Busy => (Page::Busy, false),
+            Fixed::RequestTimeout => (Page::RequestTimeout, false),
+            Fixed::HeadTooLarge => (Page::HeadTooLarge, false),
+            Fixed::Unparsable => (
+                Page::BadRequest {
+                    reason: "The request could not be parsed.".into(),
+                },
+                false,
+            ),
+            Fixed::UnsupportedVersion(head_only) => (
+                Page::BadRequest {
+                    reason: "Unsupported HTTP version.".into(),
+                },
+                head_only,
+            ),
+        }
+    }
+
+    /// The answer on the wire, rendered on first use.
+    fn bytes(self) -> &'static [u8] {
+        static BYTES: [OnceLock<Vec<u8>>; Fixed::ALL.len()] =
+            [const { OnceLock::new() }; Fixed::ALL.len()];
+        let i = Fixed::ALL
+            .iter()
+            .position(|f| *f == self)
+            .expect("every answer is in ALL");
+        BYTES[i].get_or_init(|| {
+            let (page, head_only) = self.page();
+            page.render().encode(head_only)
+        })
+    }
 }
 
 pub(crate) fn parse_head(buf: &[u8]) -> Head<'_> {
@@ -736,12 +810,7 @@ pub(crate) fn parse_head(buf: &[u8]) -> Head<'_> {
                 _ => None, // none, or more than one: the core answers 421
             };
             if req.version != Some(1) && req.version != Some(0) {
-                return Head::Reject(
-                    Page::BadRequest {
-                        reason: "Unsupported HTTP version.".into(),
-                    },
-                    head_only,
-                );
+                return Head::Reject(Fixed::UnsupportedVersion(head_only));
             }
             Head::Complete(RequestHead {
                 method,
@@ -749,13 +818,8 @@ pub(crate) fn parse_head(buf: &[u8]) -> Head<'_> {
                 host,
             })
         }
-        Err(httparse::Error::TooManyHeaders) => Head::Reject(Page::HeadTooLarge, false),
-        Err(_) => Head::Reject(
-            Page::BadRequest {
-                reason: "The request could not be parsed.".into(),
-            },
-            false,
-        ),
+        Err(httparse::Error::TooManyHeaders) => Head::Reject(Fixed::HeadTooLarge),
+        Err(_) => Head::Reject(Fixed::Unparsable),
     }
 }
 
@@ -782,7 +846,7 @@ mod tests {
         }
         assert!(matches!(
             parse_head(b"\x00\x01garbage\r\n\r\n"),
-            Head::Reject(Page::BadRequest { .. }, _)
+            Head::Reject(Fixed::Unparsable)
         ));
         let mut many = b"GET / HTTP/1.1\r\n".to_vec();
         for i in 0..70 {
@@ -791,7 +855,7 @@ mod tests {
         many.extend_from_slice(b"\r\n");
         assert!(matches!(
             parse_head(&many),
-            Head::Reject(Page::HeadTooLarge, _)
+            Head::Reject(Fixed::HeadTooLarge)
         ));
     }
 

@@ -880,14 +880,9 @@ impl CheckedFlow {
             Output::Respond { response, .. } => {
                 // Header names and values are searched one by one: no secret holds the `: `
                 // or line break that joins them on the wire.
-                let fields = [response.body.as_str(), response.reason.as_str()]
+                let fields = [&*response.body, &*response.reason]
                     .into_iter()
-                    .chain(
-                        response
-                            .headers
-                            .iter()
-                            .flat_map(|(n, v)| [n.as_str(), v.as_str()]),
-                    );
+                    .chain(response.headers.iter().flat_map(|(n, v)| [&**n, &**v]));
                 for s in fields {
                     if leaks(s) {
                         violation("verifier-only-in-exchange-body", "a browser response")?;
@@ -1942,13 +1937,14 @@ mod tests {
         assert!(cf.check_secrets(&respond(clean.clone())).is_ok());
         for secret in [verifier.as_str(), code] {
             let mut body = clean.clone();
-            body.body.push_str(secret);
+            body.body = format!("{}{secret}", body.body).into();
             let mut reason = clean.clone();
-            reason.reason = format!("x{secret}x");
+            reason.reason = format!("x{secret}x").into();
             let mut header = clean.clone();
             header
                 .headers
-                .push(("X-Leak".into(), format!("a {secret}")));
+                .to_mut()
+                .push(("X-Leak".into(), format!("a {secret}").into()));
             for (part, r) in [("body", body), ("reason", reason), ("header", header)] {
                 let v = cf.check_secrets(&respond(r)).expect_err(part);
                 assert!(
@@ -1963,7 +1959,7 @@ mod tests {
         }
         cf.quoted_by_openrouter.insert(code.to_owned());
         let mut quoted = clean;
-        quoted.body.push_str(code);
+        quoted.body = format!("{}{code}", quoted.body).into();
         assert!(cf.check_secrets(&respond(quoted)).is_ok());
     }
 

@@ -8,6 +8,8 @@
 //!                             the P2/P3 load alone, e.g. to profile a server under it
 //! bench-driver p1-loop ours|peer N [callbacks|strays]
 //!                             P1's loop alone, N passes over the corpus (for callgrind/perf)
+//! bench-driver answer-loop borrowed|owned N
+//!                             a flow answering the corpus's strays N times, up to the bytes
 //! ```
 //!
 //! Every subcommand prints `RESULT <id> | …` lines that `bench/run-all.sh` collects. Needs the
@@ -34,8 +36,9 @@ fn main() {
         Some("p4") => p4(quick),
         Some("flood") => flood(&args[1..]),
         Some("p1-loop") => p1_loop(&args[1..]),
+        Some("answer-loop") => answer_loop(&args[1..]),
         _ => {
-            eprintln!("usage: bench-driver p2|p3|p4 [--quick] | flood PORT SECS IDLE CHURN [favicon|junk] [RECONNECT_MS] [IDLE_CONNECTS_PER_SEC] | p1-loop ours|peer N [callbacks|strays]");
+            eprintln!("usage: bench-driver p2|p3|p4 [--quick] | flood PORT SECS IDLE CHURN [favicon|junk] [RECONNECT_MS] [IDLE_CONNECTS_PER_SEC] | p1-loop ours|peer N [callbacks|strays] | answer-loop borrowed|owned N");
             std::process::exit(2);
         }
     };
@@ -672,5 +675,70 @@ fn p1_loop(args: &[String]) -> Res<()> {
     }
     let per = t.elapsed().as_secs_f64() * 1e9 / (n as f64 * reqs.len() as f64);
     println!("{} requests, {per:.0} ns/request", n * reqs.len() as u64);
+    Ok(())
+}
+
+/// A flow's answers to the corpus's strays that the server hands it (those it rejects itself
+/// are left out), `N` passes: the server's head parse, the flow's decision and answer, the
+/// encoded bytes. `borrowed` is the server's path (`Flow::handle_request` on the borrowed
+/// head); `owned` builds the `BrowserRequest` and passes `Input::Request`. For callgrind.
+fn answer_loop(args: &[String]) -> Res<()> {
+    use openrouter_auth::head::{parse_head, ParsedHead};
+    use openrouter_auth_core::{ConnectionId, Flow, FlowConfig, Input, Output, Time};
+    use rand_chacha::rand_core::SeedableRng;
+    let borrowed = match args.first().map(String::as_str) {
+        Some("borrowed") => true,
+        Some("owned") => false,
+        _ => return Err("answer-loop borrowed|owned N".into()),
+    };
+    let n: u64 = args.get(1).ok_or("missing N")?.parse()?;
+    let port = 53122;
+    let mut flow: Flow = Flow::new(
+        FlowConfig::default(),
+        &mut rand_chacha::ChaCha20Rng::seed_from_u64(7),
+        Time::ZERO,
+    )?;
+    let _ = flow.handle_input(Input::ListenerBound { port, ipv6: true }, Time::ZERO);
+    while flow.poll_output().is_some() {}
+    let strays: Vec<Vec<u8>> = Corpus::build(flow.nonce().expose_secret(), port)
+        .into_iter()
+        .filter(|r| r.class == Class::Stray)
+        .filter(|r| matches!(parse_head(&r.bytes), ParsedHead::Request(_)))
+        .map(|r| r.bytes)
+        .collect();
+    let (mut conn, mut bytes) = (0u64, 0usize);
+    let t = Instant::now();
+    for _ in 0..n {
+        for r in &strays {
+            conn += 1;
+            let ParsedHead::Request(head) = parse_head(std::hint::black_box(r)) else {
+                unreachable!("filtered above")
+            };
+            let _ = if borrowed {
+                flow.handle_request(ConnectionId(conn), &head, Time::ZERO)
+            } else {
+                flow.handle_input(
+                    Input::Request(head.to_request(ConnectionId(conn))),
+                    Time::ZERO,
+                )
+            };
+            while let Some(out) = flow.poll_output() {
+                if let Output::Respond {
+                    response,
+                    head_only,
+                    ..
+                } = out
+                {
+                    bytes += std::hint::black_box(response.encode(head_only)).len();
+                }
+            }
+        }
+    }
+    let per = t.elapsed().as_secs_f64() * 1e9 / (n as f64 * strays.len() as f64);
+    println!(
+        "{} answers ({} kinds), {bytes} bytes, {per:.0} ns/answer",
+        n * strays.len() as u64,
+        strays.len()
+    );
     Ok(())
 }

@@ -35,14 +35,14 @@ fn main() {
 async fn serve() {
     let page = Page::NotFound.render();
     let mut map = hyper::HeaderMap::new();
-    for (n, v) in &page.headers {
+    for (n, v) in page.headers.iter() {
         map.append(
             hyper::header::HeaderName::from_bytes(n.as_bytes()).expect("header name"),
             hyper::header::HeaderValue::from_str(v).expect("header value"),
         );
     }
     let headers = Arc::new(map);
-    let body = Bytes::from(page.body);
+    let body = Bytes::from(page.body.to_string());
     let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0))
         .await
         .expect("bind 127.0.0.1");
