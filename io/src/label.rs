@@ -29,7 +29,21 @@ pub fn short_hostname() -> String {
 
 /// Today's date in the local time zone (UTC if it cannot be determined), as `YYYY-MM-DD`.
 pub fn local_date() -> String {
-    jiff::Zoned::now().date().to_string()
+    match localtime_file() {
+        Some(tz) => jiff::Timestamp::now().to_zoned(tz).date().to_string(),
+        None => jiff::Zoned::now().date().to_string(),
+    }
+}
+
+/// Without `TZ`, the zone in `/etc/localtime`, read directly. jiff's own lookup of the
+/// system zone first indexes the whole zoneinfo tree (dozens of directories), and the date is
+/// needed before the authorization URL can be printed (it is in the key label).
+fn localtime_file() -> Option<jiff::tz::TimeZone> {
+    if !cfg!(unix) || std::env::var_os("TZ").is_some() {
+        return None;
+    }
+    let data = std::fs::read("/etc/localtime").ok()?;
+    jiff::tz::TimeZone::tzif("localtime", &data).ok()
 }
 
 /// [`key_label_for`] with this machine's host name and today's local date.

@@ -603,7 +603,9 @@ pub enum LoginError {
     InvalidLimit(ConfigError),
     /// No HTTP client: the default one could not be set up (the TLS setup failed), or the
     /// crate was built without the `reqwest` feature and [`LoginOptions::transport`] is unset.
-    /// Nothing was sent or opened.
+    /// Nothing was sent. [`login`] builds the default client only once the authorization URL
+    /// is out (the reachability probe needs it first), so the URL may have been shown and
+    /// the listener opened; [`login_async`] and [`store_existing_key`] build it first.
     #[error("could not set up the HTTP client: {0}")]
     HttpClient(#[source] TransportError),
     /// The event loop failed (an OS error from `poll`).
@@ -781,6 +783,11 @@ impl CancelHandle {
 pub(crate) enum Exchanger {
     /// A thread per request with a blocking client.
     Blocking(Arc<dyn Transport>),
+    /// A thread per request with the default blocking client, built by the first request
+    /// that needs it (the reachability probe, started once the URL is shown): reqwest's
+    /// runtime thread and the system's trust store stay off the path to the URL.
+    #[cfg(feature = "reqwest")]
+    Default(Arc<DefaultClient>),
     /// A task on a tokio runtime.
     #[cfg(feature = "tokio")]
     Tokio(tokio::runtime::Handle, Arc<dyn AsyncTransport>),
@@ -795,7 +802,71 @@ const TRANSPORT_GRACE: Duration = Duration::from_secs(2);
 /// How long the reachability probe may take before OpenRouter counts as not answering.
 const PROBE_TIMEOUT: Duration = Duration::from_secs(10);
 
+/// The default blocking client ([`blocking_client`](crate::blocking_client)), built on first
+/// use. A client that could not be built answers every request with the reason, as "never
+/// sent"; the login then ends with [`LoginError::HttpClient`] ([`DefaultClient::failure`]).
+#[cfg(feature = "reqwest")]
+#[derive(Debug)]
+pub(crate) struct DefaultClient {
+    base_url: url::Url,
+    client: std::sync::OnceLock<Result<reqwest::blocking::Client, TransportError>>,
+}
+
+#[cfg(feature = "reqwest")]
+impl DefaultClient {
+    fn new(base_url: &url::Url) -> Self {
+        Self {
+            base_url: base_url.clone(),
+            client: std::sync::OnceLock::new(),
+        }
+    }
+
+    /// The client, built now if no request has needed it yet (a caller that comes while
+    /// another thread builds it waits for that build).
+    fn get(&self) -> Result<&reqwest::blocking::Client, &TransportError> {
+        self.client
+            .get_or_init(|| crate::transport::blocking_client(&self.base_url))
+            .as_ref()
+    }
+
+    /// Why the client could not be built, once a build was tried and failed.
+    fn failure(&self) -> Option<&TransportError> {
+        self.client.get().and_then(|r| r.as_ref().err())
+    }
+}
+
+#[cfg(feature = "reqwest")]
+impl Transport for DefaultClient {
+    fn send(
+        &self,
+        request: &HttpRequest,
+        timeout: Duration,
+    ) -> Result<openrouter_auth_core::HttpResponse, TransportError> {
+        self.get().map_err(Clone::clone)?.send(request, timeout)
+    }
+}
+
 impl Exchanger {
+    /// The blocking client, if the requests run on threads.
+    fn blocking(&self) -> Option<Arc<dyn Transport>> {
+        match self {
+            Exchanger::Blocking(client) => Some(Arc::clone(client)),
+            #[cfg(feature = "reqwest")]
+            Exchanger::Default(client) => Some(Arc::clone(client) as Arc<dyn Transport>),
+            #[cfg(feature = "tokio")]
+            Exchanger::Tokio(..) => None,
+        }
+    }
+
+    /// Why the default client could not be built, once that is known.
+    fn client_failure(&self) -> Option<TransportError> {
+        match self {
+            #[cfg(feature = "reqwest")]
+            Exchanger::Default(client) => client.failure().cloned(),
+            _ => None,
+        }
+    }
+
     /// Sends `request` on its own thread (blocking client) or task (async client) and hands
     /// what came back to `deliver` there. The one place the exchange and the probe are sent.
     fn spawn_send(
@@ -806,16 +877,14 @@ impl Exchanger {
             + Send
             + 'static,
     ) {
-        match self {
-            Exchanger::Blocking(client) => {
-                let client = Arc::clone(client);
-                std::thread::spawn(move || deliver(client.send(&request, timeout)));
-            }
-            #[cfg(feature = "tokio")]
-            Exchanger::Tokio(handle, client) => {
-                let client = Arc::clone(client);
-                handle.spawn(async move { deliver(client.send(&request, timeout).await) });
-            }
+        #[cfg(feature = "tokio")]
+        if let Exchanger::Tokio(handle, client) = self {
+            let client = Arc::clone(client);
+            handle.spawn(async move { deliver(client.send(&request, timeout).await) });
+            return;
+        }
+        if let Some(client) = self.blocking() {
+            std::thread::spawn(move || deliver(client.send(&request, timeout)));
         }
     }
 
@@ -848,6 +917,8 @@ impl Exchanger {
             openrouter_auth_core::key_check_request(base_url, key).with_user_agent(product);
         match self {
             Exchanger::Blocking(client) => check_key_request(client.as_ref(), &request),
+            #[cfg(feature = "reqwest")]
+            Exchanger::Default(client) => check_key_request(client.as_ref(), &request),
             #[cfg(feature = "tokio")]
             Exchanger::Tokio(handle, client) => {
                 handle.block_on(check_key_request_async(client.as_ref(), &request))
@@ -880,11 +951,22 @@ pub fn login(
     observer: &mut dyn LoginObserver,
     cancel: &CancelHandle,
 ) -> Result<LoginOutcome, LoginError> {
-    let client = match &options.transport {
-        Some(t) => Arc::clone(t),
-        None => default_blocking(&options.base_url)?,
+    let exchanger = match &options.transport {
+        Some(t) => Exchanger::Blocking(Arc::clone(t)),
+        None => default_exchanger(&options.base_url)?,
     };
-    run(options, observer, cancel, Exchanger::Blocking(client))
+    run(options, observer, cancel, exchanger)
+}
+
+/// The default client, built when the first request needs it (off the path to the URL).
+#[cfg(feature = "reqwest")]
+fn default_exchanger(base_url: &url::Url) -> Result<Exchanger, LoginError> {
+    Ok(Exchanger::Default(Arc::new(DefaultClient::new(base_url))))
+}
+
+#[cfg(not(feature = "reqwest"))]
+fn default_exchanger(base_url: &url::Url) -> Result<Exchanger, LoginError> {
+    default_blocking(base_url).map(Exchanger::Blocking)
 }
 
 #[cfg(feature = "reqwest")]
@@ -1104,20 +1186,11 @@ pub(crate) fn run(
     let result = loop {
         let mut finished = None;
         while let Some(out) = flow.poll_output() {
-            if matches!(
+            // The probe starts once the URL is out (it builds the default client first).
+            let shows_url = matches!(
                 out,
                 Output::OpenBrowser { .. } | Output::PromptForCode { .. }
-            ) {
-                if let Some(done) = probe_tx.take() {
-                    exchanger.probe(
-                        &options.base_url,
-                        options.user_agent_token().as_ref(),
-                        done,
-                        inbox.waker.clone(),
-                    );
-                    probe_pending = true;
-                }
-            }
+            );
             match out {
                 Output::OpenBrowser { url } => {
                     observer.event(LoginEvent::AuthorizationUrl {
@@ -1181,6 +1254,17 @@ pub(crate) fn run(
                 Output::Finished(outcome) => finished = Some(outcome),
                 _ => {} // an output this shell does not know needs nothing from it
             }
+            if shows_url {
+                if let Some(done) = probe_tx.take() {
+                    exchanger.probe(
+                        &options.base_url,
+                        options.user_agent_token().as_ref(),
+                        done,
+                        inbox.waker.clone(),
+                    );
+                    probe_pending = true;
+                }
+            }
         }
         if let Some(outcome) = finished {
             break outcome;
@@ -1210,6 +1294,12 @@ pub(crate) fn run(
             }
         };
         inputs.extend(rx.try_iter());
+        // The default client could not be built (the system's trust store is unusable): no
+        // request can reach OpenRouter, so say so now, as before the client was built lazily.
+        if let Some(e) = exchanger.client_failure() {
+            cancel.detach();
+            return Err(LoginError::HttpClient(e));
+        }
         match probe_rx.try_recv() {
             Ok(Some(reason)) => {
                 probe_pending = false;

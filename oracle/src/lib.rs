@@ -226,6 +226,10 @@ impl std::fmt::Debug for Needles {
     }
 }
 
+/// The heading only the signed-in page has (`pages-tell-the-truth`), searched in every page.
+static SIGNED_IN_HEADING: std::sync::LazyLock<Finder<'static>> =
+    std::sync::LazyLock::new(|| Finder::new("<h1>Signed in to OpenRouter</h1>"));
+
 fn finder(needle: &str) -> Finder<'static> {
     Finder::new(needle.as_bytes()).into_owned()
 }
@@ -301,7 +305,8 @@ impl CheckedFlow {
             finished: false,
             steps: 0,
         };
-        let outs = checked.drain_and_check()?;
+        let mut outs = Vec::new();
+        checked.drain_and_check(&mut outs)?;
         Ok((checked, outs))
     }
 
@@ -356,6 +361,19 @@ impl CheckedFlow {
 
     /// Feeds one input, drains the outputs and checks every rule.
     pub fn handle_input(&mut self, input: Input, now: Time) -> Result<Vec<Output>, Violation> {
+        let mut outs = Vec::new();
+        self.handle_input_into(input, now, &mut outs)?;
+        Ok(outs)
+    }
+
+    /// [`CheckedFlow::handle_input`] into a buffer the caller reuses: `outs` is cleared, then
+    /// holds the outputs.
+    pub fn handle_input_into(
+        &mut self,
+        input: Input,
+        now: Time,
+        outs: &mut Vec<Output>,
+    ) -> Result<(), Violation> {
         let stale = match &input {
             Input::ExchangeResponse { id, .. } | Input::ExchangeFailed { id, .. } => {
                 self.in_flight.as_ref().map(|(cur, _)| *cur) != Some(*id)
@@ -370,7 +388,7 @@ impl CheckedFlow {
         self.before(&input)?;
         let handled = self.flow.handle_input(input, now);
         self.last_handled = Some(handled);
-        let outs = self.drain_and_check()?;
+        self.drain_and_check(outs)?;
         let after = (
             self.flow.phase(),
             self.flow.poll_timeout(),
@@ -405,15 +423,27 @@ impl CheckedFlow {
                 ),
             )?;
         }
-        Ok(outs)
+        Ok(())
     }
 
     /// Fires the flow's timeout at `now`, drains the outputs and checks every rule.
     pub fn handle_timeout(&mut self, now: Time) -> Result<Vec<Output>, Violation> {
+        let mut outs = Vec::new();
+        self.handle_timeout_into(now, &mut outs)?;
+        Ok(outs)
+    }
+
+    /// [`CheckedFlow::handle_timeout`] into a buffer the caller reuses: `outs` is cleared,
+    /// then holds the outputs.
+    pub fn handle_timeout_into(
+        &mut self,
+        now: Time,
+        outs: &mut Vec<Output>,
+    ) -> Result<(), Violation> {
         let due = self.flow.poll_timeout().filter(|t| *t <= now);
         let handled = self.flow.handle_timeout(now);
         self.last_handled = Some(handled);
-        let outs = self.drain_and_check()?;
+        self.drain_and_check(outs)?;
         if due.is_some() == matches!(handled, Handled::Ignored(_)) {
             violation(
                 "timer-makes-progress",
@@ -438,7 +468,7 @@ impl CheckedFlow {
                 )?;
             }
         }
-        Ok(outs)
+        Ok(())
     }
 
     /// The rules that hold only at the end of a run: if `Finished` was emitted, every request
@@ -578,9 +608,10 @@ impl CheckedFlow {
         Ok(())
     }
 
-    fn drain_and_check(&mut self) -> Result<Vec<Output>, Violation> {
+    fn drain_and_check(&mut self, outs: &mut Vec<Output>) -> Result<(), Violation> {
         self.steps += 1;
-        let outs: Vec<Output> = std::iter::from_fn(|| self.flow.poll_output()).collect();
+        outs.clear();
+        outs.extend(std::iter::from_fn(|| self.flow.poll_output()));
         let finished_before = self.finished;
         let mut finished_at: Option<usize> = None;
         for (i, out) in outs.iter().enumerate() {
@@ -635,8 +666,8 @@ impl CheckedFlow {
                             }
                         }
                     }
-                    if response.body.contains("<h1>Signed in to OpenRouter</h1>")
-                        && !matches!(self.flow.outcome(), Some(Outcome::Stored { .. }))
+                    if !matches!(self.flow.outcome(), Some(Outcome::Stored { .. }))
+                        && SIGNED_IN_HEADING.find(response.body.as_bytes()).is_some()
                     {
                         violation(
                             "pages-tell-the-truth",
@@ -681,7 +712,7 @@ impl CheckedFlow {
             write!(self.debug_buf, "{:?}", self.flow).expect("formatting into a String");
             check_debug_form(&self.needles, &self.debug_buf)?;
         }
-        Ok(outs)
+        Ok(())
     }
 
     fn check_phase(&mut self) -> Result<(), Violation> {

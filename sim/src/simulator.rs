@@ -168,6 +168,77 @@ pub fn run_seed(seed: u64, record: Record) -> RunReport {
     world::World::new(seed, &plan, rng, record == Record::Transcript).run()
 }
 
+/// One flow of a run as the flow itself saw it: how it was made and every step it took, in
+/// order. [`FlowTape::replay`] plays it into a bare [`Flow`](openrouter_auth_core::Flow), with no
+/// world and no checker: the peer of the checked sweep in the `sim_throughput` bench.
+#[derive(Debug, Clone)]
+pub struct FlowTape {
+    /// The flow's configuration.
+    pub config: openrouter_auth_core::FlowConfig,
+    /// The seed of the flow's `ChaCha20Rng` (so the bare flow draws the same verifier and
+    /// nonce, and the recorded callbacks still match it).
+    pub rng_seed: u64,
+    /// When it was made.
+    pub start: openrouter_auth_core::Time,
+    /// Every input and timeout, with the virtual time it came at.
+    pub steps: Vec<TapeStep>,
+}
+
+/// One step of a [`FlowTape`].
+#[derive(Debug, Clone)]
+pub enum TapeStep {
+    /// `Flow::handle_input(input, now)`.
+    Input(openrouter_auth_core::Input, openrouter_auth_core::Time),
+    /// `Flow::handle_timeout(now)`.
+    Timeout(openrouter_auth_core::Time),
+}
+
+impl FlowTape {
+    /// Replays the tape into a fresh bare flow, dropping every output as it comes; returns
+    /// the flow at the end (`None` if it refused its configuration).
+    pub fn replay(self) -> Option<openrouter_auth_core::Flow> {
+        use rand_chacha::rand_core::SeedableRng;
+        let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(self.rng_seed);
+        let mut flow = openrouter_auth_core::Flow::new(self.config, &mut rng, self.start).ok()?;
+        while flow.poll_output().is_some() {}
+        for step in self.steps {
+            match step {
+                TapeStep::Input(input, now) => {
+                    let _ = flow.handle_input(input, now);
+                }
+                TapeStep::Timeout(now) => {
+                    let _ = flow.handle_timeout(now);
+                }
+            }
+            while flow.poll_output().is_some() {}
+        }
+        Some(flow)
+    }
+}
+
+/// How a flow ended, in the words of [`RunReport::outcomes`]: `stored`, `key_not_stored`,
+/// a `FlowError::kind`, or the phase it was left in.
+pub fn flow_end(flow: &openrouter_auth_core::Flow) -> String {
+    use openrouter_auth_core::Outcome;
+    match flow.outcome() {
+        None => format!("{:?}", flow.phase()).to_lowercase(),
+        Some(Outcome::Stored { .. }) => "stored".into(),
+        Some(Outcome::KeyNotStored { .. }) => "key_not_stored".into(),
+        Some(Outcome::Failed(e)) => e.kind().into(),
+        Some(_) => "other".into(),
+    }
+}
+
+/// [`run_seed`] without recording, also returning each flow's [`FlowTape`] (in the order the
+/// flows started).
+pub fn run_seed_taped(seed: u64) -> (RunReport, Vec<FlowTape>) {
+    let mut rng = SimRng::new(seed);
+    let plan = Plan::draw(&mut rng);
+    let mut world = world::World::new(seed, &plan, rng, false).taped();
+    let report = world.play();
+    (report, world.take_tapes())
+}
+
 /// Plays a hand-written `plan`; the secrets and junk bytes come from `seed`.
 pub fn run_plan(seed: u64, plan: &Plan, record: Record) -> RunReport {
     world::World::new(seed, plan, SimRng::new(seed), record == Record::Transcript).run()

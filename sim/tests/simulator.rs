@@ -7,7 +7,8 @@
 //!
 //! Every failure prints the command that replays it.
 use openrouter_auth_sim::simulator::{
-    plan_for, replay_command, run_seed, sweep, Record, RunReport, RUNS_ENV, SEED_ENV,
+    flow_end, plan_for, replay_command, run_seed, run_seed_taped, sweep, Record, RunReport,
+    RUNS_ENV, SEED_ENV,
 };
 use std::collections::BTreeMap;
 use std::ops::Range;
@@ -120,6 +121,42 @@ fn one_seed_twice_gives_the_same_transcript() {
         assert_eq!(
             (quiet.steps, quiet.end_ms, quiet.outcomes),
             (a.steps, a.end_ms, a.outcomes)
+        );
+    }
+}
+
+/// The bench's peer (a bare `Flow` fed each flow's recorded inputs) does the checked run's
+/// flow work: every flow ends the same way, in the same number of steps, and recording the
+/// tapes changes nothing in the run.
+#[test]
+fn taped_flows_replay_to_the_same_end_in_a_bare_flow() {
+    let mut ends: BTreeMap<String, u64> = BTreeMap::new();
+    for seed in 0..300 {
+        let (taped, tapes) = run_seed_taped(seed);
+        let quiet = run_seed(seed, Record::Nothing);
+        assert_eq!(
+            (taped.steps, taped.end_ms, &taped.outcomes),
+            (quiet.steps, quiet.end_ms, &quiet.outcomes),
+            "seed {seed}: recording tapes changed the run"
+        );
+        assert_eq!(tapes.len(), taped.flows, "seed {seed}: one tape per flow");
+        for (n, tape) in tapes.into_iter().enumerate() {
+            let flow = tape.replay().expect("the flow takes its configuration");
+            let end = flow_end(&flow);
+            assert_eq!(
+                end,
+                taped.outcomes[n],
+                "seed {seed} flow#{n}: the bare replay ended differently; replay: {}",
+                replay_command(seed)
+            );
+            *ends.entry(end).or_default() += 1;
+        }
+    }
+    // Not only flows that never got an input: the replay reaches real endings.
+    for want in ["stored", "denied", "invalid_code", "timed_out"] {
+        assert!(
+            ends.contains_key(want),
+            "no replayed flow ended {want}: {ends:?}"
         );
     }
 }

@@ -697,3 +697,50 @@ fn a_base_url_without_tls_off_loopback_is_a_usage_error() {
         assert_eq!(f.code, Some(8), "{url}: {f:?}");
     }
 }
+
+/// A system trust store without one usable certificate: no request could reach OpenRouter.
+/// The command says so at once (the HTTP client is built once the URL is out, and its failure
+/// ends the login) instead of waiting for a browser whose code could never be exchanged; it
+/// exits 1 and stores nothing.
+#[test]
+fn an_unusable_trust_store_ends_the_login_at_once_with_exit_1() {
+    let emulator = emulator(Mode::Consent);
+    let tmp = tempfile::tempdir().unwrap();
+    let store = tmp.path().join("c.json");
+    // A PEM block whose bytes are no certificate (a DER `SEQUENCE { INTEGER 0 }`).
+    let certs = tmp.path().join("broken.pem");
+    std::fs::write(
+        &certs,
+        "-----BEGIN CERTIFICATE-----\nMAMCAQA=\n-----END CERTIFICATE-----\n",
+    )
+    .unwrap();
+    let no_certs = tmp.path().join("certs");
+    std::fs::create_dir(&no_certs).unwrap();
+    let base = emulator.base_url().to_string();
+    let spec = format!("file:{}", store.display());
+    let cli = Cli::start(
+        tmp.path(),
+        &[
+            "login",
+            "--json",
+            "--no-browser",
+            "--base-url",
+            &base,
+            "--store",
+            &spec,
+        ],
+        &[
+            ("SSL_CERT_FILE", certs.to_str().unwrap()),
+            ("SSL_CERT_DIR", no_certs.to_str().unwrap()),
+        ],
+        Stdin::Null,
+    );
+    let f = cli.finish();
+    assert_failed(
+        &f,
+        &store,
+        exit::ERROR,
+        "http_client",
+        "could not set up HTTPS",
+    );
+}

@@ -569,7 +569,9 @@ fn p4(quick: bool) -> Res<()> {
     }
     println!("P4 emulator exchange round trip: {}", rtt.summary_ms());
     let (s_ms, c_ms) = (start.median() / 1e3, stored.median() / 1e3);
-    let mut ratio = "no Python peer".to_string();
+    // Issue 17's target: start → URL within 2× what exec'ing a program that only prints takes.
+    let floor_x = start.median() / floor.median();
+    let mut ratio = format!("start {floor_x:.2}x the exec floor; no Python peer");
     if !py_start.is_empty() {
         println!("P4 aider-like start → URL:       {}", py_start.summary_ms());
         println!(
@@ -577,7 +579,7 @@ fn p4(quick: bool) -> Res<()> {
             py_stored.summary_ms()
         );
         ratio = format!(
-            "start {:.1}x faster, callback→stored {:.2}x as fast as aider-like",
+            "start {floor_x:.2}x the exec floor, {:.1}x faster than aider-like; callback→stored {:.2}x as fast as aider-like",
             py_start.median() / start.median(),
             py_stored.median() / stored.median()
         );
@@ -592,8 +594,8 @@ fn p4(quick: bool) -> Res<()> {
                 stored_shm.median() / 1e3,
             ),
             &ratio,
-            "start <= 5 ms; callback→stored <= 5 ms + round trip",
-            s_ms <= 5.0 && c_ms <= 5.0 + rtt_ms,
+            "start <= 2x the exec floor; callback→stored <= 5 ms + round trip",
+            floor_x <= 2.0 && c_ms <= 5.0 + rtt_ms,
         )
     );
     Ok(())

@@ -432,10 +432,6 @@ fn login_once(
             callback_url,
             headless,
         } => {
-            if !reading_pastes {
-                reading_pastes = true;
-                spawn_paste_reader(paste_handle.clone());
-            }
             ui2.json(serde_json::json!({
                 "event": "authorization_url",
                 "url": url.as_str(),
@@ -445,19 +441,24 @@ fn login_once(
             }));
             if headless {
                 show_headless_url(&ui2, &url, ttys, suggest_limit);
-                return;
-            }
-            if open_browser {
-                ui2.line(&format!("Opening your browser to sign in to OpenRouter. If it does not open, visit:\n\n  {url}\n"));
             } else {
-                ui2.line(&format!(
-                    "Open this URL in a browser to sign in to OpenRouter:\n\n  {url}\n"
-                ));
+                if open_browser {
+                    ui2.line(&format!("Opening your browser to sign in to OpenRouter. If it does not open, visit:\n\n  {url}\n"));
+                } else {
+                    ui2.line(&format!(
+                        "Open this URL in a browser to sign in to OpenRouter:\n\n  {url}\n"
+                    ));
+                }
+                if ttys.stdin {
+                    ui2.line("Or paste the code or the address your browser ended on here:");
+                }
+                ui2.start_waiting(deadline, !ttys.stdin);
             }
-            if ttys.stdin {
-                ui2.line("Or paste the code or the address your browser ended on here:");
+            // After the URL is out (a thread's start is not on the path to it).
+            if !reading_pastes {
+                reading_pastes = true;
+                spawn_paste_reader(paste_handle.clone());
             }
-            ui2.start_waiting(deadline, !ttys.stdin);
         }
         LoginEvent::BrowserOpened => {}
         LoginEvent::BrowserFailed { reason } => {

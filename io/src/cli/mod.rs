@@ -12,16 +12,23 @@ pub mod ui;
 
 use args::Command;
 
-/// Log output (`RUST_LOG`, default `warn`) on stderr.
+/// Log output (`RUST_LOG`, default `warn`) on stderr. Without `RUST_LOG` the filter is a
+/// plain level (what `EnvFilter::new("warn")` means), so starting parses no directives.
 pub fn init_tracing() {
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_default_env()
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
-        )
+    let fmt = tracing_subscriber::fmt()
         .with_writer(std::io::stderr)
-        .without_time()
-        .try_init();
+        .without_time();
+    let _ = match std::env::var_os(tracing_subscriber::EnvFilter::DEFAULT_ENV) {
+        None => fmt
+            .with_max_level(tracing_subscriber::filter::LevelFilter::WARN)
+            .try_init(),
+        Some(_) => fmt
+            .with_env_filter(
+                tracing_subscriber::EnvFilter::try_from_default_env()
+                    .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn")),
+            )
+            .try_init(),
+    };
 }
 
 /// Runs one subcommand; returns its exit code.

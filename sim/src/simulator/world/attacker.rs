@@ -18,45 +18,21 @@ impl<'p> World<'p> {
         match kind {
             AttackKind::GuessedNonceCode => {
                 let t = guess(self);
-                reqs.push((
-                    "GET".into(),
-                    t.clone(),
-                    Some(ours),
-                    Some(FuzzTarget::Raw(t)),
-                    FuzzHost::Ours,
-                ));
+                reqs.push(("GET".into(), t, Some(ours), None, FuzzHost::Ours));
             }
             AttackKind::GuessedNonceError => {
                 let t =
                     format!("/callback/{}?error=access_denied", self.rng.token(32)).into_bytes();
-                reqs.push((
-                    "GET".into(),
-                    t.clone(),
-                    Some(ours),
-                    Some(FuzzTarget::Raw(t)),
-                    FuzzHost::Ours,
-                ));
+                reqs.push(("GET".into(), t, Some(ours), None, FuzzHost::Ours));
             }
             AttackKind::Junk(which) => {
                 let t = junk_target(which, &mut self.rng);
-                reqs.push((
-                    "GET".into(),
-                    t.clone(),
-                    Some(ours),
-                    Some(FuzzTarget::Raw(t)),
-                    FuzzHost::Ours,
-                ));
+                reqs.push(("GET".into(), t, Some(ours), None, FuzzHost::Ours));
             }
             AttackKind::RandomBytes => {
                 let n = self.rng.range(0, 64) as usize;
                 let t = self.rng.bytes(n);
-                reqs.push((
-                    "GET".into(),
-                    t.clone(),
-                    Some(ours),
-                    Some(FuzzTarget::Raw(t)),
-                    FuzzHost::Ours,
-                ));
+                reqs.push(("GET".into(), t, Some(ours), None, FuzzHost::Ours));
             }
             AttackKind::LongTarget => {
                 let t = format!(
@@ -65,13 +41,7 @@ impl<'p> World<'p> {
                     "A".repeat(9000)
                 )
                 .into_bytes();
-                reqs.push((
-                    "GET".into(),
-                    t.clone(),
-                    Some(ours),
-                    Some(FuzzTarget::Raw(t)),
-                    FuzzHost::Ours,
-                ));
+                reqs.push(("GET".into(), t, Some(ours), None, FuzzHost::Ours));
             }
             AttackKind::BadHost(which) => {
                 let hosts: [Option<String>; 9] = [
@@ -92,16 +62,12 @@ impl<'p> World<'p> {
                 } else {
                     guess(self)
                 };
-                let ft = if leaked {
-                    FuzzTarget::OwnError(false)
-                } else {
-                    FuzzTarget::Raw(t.clone())
-                };
+                let ft = leaked.then_some(FuzzTarget::OwnError(false));
                 let fh = match &h {
                     None => FuzzHost::Missing,
                     Some(h) => FuzzHost::Raw(h.clone().into_bytes()),
                 };
-                reqs.push(("GET".into(), t, h.map(String::into_bytes), Some(ft), fh));
+                reqs.push(("GET".into(), t, h.map(String::into_bytes), ft, fh));
             }
             AttackKind::WrongMethod(which) => {
                 let m =
@@ -112,13 +78,7 @@ impl<'p> World<'p> {
                 } else {
                     guess(self)
                 };
-                reqs.push((
-                    m.into(),
-                    t.clone(),
-                    Some(ours),
-                    Some(FuzzTarget::Raw(t)),
-                    FuzzHost::Ours,
-                ));
+                reqs.push((m.into(), t, Some(ours), None, FuzzHost::Ours));
             }
             AttackKind::Flood { count } => {
                 for k in 0..count {
@@ -132,13 +92,7 @@ impl<'p> World<'p> {
                         _ => format!("/callback/{}?error=access_denied", self.rng.token(32))
                             .into_bytes(),
                     };
-                    reqs.push((
-                        "GET".into(),
-                        t.clone(),
-                        Some(ours.clone()),
-                        Some(FuzzTarget::Raw(t)),
-                        FuzzHost::Ours,
-                    ));
+                    reqs.push(("GET".into(), t, Some(ours.clone()), None, FuzzHost::Ours));
                 }
             }
             AttackKind::LeakedNonceCode => {
@@ -194,7 +148,11 @@ impl<'p> World<'p> {
                 ));
             }
         }
+        let recording = self.rec.is_some();
         for (method, target, host, fuzz_target, fuzz_host) in reqs {
+            // The fuzz op is only kept when recording: no copy of the target otherwise.
+            let fuzz_target =
+                recording.then(|| fuzz_target.unwrap_or_else(|| FuzzTarget::Raw(target.clone())));
             let close_after = if matches!(kind, AttackKind::Flood { .. }) && self.rng.chance(30) {
                 Some(self.rng.range(0, 5))
             } else {
@@ -217,7 +175,8 @@ impl<'p> World<'p> {
     }
 }
 
-/// An attacker's request: method, target, `Host`, and its fuzz-op form.
+/// An attacker's request: method, target, `Host`, and its fuzz-op form (`None`: the raw
+/// target).
 pub(super) type AttackReq = (
     String,
     Vec<u8>,

@@ -12,8 +12,17 @@ impl<'p> World<'p> {
         config.code_challenge_method = plan.method;
         config.callback_timeout = Duration::from_secs(plan.callback_timeout_s);
         config.exchange_timeout = Duration::from_secs(plan.exchange_timeout_s);
-        let mut flow_rng = ChaCha20Rng::seed_from_u64(self.rng.fork());
+        let rng_seed = self.rng.fork();
+        let mut flow_rng = ChaCha20Rng::seed_from_u64(rng_seed);
         let now = Time::from_millis(self.now);
+        if let Some(t) = &mut self.tapes {
+            t.push(FlowTape {
+                config: config.clone(),
+                rng_seed,
+                start: now,
+                steps: Vec::new(),
+            });
+        }
         let (cf, outs) =
             CheckedFlow::new(config, &mut flow_rng, now).map_err(|v| self.fail(Some(i), v))?;
         let nonce = cf.flow().nonce().expose_secret().to_owned();

@@ -23,7 +23,7 @@
 use super::model::OpenRouter;
 use super::plan::{AttackKind, Fate, FlowPlan, Plan, StoreFate};
 use super::rng::SimRng;
-use super::{Harvest, RunReport, SimViolation};
+use super::{FlowTape, Harvest, RunReport, SimViolation, TapeStep};
 use openrouter_auth_core::flow::DONE_LINGER;
 use openrouter_auth_core::{
     BrowserRequest, CallbackHost, CodeChallengeMethod, CodeVerifier, ConnectionId, ExchangeId,
@@ -180,6 +180,11 @@ pub(super) struct World<'p> {
     next_conn: u64,
     steps: u64,
     rec: Option<Recorder>,
+    /// With [`World::taped`]: each flow's construction and every step it took, for replaying
+    /// into a bare `Flow` (the P5 peer).
+    tapes: Option<Vec<FlowTape>>,
+    /// The outputs of the step being handled, one buffer reused for the run.
+    outs: Vec<Output>,
     attacker_codes: usize,
 }
 
@@ -203,8 +208,21 @@ impl<'p> World<'p> {
                 hash: Sha256::new(),
                 harvest: Harvest::default(),
             }),
+            tapes: None,
+            outs: Vec::new(),
             attacker_codes: 0,
         }
+    }
+
+    /// Records each flow's tape while running (see [`FlowTape`]).
+    pub(super) fn taped(mut self) -> Self {
+        self.tapes = Some(Vec::new());
+        self
+    }
+
+    /// The recorded tapes (empty unless [`World::taped`]).
+    pub(super) fn take_tapes(&mut self) -> Vec<FlowTape> {
+        self.tapes.take().unwrap_or_default()
     }
 
     fn at(&mut self, t: u64, ev: Ev) {
@@ -229,6 +247,11 @@ impl<'p> World<'p> {
     }
 
     pub(super) fn run(mut self) -> RunReport {
+        self.play()
+    }
+
+    /// [`World::run`], keeping the world (for its tapes).
+    pub(super) fn play(&mut self) -> RunReport {
         if !self.plan.flows.is_empty() {
             let gap = self.plan.flows[0].gap_ms;
             self.at(gap, Ev::StartFlow(0));
@@ -244,13 +267,7 @@ impl<'p> World<'p> {
         let outcomes = self
             .flows
             .iter()
-            .map(|f| match f.cf.flow().outcome() {
-                None => format!("{:?}", f.cf.flow().phase()).to_lowercase(),
-                Some(Outcome::Stored { .. }) => "stored".into(),
-                Some(Outcome::KeyNotStored { .. }) => "key_not_stored".into(),
-                Some(Outcome::Failed(e)) => e.kind().into(),
-                Some(_) => "other".into(),
-            })
+            .map(|f| super::flow_end(f.cf.flow()))
             .collect();
         let (transcript, digest, harvest) = match self.rec.take() {
             Some(mut r) => {
@@ -324,10 +341,15 @@ impl<'p> World<'p> {
                 }
                 self.now = self.now.max(t);
                 self.log("->", || format!("flow#{i} timeout"));
-                let outs = self.flows[i]
+                if let Some(t) = &mut self.tapes {
+                    t[i].steps
+                        .push(TapeStep::Timeout(Time::from_millis(self.now)));
+                }
+                let mut outs = std::mem::take(&mut self.outs);
+                let r = self.flows[i]
                     .cf
-                    .handle_timeout(Time::from_millis(self.now))
-                    .map_err(|v| self.fail(Some(i), v))?;
+                    .handle_timeout_into(Time::from_millis(self.now), &mut outs);
+                r.map_err(|v| self.fail(Some(i), v))?;
                 self.after_step(i, outs)?;
             } else {
                 let ((t, _), ev) = self.queue.pop_first().expect("event");
@@ -354,17 +376,25 @@ impl<'p> World<'p> {
                 f.ops.push(op);
             }
         }
-        let outs = self.flows[i]
+        if let Some(t) = &mut self.tapes {
+            t[i].steps
+                .push(TapeStep::Input(input.clone(), Time::from_millis(self.now)));
+        }
+        let mut outs = std::mem::take(&mut self.outs);
+        let r = self.flows[i]
             .cf
-            .handle_input(input, Time::from_millis(self.now))
-            .map_err(|v| self.fail(Some(i), v))?;
+            .handle_input_into(input, Time::from_millis(self.now), &mut outs);
+        r.map_err(|v| self.fail(Some(i), v))?;
         self.after_step(i, outs)
     }
 
-    fn after_step(&mut self, i: usize, outs: Vec<Output>) -> Result<(), SimViolation> {
-        for out in outs {
+    /// Hands each output to whoever acts on it; `outs` goes back to [`World::outs`] for the
+    /// next step (an output that feeds another step meanwhile gets a buffer of its own).
+    fn after_step(&mut self, i: usize, mut outs: Vec<Output>) -> Result<(), SimViolation> {
+        for out in outs.drain(..) {
             self.output(i, out)?;
         }
+        self.outs = outs;
         let f = &mut self.flows[i];
         if f.terminal_at.is_none() && f.cf.flow().is_terminal() {
             f.terminal_at = Some(self.now);
