@@ -1436,17 +1436,22 @@ impl<R: Clone> Flow<R> {
 
     /// The page for the flow's result, once terminal.
     fn result_page(&self) -> Option<Page> {
+        let label = || {
+            self.config
+                .key_label
+                .as_ref()
+                .map(|l| l.as_str().to_owned())
+        };
         Some(match self.outcome()? {
             Outcome::Stored { location, key, .. } => Page::SignedIn {
                 location: location.clone(),
-                key_label: self
-                    .config
-                    .key_label
-                    .as_ref()
-                    .map(|l| l.as_str().to_owned()),
+                key_label: label(),
                 key_page: Some(key.key_page_url(&self.config.base_url).to_string()),
             },
-            Outcome::KeyNotStored { .. } => Page::KeyNotStored,
+            Outcome::KeyNotStored { key, .. } => Page::KeyNotStored {
+                key_label: label(),
+                key_page: Some(key.key_page_url(&self.config.base_url).to_string()),
+            },
             Outcome::Failed(e) if e.callback_error().is_some() => {
                 let e = e.callback_error().expect("checked");
                 Page::Denied {

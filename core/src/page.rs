@@ -154,8 +154,16 @@ pub enum Page {
         /// (`{base_url}/keys/<hash>`, [`crate::ApiKey::key_page_url`]).
         key_page: Option<String>,
     },
-    /// 200: the key was received but could not be stored; the program shows it.
-    KeyNotStored,
+    /// 200: the key was received but could not be stored; the program shows it. The page
+    /// names the key and links its OpenRouter page, where it can be revoked: the key exists
+    /// there either way.
+    KeyNotStored {
+        /// The `key_label` the key was created with, if the flow sent one.
+        key_label: Option<String>,
+        /// The key's page on OpenRouter (`{base_url}/keys/<hash>`,
+        /// [`crate::ApiKey::key_page_url`]).
+        key_page: Option<String>,
+    },
     /// 200: the user (or OpenRouter) refused, via an `error=` callback. Served on `/done`,
     /// after the callback itself got a 303 there.
     Denied {
@@ -360,7 +368,7 @@ impl Page {
     pub fn headline(&self) -> Option<&'static str> {
         Some(match self {
             Page::SignedIn { .. } => "Signed in to OpenRouter",
-            Page::KeyNotStored => "Signed in, but the key was not stored",
+            Page::KeyNotStored { .. } => "Signed in, but the key was not stored",
             Page::Denied { .. } | Page::Cancelled => "Sign-in cancelled",
             Page::Failed { .. } => "Sign-in failed",
             Page::Expired => "Sign-in expired",
@@ -445,13 +453,25 @@ impl Page {
                     .map(|u| (escape_html(u), "See or revoke this key on OpenRouter"));
                 Some(b)
             }
-            Page::KeyNotStored => Some(body(
-                Mark::Warning,
-                format!("OpenRouter created a new API key, but {a} could not save it."),
-                Some(format!(
-                    "Return to {a}: it shows the key, so you can save it yourself."
-                )),
-            )),
+            Page::KeyNotStored {
+                key_label,
+                key_page,
+            } => {
+                let mut b = body(
+                    Mark::Warning,
+                    format!("OpenRouter created a new API key, but {a} could not save it."),
+                    Some(format!(
+                        "Return to {a}: it shows the key, so you can save it yourself."
+                    )),
+                );
+                if let Some(label) = key_label {
+                    b.details.push(("Key name", escape_html(label)));
+                }
+                b.link = key_page
+                    .as_ref()
+                    .map(|u| (escape_html(u), "See or revoke this key on OpenRouter"));
+                Some(b)
+            }
             Page::Denied { error, description } => {
                 let mut happened = if error == "access_denied" {
                     "You declined access on OpenRouter, so no API key was created.".to_string()
@@ -705,7 +725,10 @@ mod tests {
                 key_label: Some("openrouter-auth on ana-laptop 2026-12-02".into()),
                 key_page: Some("https://openrouter.ai/keys/3f1c9a0e7b2d".into()),
             },
-            Page::KeyNotStored,
+            Page::KeyNotStored {
+                key_label: Some("openrouter-auth on ana-laptop 2026-12-02".into()),
+                key_page: Some("https://openrouter.ai/keys/3f1c9a0e7b2d".into()),
+            },
             Page::Denied {
                 error: "access_denied".into(),
                 description: Some("The user denied access".into()),

@@ -230,6 +230,16 @@ fn store_failure_still_hands_out_the_key() {
     let page = response_for(&outs, 2);
     assert!(page.body.contains("not stored"));
     assert!(!page.body.contains(KEY));
+    // The key exists on OpenRouter: the page links its page, where it can be revoked.
+    let key_page = openrouter_auth_core::ApiKey::new(KEY)
+        .key_page_url(&f.config().base_url)
+        .to_string();
+    assert!(page.body.contains(&key_page), "{}", page.body);
+    assert!(
+        page.body.contains("See or revoke this key"),
+        "{}",
+        page.body
+    );
     match finished(&outs) {
         Some(Outcome::KeyNotStored { key, reason, .. }) => {
             assert_eq!(key.expose_secret(), KEY);

@@ -76,7 +76,10 @@ fn no_page_names_a_command_line_flag() {
     for page in [
         Page::HeadTooLarge,
         Page::Expired,
-        Page::KeyNotStored,
+        Page::KeyNotStored {
+            key_label: Some("my-agent on host 2026-12-02".into()),
+            key_page: Some("https://openrouter.ai/keys/3f1c".into()),
+        },
         Page::Busy,
         Page::NotFound,
         Page::Cancelled,

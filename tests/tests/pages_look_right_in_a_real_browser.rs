@@ -47,7 +47,13 @@ fn pages() -> Vec<(&'static str, Page)> {
                 reason: "could not reach OpenRouter: the connection was refused".into(),
             },
         ),
-        ("key-not-stored", Page::KeyNotStored),
+        (
+            "key-not-stored",
+            Page::KeyNotStored {
+                key_label: Some("Acme Agent on ana-laptop 2026-12-02".into()),
+                key_page: Some("https://openrouter.ai/keys/3f1c9a0e7b2d".into()),
+            },
+        ),
         ("busy", Page::Busy),
         ("not-found", Page::NotFound),
     ]
