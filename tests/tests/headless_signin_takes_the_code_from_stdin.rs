@@ -13,20 +13,30 @@ use openrouter_auth_sim::emulator::Mode;
 use openrouter_auth_tests::{emulator, exit, query_param, stored_key, Browser, Stream};
 use support::*;
 
-#[test]
-fn headless_login_reads_the_code_from_stdin() {
-    let emulator = emulator(Mode::Redirect);
-    let home = tempfile::tempdir().unwrap();
-    let store = home.path().join("c.json");
+/// `login --headless` against `emulator`, the key going to `home/c.json`, stdin a pipe the
+/// test types into. Returns the running command and that store's path.
+fn headless_login(
+    emulator: &openrouter_auth_sim::emulator::Emulator,
+    home: &std::path::Path,
+) -> (Run, std::path::PathBuf) {
+    let store = home.join("c.json");
     let spec = format!("file:{}", store.display());
-    let mut run = Run::login(
+    let run = Run::login(
         &emulator.base_url(),
-        home.path(),
+        home,
         &spec,
         &["--headless"],
         &[],
         Stdin::Pipe,
     );
+    (run, store)
+}
+
+#[test]
+fn headless_login_reads_the_code_from_stdin() {
+    let emulator = emulator(Mode::Redirect);
+    let home = tempfile::tempdir().unwrap();
+    let (mut run, store) = headless_login(&emulator, home.path());
     let auth = run.authorization_url();
     assert_eq!(query_param(&auth, "callback_url"), None, "{auth}");
     assert!(query_param(&auth, "code_challenge").is_some_and(|c| c.len() == 43));
@@ -367,16 +377,7 @@ fn ctrl_d_at_the_prompt_on_a_terminal_is_told_as_such() {
 fn a_mistyped_code_can_be_pasted_again() {
     let emulator = emulator(Mode::Redirect);
     let home = tempfile::tempdir().unwrap();
-    let store = home.path().join("c.json");
-    let spec = format!("file:{}", store.display());
-    let mut run = Run::login(
-        &emulator.base_url(),
-        home.path(),
-        &spec,
-        &["--headless"],
-        &[],
-        Stdin::Pipe,
-    );
+    let (mut run, store) = headless_login(&emulator, home.path());
     let auth = run.authorization_url();
     run.wait_line(Stream::Stderr, |l| l.contains("Paste it here"));
     let code = code_shown_for(&auth);

@@ -34,16 +34,7 @@ pub fn run(args: StatusArgs) -> u8 {
             }
             let loaded = openrouter_auth::open_store(spec, &env).and_then(|store| {
                 let key = store.load()?;
-                let found = key.map(|key| Found {
-                    spec: spec.clone(),
-                    from_env: false,
-                    description: store.describe(),
-                    base_url: store.load_meta().ok().and_then(|m| m.base_url),
-                    readable: store
-                        .location()
-                        .and_then(openrouter_auth::readable_by_others),
-                    key,
-                });
+                let found = key.map(|key| Found::in_store(spec, store.as_ref(), key));
                 Ok((store.describe(), found))
             });
             match loaded {

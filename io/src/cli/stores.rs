@@ -36,6 +36,24 @@ pub struct Found {
 }
 
 impl Found {
+    /// `key`, as `store` (opened from `spec`) holds it, with what the store recorded about it.
+    pub fn in_store(
+        spec: &StoreSpec,
+        store: &dyn openrouter_auth::KeyStore,
+        key: core::ApiKey,
+    ) -> Self {
+        Found {
+            spec: spec.clone(),
+            from_env: false,
+            description: store.describe(),
+            base_url: store.load_meta().ok().and_then(|m| m.base_url),
+            readable: store
+                .location()
+                .and_then(openrouter_auth::readable_by_others),
+            key,
+        }
+    }
+
     /// The key's page: under the OpenRouter it came from when the store recorded it, else
     /// under `base` (the `--base-url` in use).
     pub fn key_page(&self, base: &url::Url) -> url::Url {
@@ -88,16 +106,7 @@ pub fn find_keys(specs: &[StoreSpec], env: &StoreEnv, ui: &Ui) -> Search {
             continue;
         };
         match store.load() {
-            Ok(Some(key)) => found.push(Found {
-                spec: spec.clone(),
-                from_env: false,
-                description: store.describe(),
-                base_url: store.load_meta().ok().and_then(|m| m.base_url),
-                readable: store
-                    .location()
-                    .and_then(openrouter_auth::readable_by_others),
-                key,
-            }),
+            Ok(Some(key)) => found.push(Found::in_store(spec, store.as_ref(), key)),
             Ok(None) => {}
             Err(StoreError::KeyringUnavailable { reason }) => {
                 tracing::debug!(%reason, "keyring skipped");
