@@ -221,3 +221,15 @@ impl Corpus {
         self.requests.iter().filter(move |r| r.class == class)
     }
 }
+
+/// A browser's request head (Chrome 131 on Linux, a same-origin fetch) for `method` and
+/// `target`, addressed to `host`: what the counting-allocator tests feed the server's parser.
+pub fn browser_head(method: &str, target: &str, host: &str) -> Vec<u8> {
+    format!(
+        "{method} {target} HTTP/1.1\r\nHost: {host}\r\nUser-Agent: Mozilla/5.0 (X11; Linux x86_64) \
+         AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36\r\n\
+         Accept: image/avif,image/webp,*/*;q=0.8\r\nAccept-Language: en-US,en;q=0.9\r\n\
+         Sec-Fetch-Site: same-origin\r\nConnection: keep-alive\r\n\r\n"
+    )
+    .into_bytes()
+}

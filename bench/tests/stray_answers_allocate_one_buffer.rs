@@ -34,15 +34,7 @@ static GLOBAL: &StatsAlloc<System> = &INSTRUMENTED_SYSTEM;
 
 const PORT: u16 = 53122;
 
-fn head(method: &str, target: &str, host: &str) -> Vec<u8> {
-    format!(
-        "{method} {target} HTTP/1.1\r\nHost: {host}\r\nUser-Agent: Mozilla/5.0 (X11; Linux x86_64) \
-         AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36\r\n\
-         Accept: text/html,*/*;q=0.8\r\nAccept-Language: en-US,en;q=0.9\r\n\
-         Connection: keep-alive\r\n\r\n"
-    )
-    .into_bytes()
-}
+use openrouter_auth_bench::corpus::browser_head as head;
 
 /// What one answer cost, and what it was.
 struct Answer {

@@ -23,15 +23,7 @@ static GLOBAL: &StatsAlloc<System> = &INSTRUMENTED_SYSTEM;
 
 const PORT: u16 = 53122;
 
-fn head(method: &str, target: &str, host: &str) -> Vec<u8> {
-    format!(
-        "{method} {target} HTTP/1.1\r\nHost: {host}\r\nUser-Agent: Mozilla/5.0 (X11; Linux x86_64) \
-         AppleWebKit/537.36 (KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36\r\n\
-         Accept: image/avif,image/webp,*/*;q=0.8\r\nAccept-Language: en-US,en;q=0.9\r\n\
-         Sec-Fetch-Site: same-origin\r\nConnection: keep-alive\r\n\r\n"
-    )
-    .into_bytes()
-}
+use openrouter_auth_bench::corpus::browser_head as head;
 
 #[test]
 fn stray_requests_allocate_nothing_before_the_answer() {
