@@ -7,7 +7,7 @@ use std::io::{self, Read, Write};
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, Instant};
-use zeroize::Zeroizing;
+use zeroize::{Zeroize, Zeroizing};
 
 /// Largest request head accepted, in bytes (request line and headers, cookies included).
 pub const MAX_HEAD_BYTES: usize = 16 * 1024;
@@ -146,6 +146,11 @@ struct Conn {
     state: ConnState,
     deadline: Option<Instant>,
     opened: Instant,
+    /// What the connection is registered for with the poll, if it is registered at all. A
+    /// connection is registered only once it has to wait: one whose head is already there
+    /// when it is accepted and whose answer fits in the socket's buffer is read, answered
+    /// and closed without a single `epoll_ctl`.
+    registered: Option<Interest>,
 }
 
 /// The loopback HTTP server. The driving loop in `login` polls it.
@@ -186,7 +191,18 @@ pub struct LoopbackServer {
     accept_retry_at: Option<Instant>,
     /// The connection limit: [`MAX_CONNECTIONS`], lowered if descriptors ran out first.
     max_conns: usize,
+    /// The one buffer every read goes into first ([`READ_CHUNK`] bytes). A head that arrives
+    /// in one read is parsed and handed over from here, so it needs no buffer of its own;
+    /// the bytes read are wiped after each use (they may hold the authorization code).
+    scratch: Zeroizing<Vec<u8>>,
+    /// Connections handed to the flow before they were registered: registered at the start
+    /// of the next [`Self::poll`] if still open (the flow holds the callback while it
+    /// exchanges the code, and the server must notice the browser going away).
+    unregistered: Vec<Token>,
 }
+
+/// Bytes asked for by one `read(2)`.
+const READ_CHUNK: usize = 4096;
 
 /// What one turn of [`LoopbackServer::poll`] produced besides the requests it handed over.
 #[derive(Default)]
@@ -250,6 +266,8 @@ impl LoopbackServer {
             events: Events::with_capacity(256),
             accept_retry_at: None,
             max_conns: MAX_CONNECTIONS,
+            scratch: Zeroizing::new(vec![0; READ_CHUNK]),
+            unregistered: Vec::new(),
         })
     }
 
@@ -294,6 +312,16 @@ impl LoopbackServer {
         until: Option<Instant>,
         on_request: &mut dyn FnMut(ConnectionId, &RequestHead<'_>),
     ) -> io::Result<Turn> {
+        for token in std::mem::take(&mut self.unregistered) {
+            let Some(conn) = self.conns.get_mut(&token) else {
+                continue; // answered and closed already
+            };
+            let interest = match conn.state {
+                ConnState::Writing { .. } => Interest::WRITABLE,
+                ConnState::Reading { .. } | ConnState::Waiting => Interest::READABLE,
+            };
+            register(&self.poll, conn, token, interest);
+        }
         let now = Instant::now();
         let wake_at = [until, self.next_deadline(), self.accept_retry_at]
             .into_iter()
@@ -319,7 +347,7 @@ impl LoopbackServer {
             .collect();
         for (token, readable, writable) in tokens {
             match token {
-                LISTENER_V4 | LISTENER_V6 => self.accept_all(token),
+                LISTENER_V4 | LISTENER_V6 => self.accept_all(token, &mut turn.inputs, on_request),
                 WAKER => turn.woken = true,
                 t => {
                     if readable {
@@ -335,13 +363,18 @@ impl LoopbackServer {
         self.expire(now);
         if self.accept_retry_at.is_some_and(|t| now >= t) {
             self.accept_retry_at = None;
-            self.accept_all(LISTENER_V4);
-            self.accept_all(LISTENER_V6);
+            self.accept_all(LISTENER_V4, &mut turn.inputs, on_request);
+            self.accept_all(LISTENER_V6, &mut turn.inputs, on_request);
         }
         Ok(turn)
     }
 
-    fn accept_all(&mut self, which: Token) {
+    fn accept_all(
+        &mut self,
+        which: Token,
+        inputs: &mut Vec<Input>,
+        on_request: &mut dyn FnMut(ConnectionId, &RequestHead<'_>),
+    ) {
         loop {
             let listener = if which == LISTENER_V4 {
                 Some(&self.v4)
@@ -355,7 +388,7 @@ impl LoopbackServer {
                         // Cannot happen on a loopback listener; refuse anyway.
                         continue;
                     }
-                    self.admit(stream);
+                    self.admit(stream, inputs, on_request);
                 }
                 Err(e) if e.kind() == io::ErrorKind::WouldBlock => return,
                 Err(e)
@@ -415,7 +448,15 @@ impl LoopbackServer {
             .map(|(t, _)| *t)
     }
 
-    fn admit(&mut self, mut stream: TcpStream) {
+    /// Takes a new connection and reads it at once: a browser or a script has usually sent
+    /// its head by the time it is accepted. It is registered with the poll only if it has
+    /// to wait (see [`Conn::registered`]).
+    fn admit(
+        &mut self,
+        mut stream: TcpStream,
+        inputs: &mut Vec<Input>,
+        on_request: &mut dyn FnMut(ConnectionId, &RequestHead<'_>),
+    ) {
         if self.conns.len() >= self.max_conns {
             // Make room by dropping the oldest connection still reading its head.
             match self.oldest_reading() {
@@ -429,15 +470,8 @@ impl LoopbackServer {
         let token = Token(self.next_token);
         self.next_token += 1;
         let id = ConnectionId(token.0 as u64);
-        if self
-            .poll
-            .registry()
-            .register(&mut stream, token, Interest::READABLE)
-            .is_err()
-        {
-            return;
-        }
-        let _ = stream.set_nodelay(true);
+        // No `TCP_NODELAY`: each connection gets one answer, written whole and followed by
+        // the close, which sends any segment Nagle's algorithm held back at once.
         let now = Instant::now();
         self.conns.insert(
             token,
@@ -445,18 +479,26 @@ impl LoopbackServer {
                 stream,
                 id,
                 state: ConnState::Reading {
-                    buf: Zeroizing::new(Vec::with_capacity(1024)),
+                    buf: Zeroizing::new(Vec::new()),
                 },
                 deadline: Some(now + READ_DEADLINE),
                 opened: now,
+                registered: None,
             },
         );
         self.by_id.insert(id, token);
+        self.on_readable(token, inputs, on_request);
     }
 
     fn drop_conn(&mut self, token: Token) {
-        if let Some(mut c) = self.conns.remove(&token) {
-            let _ = self.poll.registry().deregister(&mut c.stream);
+        if let Some(c) = self.conns.remove(&token) {
+            // Closing the descriptor takes it out of epoll's and kqueue's interest lists;
+            // elsewhere mio needs the registration undone first.
+            #[cfg(not(unix))]
+            if c.registered.is_some() {
+                let mut c = c;
+                let _ = self.poll.registry().deregister(&mut c.stream);
+            }
             self.by_id.remove(&c.id);
         }
     }
@@ -469,6 +511,8 @@ impl LoopbackServer {
     ) {
         enum After {
             Nothing,
+            /// The head went to the flow.
+            Handed,
             Drop,
             Closed(ConnectionId),
             Answer(Fixed),
@@ -476,37 +520,59 @@ impl LoopbackServer {
         let Some(conn) = self.conns.get_mut(&token) else {
             return;
         };
+        let scratch = &mut self.scratch[..];
         let after = match &mut conn.state {
-            ConnState::Reading { buf } => {
-                let mut chunk = Zeroizing::new([0u8; 4096]);
-                loop {
-                    match conn.stream.read(chunk.as_mut()) {
-                        // Closed before a whole head arrived.
-                        Ok(0) => break After::Drop,
-                        Ok(n) => {
+            ConnState::Reading { buf } => loop {
+                match conn.stream.read(scratch) {
+                    // Closed before a whole head arrived.
+                    Ok(0) => break After::Drop,
+                    Ok(n) => {
+                        // The usual case, a whole head in the first read, is parsed where it
+                        // was read; anything else is gathered in the connection's buffer.
+                        let head = if buf.is_empty() {
+                            &scratch[..n]
+                        } else {
                             let room = (MAX_HEAD_BYTES + 1).saturating_sub(buf.len());
-                            buf.extend_from_slice(&chunk[..n.min(room)]);
-                            match parse_head(buf) {
-                                Head::Partial if buf.len() > MAX_HEAD_BYTES => {
-                                    break After::Answer(Fixed::HeadTooLarge)
-                                }
-                                Head::Partial => continue,
-                                Head::Complete(head) => {
-                                    on_request(conn.id, &head);
-                                    // Drops the read buffer, which wipes it.
-                                    conn.state = ConnState::Waiting;
-                                    conn.deadline = None;
-                                    break After::Nothing;
-                                }
-                                Head::Reject(fixed) => break After::Answer(fixed),
+                            buf.extend_from_slice(&scratch[..n.min(room)]);
+                            &buf[..]
+                        };
+                        let parsed = match parse_head(head) {
+                            Head::Partial if head.len() > MAX_HEAD_BYTES => {
+                                Some(After::Answer(Fixed::HeadTooLarge))
                             }
+                            Head::Partial => None,
+                            Head::Complete(head) => {
+                                on_request(conn.id, &head);
+                                Some(After::Handed)
+                            }
+                            Head::Reject(fixed) => Some(After::Answer(fixed)),
+                        };
+                        if parsed.is_none() && buf.is_empty() {
+                            buf.extend_from_slice(&scratch[..n]);
                         }
-                        Err(e) if e.kind() == io::ErrorKind::WouldBlock => break After::Nothing,
-                        Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                        Err(_) => break After::Drop,
+                        scratch[..n].zeroize();
+                        match parsed {
+                            None => continue,
+                            Some(After::Handed) => {
+                                // Drops the read buffer, which wipes it.
+                                conn.state = ConnState::Waiting;
+                                conn.deadline = None;
+                                if conn.registered.is_none() {
+                                    self.unregistered.push(token);
+                                }
+                                break After::Nothing;
+                            }
+                            Some(after) => break after,
+                        }
                     }
+                    Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                        register(&self.poll, conn, token, Interest::READABLE);
+                        break After::Nothing;
+                    }
+                    Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                    Err(_) => break After::Drop,
                 }
-            }
+            },
             ConnState::Waiting => {
                 // One request per connection: anything more is discarded. A read error means
                 // the browser went away; a clean EOF may be a half-close, so keep waiting.
@@ -514,11 +580,7 @@ impl LoopbackServer {
                 loop {
                     match conn.stream.read(&mut sink) {
                         Ok(0) => {
-                            let _ = self.poll.registry().reregister(
-                                &mut conn.stream,
-                                token,
-                                Interest::WRITABLE,
-                            );
+                            register(&self.poll, conn, token, Interest::WRITABLE);
                             break After::Nothing;
                         }
                         Ok(_) => continue,
@@ -531,7 +593,7 @@ impl LoopbackServer {
             ConnState::Writing { .. } => After::Nothing,
         };
         match after {
-            After::Nothing => {}
+            After::Nothing | After::Handed => {}
             After::Drop => self.drop_conn(token),
             After::Closed(id) => {
                 self.drop_conn(token);
@@ -550,14 +612,19 @@ impl LoopbackServer {
         };
         let done = loop {
             if *pos >= buf.len() {
-                let _ = conn.stream.flush();
+                // The FIN now, with the last segment `send_answer` held back. Not left to the
+                // close: a client that sent more than we read (a body, an oversized head)
+                // gets a reset from the close, which would discard an answer still queued.
                 let _ = conn.stream.shutdown(std::net::Shutdown::Write);
                 break true;
             }
-            match conn.stream.write(&buf[*pos..]) {
+            match send_answer(&mut conn.stream, &buf[*pos..]) {
                 Ok(0) => break true,
                 Ok(n) => *pos += n,
-                Err(e) if e.kind() == io::ErrorKind::WouldBlock => break false,
+                Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
+                    register(&self.poll, conn, token, Interest::WRITABLE);
+                    break false;
+                }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(_) => break true,
             }
@@ -583,10 +650,7 @@ impl LoopbackServer {
         };
         conn.state = ConnState::Writing { buf: bytes, pos: 0 };
         conn.deadline = Some(Instant::now() + WRITE_DEADLINE);
-        let _ = self
-            .poll
-            .registry()
-            .reregister(&mut conn.stream, token, Interest::WRITABLE);
+        // Registered for writing only if the first write cannot take it all (`on_writable`).
     }
 
     fn answer_now(&mut self, token: Token, fixed: Fixed) {
@@ -615,6 +679,34 @@ impl LoopbackServer {
                 self.drop_conn(token);
             }
         }
+    }
+}
+
+/// Writes part of an answer that the close will follow. On Linux it is sent with `MSG_MORE`:
+/// the kernel holds back a last segment shorter than the MSS, and the `shutdown` that follows
+/// the last write sends it with the FIN in the same segment: one packet (and one wake-up of
+/// the browser) fewer, and nothing waits for the cork's timer.
+#[cfg(any(target_os = "linux", target_os = "android"))]
+fn send_answer(stream: &mut TcpStream, bytes: &[u8]) -> io::Result<usize> {
+    socket2::SockRef::from(&*stream).send_with_flags(bytes, libc::MSG_MORE | libc::MSG_NOSIGNAL)
+}
+
+#[cfg(not(any(target_os = "linux", target_os = "android")))]
+fn send_answer(stream: &mut TcpStream, bytes: &[u8]) -> io::Result<usize> {
+    stream.write(bytes)
+}
+
+/// Registers `conn` with `poll` for `interest`, or changes what it is registered for; a
+/// connection that cannot be registered is left to its deadline.
+fn register(poll: &Poll, conn: &mut Conn, token: Token, interest: Interest) {
+    let registry = poll.registry();
+    let done = match conn.registered {
+        Some(now) if now == interest => return,
+        Some(_) => registry.reregister(&mut conn.stream, token, interest),
+        None => registry.register(&mut conn.stream, token, interest),
+    };
+    if done.is_ok() {
+        conn.registered = Some(interest);
     }
 }
 
