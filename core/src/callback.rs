@@ -229,10 +229,7 @@ pub fn parse_callback(target: &[u8], nonce: &FlowNonce) -> CallbackTarget {
     }
     // The path ends at the first `?` or `#`. A fragment never belongs in a request target:
     // anything after one is ignored.
-    let path_end = target
-        .iter()
-        .position(|&b| b == b'?' || b == b'#')
-        .unwrap_or(target.len());
+    let path_end = memchr::memchr2(b'?', b'#', target).unwrap_or(target.len());
     let path = &target[..path_end];
     let Some(rest) = path.strip_prefix(CALLBACK_PREFIX.as_bytes()) else {
         return CallbackTarget::NotOurs(NotOurs::WrongPath);
@@ -280,6 +277,17 @@ pub fn parse_callback(target: &[u8], nonce: &FlowNonce) -> CallbackTarget {
     if code.bytes.is_empty() || code.bytes.len() > 3 * MAX_CODE_BYTES {
         return CallbackTarget::Malformed(Malformed::BadCode);
     }
+    if !code.escaped && code.ascii {
+        // The usual code: nothing to decode, and ASCII (so UTF-8, and a control character
+        // is an ASCII one). One copy, straight into the zeroizing wrapper.
+        if code.bytes.len() > MAX_CODE_BYTES || code.bytes.iter().any(u8::is_ascii_control) {
+            return CallbackTarget::Malformed(Malformed::BadCode);
+        }
+        return match std::str::from_utf8(code.bytes) {
+            Ok(code) => CallbackTarget::Code(AuthorizationCode::new(code)),
+            Err(_) => CallbackTarget::Malformed(Malformed::NotUtf8),
+        };
+    }
     match decode(code.bytes) {
         Ok(mut code)
             if !(code.is_empty()
@@ -308,56 +316,43 @@ type Params<'a> = [Option<Component<'a>>; 5];
 
 /// Strict `application/x-www-form-urlencoded` parsing of the five names we know, in one
 /// pass over the query; others are skipped (but must still be well-formed). Every
-/// component is validated the way [`decode`] would; nothing is copied.
+/// component is validated the way [`decode`] would; nothing is copied. The separators and
+/// escapes are found with `memchr`'s searches, not byte by byte (a lookup table per byte
+/// took 1% more instructions on the P1 corpus, and loses on longer queries).
 fn scan_query(query: &[u8]) -> Result<Params<'_>, Malformed> {
-    let mut out: Params<'_> = Default::default();
-    let mut start = 0;
-    let mut eq: Option<usize> = None;
-    let mut escaped = [false, false]; // name, value
-    let mut ascii = [true, true];
-    let mut i = 0;
-    loop {
-        let b = query.get(i).copied();
-        match b {
-            None | Some(b'&' | b'#') => {
-                if i > start {
-                    let (name, value) = match eq {
-                        Some(e) => (&query[start..e], &query[e + 1..i]),
-                        None => (&query[start..i], &[][..]),
-                    };
-                    let name = Component {
-                        bytes: name,
-                        escaped: escaped[0],
-                        ascii: ascii[0],
-                    };
-                    let value = Component {
-                        bytes: value,
-                        escaped: escaped[1],
-                        ascii: ascii[1],
-                    };
-                    let slot = known_slot(name)?;
-                    validate(value)?;
-                    if let Some(slot) = slot {
-                        if out[slot].is_some() {
-                            return Err(Malformed::DuplicateParameter(KNOWN[slot]));
-                        }
-                        out[slot] = Some(value);
-                    }
-                }
-                if b != Some(b'&') {
-                    return Ok(out);
-                }
-                start = i + 1;
-                eq = None;
-                escaped = [false, false];
-                ascii = [true, true];
-            }
-            Some(b'=') if eq.is_none() => eq = Some(i),
-            Some(b'%' | b'+') => escaped[usize::from(eq.is_some())] = true,
-            Some(0x80..) => ascii[usize::from(eq.is_some())] = false,
-            Some(_) => {}
+    fn component(bytes: &[u8]) -> Component<'_> {
+        Component {
+            bytes,
+            escaped: memchr::memchr2(b'%', b'+', bytes).is_some(),
+            ascii: bytes.is_ascii(),
         }
-        i += 1;
+    }
+    let mut out: Params<'_> = Default::default();
+    // A fragment never belongs in a request target: anything after `#` is ignored.
+    let query = &query[..memchr::memchr(b'#', query).unwrap_or(query.len())];
+    let mut start = 0;
+    loop {
+        let end = memchr::memchr(b'&', &query[start..]).map_or(query.len(), |i| start + i);
+        let pair = &query[start..end];
+        if !pair.is_empty() {
+            let (name, value) = match memchr::memchr(b'=', pair) {
+                Some(e) => (&pair[..e], &pair[e + 1..]),
+                None => (pair, &[][..]),
+            };
+            let value = component(value);
+            let slot = known_slot(component(name))?;
+            validate(value)?;
+            if let Some(slot) = slot {
+                if out[slot].is_some() {
+                    return Err(Malformed::DuplicateParameter(KNOWN[slot]));
+                }
+                out[slot] = Some(value);
+            }
+        }
+        if end == query.len() {
+            return Ok(out);
+        }
+        start = end + 1;
     }
 }
 

@@ -175,5 +175,13 @@ pub(crate) fn b64url(bytes: &[u8]) -> String {
 
 pub(crate) fn ct_eq(a: &[u8], b: &[u8]) -> bool {
     use subtle::ConstantTimeEq;
-    a.len() == b.len() && bool::from(a.ct_eq(b))
+    if a.len() != b.len() {
+        return false;
+    }
+    // Every byte is looked at whatever the others hold (no early exit, and the loop
+    // vectorises); `subtle` keeps the compiler from turning the one test at the end into a
+    // branch on the data. `subtle`'s own slice comparison hides every byte from the
+    // optimiser instead, about ten times slower on a 43-byte nonce.
+    let diff = a.iter().zip(b).fold(0u8, |d, (x, y)| d | (x ^ y));
+    bool::from(diff.ct_eq(&0))
 }

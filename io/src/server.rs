@@ -885,9 +885,11 @@ impl Fixed {
 }
 
 pub(crate) fn parse_head(buf: &[u8]) -> Head<'_> {
-    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
-    let mut req = httparse::Request::new(&mut headers);
-    match req.parse(buf) {
+    // Left uninitialised: httparse writes only the headers it finds, and a 2 KiB array
+    // zeroed for every head costs more than the `Host` lookup and the checks after it.
+    let mut headers = [const { std::mem::MaybeUninit::uninit() }; MAX_HEADERS];
+    let mut req = httparse::Request::new(&mut []);
+    match req.parse_with_uninit_headers(buf, &mut headers) {
         Ok(httparse::Status::Partial) => Head::Partial,
         Ok(httparse::Status::Complete(_)) => {
             let method = req.method.unwrap_or("");
