@@ -183,13 +183,25 @@ mod with_reqwest {
         out
     }
 
-    /// Whether `url` names this machine (the emulator): such requests bypass proxies.
-    fn is_loopback(url: &url::Url) -> bool {
-        match url.host() {
+    /// Whether `url` names this machine (the emulator), and over which scheme: such
+    /// requests bypass proxies, and plain-http ones need no trust store.
+    enum Loopback {
+        No,
+        Http,
+        Https,
+    }
+
+    fn loopback(url: &url::Url) -> Loopback {
+        let local = match url.host() {
             Some(url::Host::Domain(d)) => d.eq_ignore_ascii_case("localhost"),
             Some(url::Host::Ipv4(a)) => a.is_loopback(),
             Some(url::Host::Ipv6(a)) => a.is_loopback(),
             None => false,
+        };
+        match (local, url.scheme()) {
+            (false, _) => Loopback::No,
+            (true, "http") => Loopback::Http,
+            (true, _) => Loopback::Https,
         }
     }
 
@@ -203,16 +215,21 @@ mod with_reqwest {
     /// Windows certificate store), proxies from `HTTPS_PROXY` / `ALL_PROXY` / `NO_PROXY`
     /// (none for a loopback `base_url`, the emulator), redirects off, [`CONNECT_TIMEOUT`],
     /// `User-Agent` [`USER_AGENT`](openrouter_auth_core::USER_AGENT).
+    ///
+    /// For a plain `http://` loopback `base_url` (the emulator) the trust store is not
+    /// loaded: with no redirect and no proxy, no request can use TLS, and on Linux loading it
+    /// means reading and parsing every file of `/etc/ssl/certs` (several ms, which the code
+    /// exchange would wait for when the browser comes back at once).
     #[cfg_attr(docsrs, doc(cfg(feature = "reqwest")))]
     pub fn blocking_client_builder(base_url: &url::Url) -> reqwest::blocking::ClientBuilder {
         let b = reqwest::blocking::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .connect_timeout(CONNECT_TIMEOUT)
             .user_agent(openrouter_auth_core::USER_AGENT);
-        if is_loopback(base_url) {
-            b.no_proxy()
-        } else {
-            b
+        match loopback(base_url) {
+            Loopback::No => b,
+            Loopback::Https => b.no_proxy(),
+            Loopback::Http => b.no_proxy().tls_built_in_root_certs(false),
         }
     }
 
@@ -237,10 +254,10 @@ mod with_reqwest {
             .redirect(reqwest::redirect::Policy::none())
             .connect_timeout(CONNECT_TIMEOUT)
             .user_agent(openrouter_auth_core::USER_AGENT);
-        if is_loopback(base_url) {
-            b.no_proxy()
-        } else {
-            b
+        match loopback(base_url) {
+            Loopback::No => b,
+            Loopback::Https => b.no_proxy(),
+            Loopback::Http => b.no_proxy().tls_built_in_root_certs(false),
         }
     }
 

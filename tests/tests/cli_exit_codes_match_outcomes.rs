@@ -698,13 +698,13 @@ fn a_base_url_without_tls_off_loopback_is_a_usage_error() {
     }
 }
 
-/// A system trust store without one usable certificate: no request could reach OpenRouter.
-/// The command says so at once (the HTTP client is built once the URL is out, and its failure
-/// ends the login) instead of waiting for a browser whose code could never be exchanged; it
-/// exits 1 and stores nothing.
+/// A system trust store without one usable certificate: no request could reach OpenRouter
+/// over HTTPS. The command says so at once (the HTTP client is built once the URL is out, and
+/// its failure ends the login) instead of waiting for a browser whose code could never be
+/// exchanged; it exits 1 and stores nothing. (A plain-http loopback base URL, the emulator,
+/// needs no trust store: nothing listens at this one, and nothing is sent to it.)
 #[test]
 fn an_unusable_trust_store_ends_the_login_at_once_with_exit_1() {
-    let emulator = emulator(Mode::Consent);
     let tmp = tempfile::tempdir().unwrap();
     let store = tmp.path().join("c.json");
     // A PEM block whose bytes are no certificate (a DER `SEQUENCE { INTEGER 0 }`).
@@ -716,7 +716,7 @@ fn an_unusable_trust_store_ends_the_login_at_once_with_exit_1() {
     .unwrap();
     let no_certs = tmp.path().join("certs");
     std::fs::create_dir(&no_certs).unwrap();
-    let base = emulator.base_url().to_string();
+    let base = "https://localhost:9/";
     let spec = format!("file:{}", store.display());
     let cli = Cli::start(
         tmp.path(),
@@ -725,7 +725,7 @@ fn an_unusable_trust_store_ends_the_login_at_once_with_exit_1() {
             "--json",
             "--no-browser",
             "--base-url",
-            &base,
+            base,
             "--store",
             &spec,
         ],
