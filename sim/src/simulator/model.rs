@@ -246,7 +246,13 @@ impl OpenRouter {
         if !ok {
             return (err(403, "Invalid code or code_verifier"), code);
         }
-        let hex: String = rng.bytes(32).iter().map(|b| format!("{b:02x}")).collect();
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        let hex: String = rng
+            .bytes(32)
+            .iter()
+            .flat_map(|b| [HEX[usize::from(b >> 4)], HEX[usize::from(b & 0xf)]])
+            .map(char::from)
+            .collect();
         let key = format!("sk-or-v1-{hex}");
         self.keys.insert(
             key.clone(),

@@ -27,10 +27,9 @@ impl<'p> World<'p> {
             CheckedFlow::new(config, &mut flow_rng, now).map_err(|v| self.fail(Some(i), v))?;
         let nonce = cf.flow().nonce().expose_secret().to_owned();
         let challenge = cf.flow().code_challenge().as_str().to_owned();
-        let verifier = cf.verifier().to_owned();
-        self.redact(&verifier, format!("<verifier#{i}>"));
-        self.redact(&nonce, format!("<nonce#{i}>"));
-        self.redact(&challenge, format!("<challenge#{i}>"));
+        self.redact(cf.verifier(), || format!("<verifier#{i}>"));
+        self.redact(&nonce, || format!("<nonce#{i}>"));
+        self.redact(&challenge, || format!("<challenge#{i}>"));
         self.flows.push(FlowState {
             cf,
             callback_deadline: self.now + plan.callback_timeout_s * 1000,
@@ -50,19 +49,22 @@ impl<'p> World<'p> {
             last_op_ms: self.now,
             in_flight_id: None,
         });
-        let p = self.flows[i].plan.clone();
-        self.log("..", || {
+        let p = &self.flows[i].plan;
+        let line = self.rec.is_some().then(|| {
             format!(
-            "flow#{i} starts: {}, port {}, {}, {}, callback timeout {} s, exchange timeout {} s",
-            if p.headless { "headless" } else { "loopback" },
-            p.port,
-            p.callback_host.as_str(),
-            p.method.as_str(),
-            p.callback_timeout_s,
-            p.exchange_timeout_s
-        )
+                "flow#{i} starts: {}, port {}, {}, {}, callback timeout {} s, exchange timeout {} s",
+                if p.headless { "headless" } else { "loopback" },
+                p.port,
+                p.callback_host.as_str(),
+                p.method.as_str(),
+                p.callback_timeout_s,
+                p.exchange_timeout_s
+            )
         });
-        let (cancel, stale) = (p.cancel_after_ms, p.stale_tabs);
+        let (cancel, stale) = (p.cancel_after_ms, p.stale_tabs.clone());
+        if let Some(line) = line {
+            self.log("..", || line);
+        }
         if let Some(c) = cancel {
             self.at(self.now + c, Ev::Cancel(i));
         }
@@ -178,7 +180,7 @@ impl<'p> World<'p> {
         }
         let code = self.model.issue_code(&auth, self.now, &mut self.rng);
         let n = self.flows[i].codes.len();
-        self.redact(&code, format!("<code#{i}.{n}>"));
+        self.redact(&code, || format!("<code#{i}.{n}>"));
         self.flows[i].codes.push(code.clone());
         self.log("..", || {
             format!("user#{i} approves at OpenRouter: code {code} issued")

@@ -176,7 +176,8 @@ pub(super) struct World<'p> {
     seq: u64,
     model: OpenRouter,
     flows: Vec<FlowState>,
-    conns: BTreeMap<u64, ConnInfo>,
+    /// Indexed by connection id (ids count up from 1; a preconnect's id has no entry).
+    conns: Vec<Option<ConnInfo>>,
     next_conn: u64,
     steps: u64,
     rec: Option<Recorder>,
@@ -199,7 +200,7 @@ impl<'p> World<'p> {
             seq: 0,
             model: OpenRouter::new(plan.echo_state),
             flows: Vec::new(),
-            conns: BTreeMap::new(),
+            conns: Vec::new(),
             next_conn: 1,
             steps: 0,
             rec: record.then(|| Recorder {
@@ -228,6 +229,14 @@ impl<'p> World<'p> {
     fn at(&mut self, t: u64, ev: Ev) {
         self.seq += 1;
         self.queue.insert((t, self.seq), ev);
+    }
+
+    fn conn(&self, conn: u64) -> Option<&ConnInfo> {
+        self.conns.get(usize::try_from(conn).ok()?)?.as_ref()
+    }
+
+    fn conn_mut(&mut self, conn: u64) -> Option<&mut ConnInfo> {
+        self.conns.get_mut(usize::try_from(conn).ok()?)?.as_mut()
     }
 
     fn healed(&self, t: u64) -> bool {
@@ -408,7 +417,7 @@ impl<'p> World<'p> {
             Ev::Authorize(i, again) => self.authorize(i, again),
             Ev::Request(req) => self.request(*req),
             Ev::Close(conn) => {
-                let Some(info) = self.conns.get(&conn).copied() else {
+                let Some(info) = self.conn(conn).copied() else {
                     return Ok(());
                 };
                 if info.answered || self.flows[info.flow].finished_at.is_some() {
@@ -556,24 +565,26 @@ impl<'p> World<'p> {
         match out {
             Output::OpenBrowser { url } => {
                 self.log("<-", || format!("OpenBrowser {url}"));
-                let user = self.flows[i].plan.user.clone();
-                if user.comes_back {
-                    self.at(self.now + user.think_ms, Ev::Authorize(i, false));
+                let user = &self.flows[i].plan.user;
+                let (comes_back, think_ms) = (user.comes_back, user.think_ms);
+                if comes_back {
+                    self.at(self.now + think_ms, Ev::Authorize(i, false));
                 } else {
                     self.log("..", || format!("user#{i} never comes back"));
                 }
             }
             Output::PromptForCode { url } => {
                 self.log("<-", || format!("PromptForCode {url}"));
-                let user = self.flows[i].plan.user.clone();
-                if user.comes_back {
-                    self.at(self.now + user.think_ms, Ev::Authorize(i, false));
+                let user = &self.flows[i].plan.user;
+                let (comes_back, think_ms) = (user.comes_back, user.think_ms);
+                if comes_back {
+                    self.at(self.now + think_ms, Ev::Authorize(i, false));
                 } else {
                     self.log("..", || format!("user#{i} never comes back"));
                 }
             }
             Output::Respond { conn, response, .. } => {
-                let info = self.conns.get_mut(&conn.0).map(|c| {
+                let info = self.conn_mut(conn.0).map(|c| {
                     c.answered = true;
                     *c
                 });

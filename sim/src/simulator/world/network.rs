@@ -18,15 +18,16 @@ impl<'p> World<'p> {
         };
         let conn = self.next_conn;
         self.next_conn += 1;
-        self.conns.insert(
-            conn,
-            ConnInfo {
-                flow: i,
-                who: req.who,
-                kind: req.kind,
-                answered: false,
-            },
-        );
+        let slot = conn as usize;
+        if self.conns.len() <= slot {
+            self.conns.resize(slot + 1, None);
+        }
+        self.conns[slot] = Some(ConnInfo {
+            flow: i,
+            who: req.who,
+            kind: req.kind,
+            answered: false,
+        });
         self.flows[i].conn_order.push(conn);
         if req.who == Who::Browser(i) && req.method == "GET" {
             self.note_delivery(i, req.carries, None);

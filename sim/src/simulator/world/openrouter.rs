@@ -31,7 +31,7 @@ impl<'p> World<'p> {
                 .and_then(|v| v.get("key").and_then(|k| k.as_str()).map(str::to_owned))
                 .unwrap_or_default();
             let n = self.model.keys().count();
-            self.redact(&key, format!("<key#{n}>"));
+            self.redact(&key, || format!("<key#{n}>"));
         }
         self.log("..", || {
             format!(
