@@ -120,6 +120,38 @@ struct RequestState {
     closed: bool,
 }
 
+/// Each request's state by connection, in connection order: a sorted `Vec` (drivers number
+/// connections upwards, so an insert is a push), iterated like the `BTreeMap` it replaces.
+#[derive(Debug, Default)]
+struct Requests(Vec<(ConnectionId, RequestState)>);
+
+impl Requests {
+    fn get(&self, conn: &ConnectionId) -> Option<&RequestState> {
+        let i = self.0.binary_search_by_key(conn, |(c, _)| *c).ok()?;
+        Some(&self.0[i].1)
+    }
+
+    fn get_mut(&mut self, conn: &ConnectionId) -> Option<&mut RequestState> {
+        let i = self.0.binary_search_by_key(conn, |(c, _)| *c).ok()?;
+        Some(&mut self.0[i].1)
+    }
+
+    fn insert(&mut self, conn: ConnectionId, st: RequestState) {
+        if self.0.last().is_none_or(|(c, _)| *c < conn) {
+            self.0.push((conn, st));
+            return;
+        }
+        match self.0.binary_search_by_key(&conn, |(c, _)| *c) {
+            Ok(i) => self.0[i].1 = st,
+            Err(i) => self.0.insert(i, (conn, st)),
+        }
+    }
+
+    fn iter(&self) -> impl Iterator<Item = (&ConnectionId, &RequestState)> {
+        self.0.iter().map(|(c, st)| (c, st))
+    }
+}
+
 /// A [`Flow`] plus the rules it must keep, checked after every step.
 ///
 /// Drive it like a flow ([`CheckedFlow::handle_input`], [`CheckedFlow::handle_timeout`]); each
@@ -175,7 +207,7 @@ pub struct CheckedFlow {
     issued: BTreeMap<String, String>,
     /// Issued codes that an exchange answer quoted while that exchange carried another code.
     quoted_by_openrouter: BTreeSet<String>,
-    requests: BTreeMap<ConnectionId, RequestState>,
+    requests: Requests,
     in_flight: Option<(ExchangeId, String)>,
     used_ids: BTreeSet<u64>,
     maybe_reached: BTreeSet<String>,
@@ -190,6 +222,10 @@ pub struct CheckedFlow {
     needles: Needles,
     /// Reused for the flow's `Debug` form after every step.
     debug_buf: String,
+    /// Reused for the `Debug` and serde forms of the outputs `check_secrets` formats.
+    out_buf: String,
+    /// Reused for the serde form of those outputs.
+    json_buf: Vec<u8>,
     terminal: Option<Option<Outcome>>,
     last_phase: Phase,
     last_handled: Option<Handled>,
@@ -281,6 +317,8 @@ impl CheckedFlow {
                 codes: Vec::new(),
             },
             debug_buf: String::new(),
+            out_buf: String::new(),
+            json_buf: Vec::new(),
             verifier: Zeroizing::new(verifier.expose_secret().to_owned()),
             nonce: Zeroizing::new(flow.nonce().expose_secret().to_owned()),
             challenge,
@@ -290,7 +328,7 @@ impl CheckedFlow {
             own_error_delivered: false,
             issued: BTreeMap::new(),
             quoted_by_openrouter: BTreeSet::new(),
-            requests: BTreeMap::new(),
+            requests: Requests::default(),
             in_flight: None,
             used_ids: BTreeSet::new(),
             maybe_reached: BTreeSet::new(),
@@ -481,7 +519,7 @@ impl CheckedFlow {
     }
 
     fn all_open_requests_answered(&self) -> Result<(), Violation> {
-        for (conn, st) in &self.requests {
+        for (conn, st) in self.requests.iter() {
             if !st.closed && st.responses == 0 {
                 violation(
                     "one-response-per-request",
@@ -496,6 +534,16 @@ impl CheckedFlow {
     }
 
     fn note_own_target(&mut self, target: &[u8], method: &str) {
+        // An own target starts with the prefix and the nonce: most targets (junk, guessed
+        // nonces, long ones) are ruled out here without scanning them for `#` and `?`.
+        let prefix = openrouter_auth_core::callback::CALLBACK_PREFIX.as_bytes();
+        let could_be_own = method == "GET"
+            && target
+                .strip_prefix(prefix)
+                .is_some_and(|rest| rest.starts_with(self.nonce.as_bytes()));
+        if !could_be_own {
+            return;
+        }
         let target = match target.iter().position(|&b| b == b'#') {
             Some(i) => &target[..i],
             None => target,
@@ -885,7 +933,7 @@ impl CheckedFlow {
         Ok(())
     }
 
-    fn check_secrets(&self, out: &Output) -> Result<(), Violation> {
+    fn check_secrets(&mut self, out: &Output) -> Result<(), Violation> {
         let needles = &self.needles;
         let leaks = |s: &str| needles.verifier.find(s.as_bytes()).is_some();
         match out {
@@ -939,20 +987,22 @@ impl CheckedFlow {
             }
             _ => {}
         }
-        let dbg = format!("{out:?}");
-        if leaks(&dbg) {
+        self.out_buf.clear();
+        write!(self.out_buf, "{out:?}").expect("formatting into a String");
+        if leaks(&self.out_buf) {
             violation(
                 "verifier-only-in-exchange-body",
                 format!("the Debug form of {}", output_name(out)),
             )?;
         }
-        if let Ok(json) = serde_json::to_string(out) {
-            if leaks(&json) {
-                violation(
-                    "verifier-only-in-exchange-body",
-                    format!("the serialised form of {}", output_name(out)),
-                )?;
-            }
+        self.json_buf.clear();
+        if serde_json::to_writer(&mut self.json_buf, out).is_ok()
+            && needles.verifier.find(&self.json_buf).is_some()
+        {
+            violation(
+                "verifier-only-in-exchange-body",
+                format!("the serialised form of {}", output_name(out)),
+            )?;
         }
         Ok(())
     }
