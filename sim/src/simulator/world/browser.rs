@@ -6,7 +6,7 @@ use super::*;
 impl<'p> World<'p> {
     pub(super) fn start_flow(&mut self, i: usize) -> Result<(), SimViolation> {
         let plan = self.plan.flows[i].clone();
-        let mut config = FlowConfig::default();
+        let mut config = DEFAULT_CONFIG.clone();
         config.headless = plan.headless;
         config.callback_host = plan.callback_host;
         config.code_challenge_method = plan.method;

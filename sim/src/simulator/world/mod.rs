@@ -59,6 +59,9 @@ const MAX_STEPS: u64 = 200_000;
 const STORE_SLOW_MAX_MS: u64 = 20_000;
 /// How fast everything answers once healed.
 const HEALED_MAX_MS: u64 = 300;
+/// `FlowConfig::default()`, made once: each flow starts from a clone (the default parses
+/// its base URL).
+static DEFAULT_CONFIG: std::sync::LazyLock<FlowConfig> = std::sync::LazyLock::new(FlowConfig::default);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Who {
@@ -140,6 +143,34 @@ enum Ev {
     Attack(usize),
 }
 
+/// An event in the queue: the earliest `(time, sequence number)` comes out first (the
+/// sequence numbers are unique, so the order is total and the same on every replay).
+#[derive(Debug)]
+struct Queued {
+    key: std::cmp::Reverse<(u64, u64)>,
+    ev: Ev,
+}
+
+impl PartialEq for Queued {
+    fn eq(&self, other: &Self) -> bool {
+        self.key == other.key
+    }
+}
+
+impl Eq for Queued {}
+
+impl PartialOrd for Queued {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Queued {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.key.cmp(&other.key)
+    }
+}
+
 struct FlowState {
     cf: CheckedFlow,
     plan: FlowPlan,
@@ -172,7 +203,7 @@ pub(super) struct World<'p> {
     plan: &'p Plan,
     rng: SimRng,
     now: u64,
-    queue: BTreeMap<(u64, u64), Ev>,
+    queue: std::collections::BinaryHeap<Queued>,
     seq: u64,
     model: OpenRouter,
     flows: Vec<FlowState>,
@@ -196,7 +227,7 @@ impl<'p> World<'p> {
             plan,
             rng,
             now: 0,
-            queue: BTreeMap::new(),
+            queue: std::collections::BinaryHeap::new(),
             seq: 0,
             model: OpenRouter::new(plan.echo_state),
             flows: Vec::new(),
@@ -228,7 +259,10 @@ impl<'p> World<'p> {
 
     fn at(&mut self, t: u64, ev: Ev) {
         self.seq += 1;
-        self.queue.insert((t, self.seq), ev);
+        self.queue.push(Queued {
+            key: std::cmp::Reverse((t, self.seq)),
+            ev,
+        });
     }
 
     fn conn(&self, conn: u64) -> Option<&ConnInfo> {
@@ -267,7 +301,10 @@ impl<'p> World<'p> {
         }
         for (i, a) in self.plan.attacks.iter().enumerate() {
             self.seq += 1;
-            self.queue.insert((a.at_ms, self.seq), Ev::Attack(i));
+            self.queue.push(Queued {
+                key: std::cmp::Reverse((a.at_ms, self.seq)),
+                ev: Ev::Attack(i),
+            });
         }
         let violation = self.main_loop().err().or_else(|| self.end_checks().err());
         if let Some(v) = &violation {
@@ -320,7 +357,7 @@ impl<'p> World<'p> {
 
     fn main_loop(&mut self) -> Result<(), SimViolation> {
         loop {
-            let next_ev = self.queue.first_key_value().map(|(k, _)| k.0);
+            let next_ev = self.queue.peek().map(|q| q.key.0 .0);
             let next_timer = self
                 .flows
                 .iter()
@@ -361,7 +398,10 @@ impl<'p> World<'p> {
                 r.map_err(|v| self.fail(Some(i), v))?;
                 self.after_step(i, outs)?;
             } else {
-                let ((t, _), ev) = self.queue.pop_first().expect("event");
+                let Queued {
+                    key: std::cmp::Reverse((t, _)),
+                    ev,
+                } = self.queue.pop().expect("event");
                 if t > HARD_END_MS {
                     return Ok(());
                 }
