@@ -89,7 +89,8 @@ impl<'p> World<'p> {
     pub(super) fn stale_tab(&mut self, i: usize, t: u64) {
         let port = self.flows[i].port;
         let host = format!("localhost:{port}");
-        let target = match (0..i).rev().find_map(|j| self.flows[j].redirect.clone()) {
+        let recording = self.rec.is_some();
+        let mut target = match (0..i).rev().find_map(|j| self.flows[j].redirect.clone()) {
             Some(url) => {
                 let mut t = url.path().to_owned();
                 if let Some(q) = url.query() {
@@ -111,11 +112,16 @@ impl<'p> World<'p> {
                 kind: Kind::Stale,
                 port,
                 method: "GET".into(),
-                target: target.clone().into_bytes(),
+                target: if recording {
+                    target.clone().into_bytes()
+                } else {
+                    std::mem::take(&mut target).into_bytes()
+                },
                 host: Some(host.into_bytes()),
                 close_after: None,
                 carries: Carries::Nothing,
-                fuzz_target: Some(FuzzTarget::Raw(target.into_bytes())),
+                // The fuzz op is only kept when recording: no copy of the target otherwise.
+                fuzz_target: recording.then(|| FuzzTarget::Raw(target.into_bytes())),
                 fuzz_host: FuzzHost::Ours,
             })),
         );
@@ -365,7 +371,8 @@ impl<'p> World<'p> {
         if b != info.flow {
             return Ok(()); // an old tab that reached a newer flow: it shows the 404
         }
-        let user = self.flows[b].plan.user.clone();
+        let user = &self.flows[b].plan.user;
+        let (follows_redirect, favicon) = (user.follows_redirect, user.favicon);
         let port = self.flows[b].port;
         let host = format!("{}:{port}", self.flows[b].plan.callback_host.as_str());
         let fuzz_host = match self.flows[b].plan.callback_host {
@@ -374,7 +381,7 @@ impl<'p> World<'p> {
             _ => FuzzHost::Ours,
         };
         if response.status == 303 && matches!(info.kind, Kind::Callback | Kind::Reload) {
-            if user.follows_redirect {
+            if follows_redirect {
                 let location = response.header("location").unwrap_or("/").to_owned();
                 let delay = self.rng.range(2, 150);
                 let done = format!("/callback/{}/done", self.flows[b].nonce);
@@ -399,7 +406,7 @@ impl<'p> World<'p> {
                     })),
                 );
             }
-        } else if response.status == 200 && user.favicon && info.kind != Kind::Favicon {
+        } else if response.status == 200 && favicon && info.kind != Kind::Favicon {
             let delay = self.rng.range(1, 60);
             self.at(
                 self.now + delay,

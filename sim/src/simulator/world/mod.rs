@@ -230,7 +230,7 @@ impl<'p> World<'p> {
             queue: std::collections::BinaryHeap::new(),
             seq: 0,
             model: OpenRouter::new(plan.echo_state),
-            flows: Vec::new(),
+            flows: Vec::with_capacity(plan.flows.len()),
             conns: Vec::new(),
             next_conn: 1,
             steps: 0,
@@ -541,7 +541,8 @@ impl<'p> World<'p> {
                     ));
                 }
                 let f = &self.flows[i];
-                if f.in_flight_id == Some(*id) {
+                // The fuzz op is only kept when recording (see `feed`).
+                if self.rec.is_some() && f.in_flight_id == Some(*id) {
                     let body = if response.status == 200
                         && openrouter_auth_core::parse_exchange_response(response).is_ok()
                     {
