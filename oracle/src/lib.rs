@@ -222,6 +222,8 @@ pub struct CheckedFlow {
     needles: Needles,
     /// Reused for the flow's `Debug` form after every step.
     debug_buf: String,
+    /// Response parts already searched that hold none of the current secrets.
+    clean: CleanParts,
     /// Reused for the `Debug` and serde forms of the outputs `check_secrets` formats.
     out_buf: String,
     /// Reused for the serde form of those outputs.
@@ -259,6 +261,49 @@ impl std::fmt::Debug for Needles {
             .field("key", &self.key.is_some())
             .field("codes", &self.codes.len())
             .finish_non_exhaustive()
+    }
+}
+
+/// Browser-response parts already searched and found to hold none of the secrets in
+/// [`Needles`], forgotten whenever a secret is added. A body is kept by its `Arc` (so its
+/// address cannot be reused for another text while it is here), static headers by address.
+#[derive(Debug, Default)]
+struct CleanParts {
+    bodies: Vec<std::sync::Arc<str>>,
+    headers: Vec<(usize, usize)>,
+}
+
+impl CleanParts {
+    /// At most this many of each are kept (a flow renders a handful of pages).
+    const MAX: usize = 16;
+
+    fn forget(&mut self) {
+        self.bodies.clear();
+        self.headers.clear();
+    }
+
+    fn has_body(&self, body: &std::sync::Arc<str>) -> bool {
+        self.bodies.iter().any(|b| std::sync::Arc::ptr_eq(b, body))
+    }
+
+    fn add_body(&mut self, body: &std::sync::Arc<str>) {
+        if self.bodies.len() < Self::MAX {
+            self.bodies.push(body.clone());
+        }
+    }
+
+    fn key(headers: &'static [openrouter_auth_core::page::Header]) -> (usize, usize) {
+        (headers.as_ptr() as usize, headers.len())
+    }
+
+    fn has_headers(&self, headers: &'static [openrouter_auth_core::page::Header]) -> bool {
+        self.headers.contains(&Self::key(headers))
+    }
+
+    fn add_headers(&mut self, headers: &'static [openrouter_auth_core::page::Header]) {
+        if self.headers.len() < Self::MAX {
+            self.headers.push(Self::key(headers));
+        }
     }
 }
 
@@ -317,6 +362,7 @@ impl CheckedFlow {
                 codes: Vec::new(),
             },
             debug_buf: String::new(),
+            clean: CleanParts::default(),
             out_buf: String::new(),
             json_buf: Vec::new(),
             verifier: Zeroizing::new(verifier.expose_secret().to_owned()),
@@ -393,6 +439,7 @@ impl CheckedFlow {
     pub fn note_code_issued(&mut self, code: &str, challenge: &str) {
         if !code.is_empty() && !self.issued.contains_key(code) {
             self.needles.codes.push((code.to_owned(), finder(code)));
+            self.clean.forget();
         }
         self.issued.insert(code.to_owned(), challenge.to_owned());
     }
@@ -697,6 +744,7 @@ impl CheckedFlow {
                     }
                     self.store_key = Some(Zeroizing::new(key.expose_secret().to_owned()));
                     self.needles.key = Some(finder(key.expose_secret()));
+                    self.clean.forget();
                 }
                 Output::Respond { conn, response, .. } => {
                     match self.requests.get_mut(conn) {
@@ -957,30 +1005,56 @@ impl CheckedFlow {
                 }
             }
             Output::Respond { response, .. } => {
-                // Header names and values are searched one by one: no secret holds the `: `
-                // or line break that joins them on the wire.
-                let fields = [&*response.body, &*response.reason]
-                    .into_iter()
-                    .chain(response.headers.iter().flat_map(|(n, v)| [&**n, &**v]));
-                for s in fields {
-                    if leaks(s) {
+                // Body, reason, then header names and values one by one (no secret holds the
+                // `: ` or line break that joins them on the wire). `Ok(true)`: no secret in
+                // `s` at all, not even a code OpenRouter quoted.
+                let quoted = &self.quoted_by_openrouter;
+                let search = |s: &str| -> Result<bool, Violation> {
+                    let s = s.as_bytes();
+                    if needles.verifier.find(s).is_some() {
                         violation("verifier-only-in-exchange-body", "a browser response")?;
                     }
                     if let Some(k) = &needles.key {
-                        if k.find(s.as_bytes()).is_some() {
+                        if k.find(s).is_some() {
                             violation(
                                 "secrets-stay-out-of-pages",
                                 "the key in a browser response",
                             )?;
                         }
                     }
-                    if needles.codes.iter().any(|(c, f)| {
-                        f.find(s.as_bytes()).is_some() && !self.quoted_by_openrouter.contains(c)
-                    }) {
-                        violation(
-                            "secrets-stay-out-of-pages",
-                            "an authorization code in a browser response",
-                        )?;
+                    let mut clean = true;
+                    for (c, f) in &needles.codes {
+                        if f.find(s).is_some() {
+                            clean = false;
+                            if !quoted.contains(c) {
+                                violation(
+                                    "secrets-stay-out-of-pages",
+                                    "an authorization code in a browser response",
+                                )?;
+                            }
+                        }
+                    }
+                    Ok(clean)
+                };
+                // The flow hands out the same rendered page (one shared body) and the same
+                // static headers again and again: a part already found clean for the current
+                // secrets is clean again, and is not searched a second time.
+                if !self.clean.has_body(&response.body) && search(&response.body)? {
+                    self.clean.add_body(&response.body);
+                }
+                search(&response.reason)?;
+                let static_headers = match &response.headers {
+                    std::borrow::Cow::Borrowed(h) => Some(*h),
+                    std::borrow::Cow::Owned(_) => None,
+                };
+                if !static_headers.is_some_and(|h| self.clean.has_headers(h)) {
+                    let mut clean = true;
+                    for (n, v) in response.headers.iter() {
+                        clean &= search(n)?;
+                        clean &= search(v)?;
+                    }
+                    if let (true, Some(h)) = (clean, static_headers) {
+                        self.clean.add_headers(h);
                     }
                 }
                 return Ok(()); // its Debug and serde forms hold nothing more
