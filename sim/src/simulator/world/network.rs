@@ -124,11 +124,11 @@ impl<'p> World<'p> {
                 },
             }
         };
-        let code = serde_json::from_slice::<serde_json::Value>(body)
-            .ok()
-            .and_then(|v| v.get("code").and_then(|c| c.as_str()).map(str::to_owned))
-            .unwrap_or_default();
         self.log("<-", || {
+            let code = serde_json::from_slice::<serde_json::Value>(body)
+                .ok()
+                .and_then(|v| v.get("code").and_then(|c| c.as_str()).map(str::to_owned))
+                .unwrap_or_default();
             format!(
                 "SendExchange id={} code={code} timeout={} ms (attempt {}, network: {fate:?})",
                 id.0,
