@@ -912,21 +912,17 @@ impl CheckedFlow {
                 "the verifier is in the exchange URL or headers",
             )?;
         }
-        let body: serde_json::Value = match serde_json::from_slice(&request.body) {
-            Ok(v) => v,
-            Err(_) => {
-                return violation("exchange-carries-own-code", "the exchange body is not JSON")
-            }
+        let Some([code, verifier, method]) = exchange_fields(&request.body) else {
+            return violation("exchange-carries-own-code", "the exchange body is not JSON");
         };
-        let field = |name: &str| body.get(name).and_then(|v| v.as_str()).map(str::to_owned);
-        let code = field("code").unwrap_or_default();
-        if field("code_verifier").as_deref() != Some(self.verifier.as_str()) {
+        let code = code.unwrap_or_default();
+        if verifier.as_deref() != Some(self.verifier.as_str()) {
             violation(
                 "exchange-carries-own-code",
                 "the exchange does not carry this flow's verifier",
             )?;
         }
-        if field("code_challenge_method").as_deref() != Some(self.method.as_str()) {
+        if method.as_deref() != Some(self.method.as_str()) {
             violation(
                 "exchange-carries-own-code",
                 "the exchange carries another code_challenge_method",
@@ -1080,6 +1076,41 @@ impl CheckedFlow {
         }
         Ok(())
     }
+}
+
+/// The exchange body's `code`, `code_verifier` and `code_challenge_method`, each `None` when
+/// missing or not a string; `None` if the body is not JSON. The usual body (an object of
+/// strings, each key once) is read without building a `serde_json::Value`; anything else
+/// goes through one, so both ways give the same answer.
+fn exchange_fields(body: &[u8]) -> Option<[Option<String>; 3]> {
+    #[derive(serde::Deserialize)]
+    struct Strings<'a> {
+        #[serde(borrow, default)]
+        code: Option<std::borrow::Cow<'a, str>>,
+        #[serde(borrow, default)]
+        code_verifier: Option<std::borrow::Cow<'a, str>>,
+        #[serde(borrow, default)]
+        code_challenge_method: Option<std::borrow::Cow<'a, str>>,
+    }
+    let object = body.trim_ascii_start().first() == Some(&b'{');
+    if let Some(b) = object
+        .then(|| serde_json::from_slice::<Strings<'_>>(body).ok())
+        .flatten()
+    {
+        let own = |f: Option<std::borrow::Cow<'_, str>>| f.map(std::borrow::Cow::into_owned);
+        return Some([
+            own(b.code),
+            own(b.code_verifier),
+            own(b.code_challenge_method),
+        ]);
+    }
+    let v: serde_json::Value = serde_json::from_slice(body).ok()?;
+    let field = |name: &str| v.get(name).and_then(|v| v.as_str()).map(str::to_owned);
+    Some([
+        field("code"),
+        field("code_verifier"),
+        field("code_challenge_method"),
+    ])
 }
 
 fn output_name(out: &Output) -> &'static str {
