@@ -374,7 +374,8 @@ impl<'p> World<'p> {
         let user = &self.flows[b].plan.user;
         let (follows_redirect, favicon) = (user.follows_redirect, user.favicon);
         let port = self.flows[b].port;
-        let host = format!("{}:{port}", self.flows[b].plan.callback_host.as_str());
+        // Made only for a request that follows (most responses end here).
+        let host = |w: &Self| format!("{}:{port}", w.flows[b].plan.callback_host.as_str());
         let fuzz_host = match self.flows[b].plan.callback_host {
             CallbackHost::Localhost => FuzzHost::Ours,
             CallbackHost::Ipv4Loopback => FuzzHost::Ipv4,
@@ -398,7 +399,7 @@ impl<'p> World<'p> {
                         port,
                         method: "GET".into(),
                         target: location.into_bytes(),
-                        host: Some(host.into_bytes()),
+                        host: Some(host(self).into_bytes()),
                         close_after: None,
                         carries: Carries::Nothing,
                         fuzz_target: Some(fuzz_target),
@@ -416,7 +417,7 @@ impl<'p> World<'p> {
                     port,
                     method: "GET".into(),
                     target: b"/favicon.ico".to_vec(),
-                    host: Some(host.into_bytes()),
+                    host: Some(host(self).into_bytes()),
                     close_after: None,
                     carries: Carries::Nothing,
                     fuzz_target: Some(FuzzTarget::Favicon),
