@@ -94,6 +94,7 @@ impl<'p> World<'p> {
                 reqs.push((m.into(), t, Some(ours), None, FuzzHost::Ours));
             }
             AttackKind::Flood { count } => {
+                reqs.reserve(usize::from(count));
                 for k in 0..count {
                     let t = match k % 4 {
                         0 => guess(self),

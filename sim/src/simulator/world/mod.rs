@@ -227,7 +227,8 @@ impl<'p> World<'p> {
             plan,
             rng,
             now: 0,
-            queue: std::collections::BinaryHeap::new(),
+            // The attacks are all queued at the start.
+            queue: std::collections::BinaryHeap::with_capacity(plan.attacks.len() + 16),
             seq: 0,
             model: OpenRouter::new(plan.echo_state),
             flows: Vec::with_capacity(plan.flows.len()),
