@@ -562,7 +562,10 @@ impl CheckedFlow {
         if self.finished {
             self.all_open_requests_answered()?;
         }
-        check_debug_form(&self.needles, &format!("{:?}", self.flow))
+        // As long as the sampled forms were, so it is written without growing.
+        let mut debug = String::with_capacity(self.debug_buf.capacity());
+        write!(debug, "{:?}", self.flow).expect("formatting into a String");
+        check_debug_form(&self.needles, &debug)
     }
 
     fn all_open_requests_answered(&self) -> Result<(), Violation> {
