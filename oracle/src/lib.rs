@@ -267,10 +267,12 @@ impl std::fmt::Debug for Needles {
 /// Browser-response parts already searched and found to hold none of the secrets in
 /// [`Needles`], forgotten whenever a secret is added. A body is kept by its `Arc` (so its
 /// address cannot be reused for another text while it is here), static headers by address.
+/// Also the bodies known not to hold the signed-in heading (kept across new secrets).
 #[derive(Debug, Default)]
 struct CleanParts {
     bodies: Vec<std::sync::Arc<str>>,
     headers: Vec<(usize, usize)>,
+    without_heading: Vec<std::sync::Arc<str>>,
 }
 
 impl CleanParts {
@@ -289,6 +291,18 @@ impl CleanParts {
     fn add_body(&mut self, body: &std::sync::Arc<str>) {
         if self.bodies.len() < Self::MAX {
             self.bodies.push(body.clone());
+        }
+    }
+
+    fn lacks_heading(&self, body: &std::sync::Arc<str>) -> bool {
+        self.without_heading
+            .iter()
+            .any(|b| std::sync::Arc::ptr_eq(b, body))
+    }
+
+    fn add_lacks_heading(&mut self, body: &std::sync::Arc<str>) {
+        if self.without_heading.len() < Self::MAX {
+            self.without_heading.push(body.clone());
         }
     }
 
@@ -766,12 +780,15 @@ impl CheckedFlow {
                         }
                     }
                     if !matches!(self.flow.outcome(), Some(Outcome::Stored { .. }))
-                        && SIGNED_IN_HEADING.find(response.body.as_bytes()).is_some()
+                        && !self.clean.lacks_heading(&response.body)
                     {
-                        violation(
-                            "pages-tell-the-truth",
-                            format!("a signed-in page in phase {:?}", self.flow.phase()),
-                        )?;
+                        if SIGNED_IN_HEADING.find(response.body.as_bytes()).is_some() {
+                            violation(
+                                "pages-tell-the-truth",
+                                format!("a signed-in page in phase {:?}", self.flow.phase()),
+                            )?;
+                        }
+                        self.clean.add_lacks_heading(&response.body);
                     }
                 }
                 Output::Finished(outcome) => {
