@@ -833,7 +833,8 @@ impl CheckedFlow {
 
     fn check_phase(&mut self) -> Result<(), Violation> {
         let phase = self.flow.phase();
-        let outcome = self.flow.outcome().cloned();
+        // Borrowed: cloned only once, when the flow becomes terminal.
+        let outcome = self.flow.outcome();
         // The one way back: a headless flow whose pasted code OpenRouter refused as invalid
         // waits for another paste (`one-code-per-flow` bounds how often).
         let refused_paste = self.flow.config().headless
@@ -860,7 +861,7 @@ impl CheckedFlow {
             );
         }
         if let Some(o) = &self.terminal {
-            if *o != outcome {
+            if o.as_ref() != outcome {
                 return violation("terminal-is-sticky", format!("{o:?} became {outcome:?}"));
             }
             return Ok(());
@@ -874,7 +875,6 @@ impl CheckedFlow {
             }
             if let Some(k) = &self.store_key {
                 if outcome
-                    .as_ref()
                     .and_then(Outcome::key)
                     .map(|x| x.expose_secret())
                     != Some(k.as_str())
@@ -886,7 +886,7 @@ impl CheckedFlow {
                 }
             }
             if matches!(outcome, Some(Outcome::Stored { .. })) {
-                match (&outcome, &self.store_key) {
+                match (outcome, &self.store_key) {
                     (Some(Outcome::Stored { key, .. }), Some(k))
                         if key.expose_secret() == k.as_str() => {}
                     _ => {
@@ -897,7 +897,7 @@ impl CheckedFlow {
                     }
                 }
             }
-            self.terminal = Some(outcome);
+            self.terminal = Some(outcome.cloned());
         }
         Ok(())
     }
