@@ -874,11 +874,7 @@ impl CheckedFlow {
                 );
             }
             if let Some(k) = &self.store_key {
-                if outcome
-                    .and_then(Outcome::key)
-                    .map(|x| x.expose_secret())
-                    != Some(k.as_str())
-                {
+                if outcome.and_then(Outcome::key).map(|x| x.expose_secret()) != Some(k.as_str()) {
                     return violation(
                         "key-never-lost",
                         format!("the flow ended {phase:?} without the key OpenRouter gave it"),

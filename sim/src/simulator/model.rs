@@ -270,7 +270,7 @@ impl OpenRouter {
         // for `{"key": key, "user_id": user}`.
         let user = format!("user_{}", &hex[..12]);
         let resp = HttpResponse::new(200, format!(r#"{{"key":"{key}","user_id":"{user}"}}"#))
-        .with_header("Content-Type", "application/json");
+            .with_header("Content-Type", "application/json");
         (resp, code)
     }
 
@@ -357,7 +357,9 @@ impl ExchangeBody {
             .then(|| serde_json::from_slice::<Strings<'_>>(body).ok())
             .flatten()
         {
-            let own = |f: Option<std::borrow::Cow<'_, str>>| f.map(|c| c.into_owned()).unwrap_or_default();
+            let own = |f: Option<std::borrow::Cow<'_, str>>| {
+                f.map(|c| c.into_owned()).unwrap_or_default()
+            };
             return Some(ExchangeBody {
                 code: own(b.code),
                 code_verifier: own(b.code_verifier),

@@ -61,7 +61,8 @@ const STORE_SLOW_MAX_MS: u64 = 20_000;
 const HEALED_MAX_MS: u64 = 300;
 /// `FlowConfig::default()`, made once: each flow starts from a clone (the default parses
 /// its base URL).
-static DEFAULT_CONFIG: std::sync::LazyLock<FlowConfig> = std::sync::LazyLock::new(FlowConfig::default);
+static DEFAULT_CONFIG: std::sync::LazyLock<FlowConfig> =
+    std::sync::LazyLock::new(FlowConfig::default);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Who {

@@ -20,7 +20,8 @@ impl<'p> World<'p> {
         self.next_conn += 1;
         let slot = conn as usize;
         if self.conns.len() <= slot {
-            self.conns.resize((slot + 1).max(2 * self.conns.len()), None);
+            self.conns
+                .resize((slot + 1).max(2 * self.conns.len()), None);
         }
         self.conns[slot] = Some(ConnInfo {
             flow: i,
