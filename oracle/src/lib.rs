@@ -2165,6 +2165,34 @@ mod tests {
         assert!(cf.check_secrets(&respond(quoted)).is_ok());
     }
 
+    /// The checker skips a page body or static header set it already found clean only while
+    /// the secrets stay the same: a code issued afterwards is still found in the very same
+    /// page (the flow hands out one shared body) and the same static headers.
+    #[test]
+    fn checker_searches_a_clean_page_again_after_a_new_code() {
+        use openrouter_auth_core::page::Page;
+        use rand_chacha::rand_core::SeedableRng;
+        let page = Page::NotFound.render();
+        assert!(matches!(page.headers, std::borrow::Cow::Borrowed(_)));
+        let respond = || Output::Respond {
+            conn: ConnectionId(1),
+            response: page.clone(),
+            head_only: false,
+        };
+        let in_body = page.body[..12].to_owned();
+        let in_header = page.headers[0].1.to_string();
+        for secret in [in_body, in_header] {
+            let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(7);
+            let (mut cf, _) =
+                CheckedFlow::new(FlowConfig::default(), &mut rng, Time::from_millis(0)).unwrap();
+            assert!(cf.check_secrets(&respond()).is_ok());
+            assert!(cf.check_secrets(&respond()).is_ok());
+            cf.note_code_issued(&secret, "some-challenge");
+            let v = cf.check_secrets(&respond()).expect_err(&secret);
+            assert_eq!(v.invariant, "secrets-stay-out-of-pages", "{secret}");
+        }
+    }
+
     #[test]
     fn key_like_detection() {
         assert!(contains_key_like("x sk-or-v1-abcdef12 y"));
