@@ -109,10 +109,12 @@ impl ApiKey {
     /// Lowercase hex SHA-256 of the key: the id of its page at
     /// `https://openrouter.ai/keys/<hash>` (the key's page in the owner's OpenRouter settings).
     pub fn key_hash(&self) -> String {
+        const HEX: &[u8; 16] = b"0123456789abcdef";
         let digest = Sha256::digest(self.expose_secret().as_bytes());
         let mut out = String::with_capacity(64);
         for b in digest {
-            out.push_str(&format!("{b:02x}"));
+            out.push(char::from(HEX[usize::from(b >> 4)]));
+            out.push(char::from(HEX[usize::from(b & 0xf)]));
         }
         out
     }

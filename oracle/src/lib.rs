@@ -120,6 +120,38 @@ struct RequestState {
     closed: bool,
 }
 
+/// Each request's state by connection, in connection order: a sorted `Vec` (drivers number
+/// connections upwards, so an insert is a push), iterated like the `BTreeMap` it replaces.
+#[derive(Debug, Default)]
+struct Requests(Vec<(ConnectionId, RequestState)>);
+
+impl Requests {
+    fn get(&self, conn: &ConnectionId) -> Option<&RequestState> {
+        let i = self.0.binary_search_by_key(conn, |(c, _)| *c).ok()?;
+        Some(&self.0[i].1)
+    }
+
+    fn get_mut(&mut self, conn: &ConnectionId) -> Option<&mut RequestState> {
+        let i = self.0.binary_search_by_key(conn, |(c, _)| *c).ok()?;
+        Some(&mut self.0[i].1)
+    }
+
+    fn insert(&mut self, conn: ConnectionId, st: RequestState) {
+        if self.0.last().is_none_or(|(c, _)| *c < conn) {
+            self.0.push((conn, st));
+            return;
+        }
+        match self.0.binary_search_by_key(&conn, |(c, _)| *c) {
+            Ok(i) => self.0[i].1 = st,
+            Err(i) => self.0.insert(i, (conn, st)),
+        }
+    }
+
+    fn iter(&self) -> impl Iterator<Item = (&ConnectionId, &RequestState)> {
+        self.0.iter().map(|(c, st)| (c, st))
+    }
+}
+
 /// A [`Flow`] plus the rules it must keep, checked after every step.
 ///
 /// Drive it like a flow ([`CheckedFlow::handle_input`], [`CheckedFlow::handle_timeout`]); each
@@ -175,7 +207,7 @@ pub struct CheckedFlow {
     issued: BTreeMap<String, String>,
     /// Issued codes that an exchange answer quoted while that exchange carried another code.
     quoted_by_openrouter: BTreeSet<String>,
-    requests: BTreeMap<ConnectionId, RequestState>,
+    requests: Requests,
     in_flight: Option<(ExchangeId, String)>,
     used_ids: BTreeSet<u64>,
     maybe_reached: BTreeSet<String>,
@@ -190,6 +222,12 @@ pub struct CheckedFlow {
     needles: Needles,
     /// Reused for the flow's `Debug` form after every step.
     debug_buf: String,
+    /// Response parts already searched that hold none of the current secrets.
+    clean: CleanParts,
+    /// Reused for the `Debug` and serde forms of the outputs `check_secrets` formats.
+    out_buf: String,
+    /// Reused for the serde form of those outputs.
+    json_buf: Vec<u8>,
     terminal: Option<Option<Outcome>>,
     last_phase: Phase,
     last_handled: Option<Handled>,
@@ -223,6 +261,63 @@ impl std::fmt::Debug for Needles {
             .field("key", &self.key.is_some())
             .field("codes", &self.codes.len())
             .finish_non_exhaustive()
+    }
+}
+
+/// Browser-response parts already searched and found to hold none of the secrets in
+/// [`Needles`], forgotten whenever a secret is added. A body is kept by its `Arc` (so its
+/// address cannot be reused for another text while it is here), static headers by address.
+/// Also the bodies known not to hold the signed-in heading (kept across new secrets).
+#[derive(Debug, Default)]
+struct CleanParts {
+    bodies: Vec<std::sync::Arc<str>>,
+    headers: Vec<(usize, usize)>,
+    without_heading: Vec<std::sync::Arc<str>>,
+}
+
+impl CleanParts {
+    /// At most this many of each are kept (a flow renders a handful of pages).
+    const MAX: usize = 16;
+
+    fn forget(&mut self) {
+        self.bodies.clear();
+        self.headers.clear();
+    }
+
+    fn has_body(&self, body: &std::sync::Arc<str>) -> bool {
+        self.bodies.iter().any(|b| std::sync::Arc::ptr_eq(b, body))
+    }
+
+    fn add_body(&mut self, body: &std::sync::Arc<str>) {
+        if self.bodies.len() < Self::MAX {
+            self.bodies.push(body.clone());
+        }
+    }
+
+    fn lacks_heading(&self, body: &std::sync::Arc<str>) -> bool {
+        self.without_heading
+            .iter()
+            .any(|b| std::sync::Arc::ptr_eq(b, body))
+    }
+
+    fn add_lacks_heading(&mut self, body: &std::sync::Arc<str>) {
+        if self.without_heading.len() < Self::MAX {
+            self.without_heading.push(body.clone());
+        }
+    }
+
+    fn key(headers: &'static [openrouter_auth_core::page::Header]) -> (usize, usize) {
+        (headers.as_ptr() as usize, headers.len())
+    }
+
+    fn has_headers(&self, headers: &'static [openrouter_auth_core::page::Header]) -> bool {
+        self.headers.contains(&Self::key(headers))
+    }
+
+    fn add_headers(&mut self, headers: &'static [openrouter_auth_core::page::Header]) {
+        if self.headers.len() < Self::MAX {
+            self.headers.push(Self::key(headers));
+        }
     }
 }
 
@@ -281,6 +376,9 @@ impl CheckedFlow {
                 codes: Vec::new(),
             },
             debug_buf: String::new(),
+            clean: CleanParts::default(),
+            out_buf: String::new(),
+            json_buf: Vec::new(),
             verifier: Zeroizing::new(verifier.expose_secret().to_owned()),
             nonce: Zeroizing::new(flow.nonce().expose_secret().to_owned()),
             challenge,
@@ -290,7 +388,7 @@ impl CheckedFlow {
             own_error_delivered: false,
             issued: BTreeMap::new(),
             quoted_by_openrouter: BTreeSet::new(),
-            requests: BTreeMap::new(),
+            requests: Requests::default(),
             in_flight: None,
             used_ids: BTreeSet::new(),
             maybe_reached: BTreeSet::new(),
@@ -355,6 +453,7 @@ impl CheckedFlow {
     pub fn note_code_issued(&mut self, code: &str, challenge: &str) {
         if !code.is_empty() && !self.issued.contains_key(code) {
             self.needles.codes.push((code.to_owned(), finder(code)));
+            self.clean.forget();
         }
         self.issued.insert(code.to_owned(), challenge.to_owned());
     }
@@ -477,11 +576,14 @@ impl CheckedFlow {
         if self.finished {
             self.all_open_requests_answered()?;
         }
-        check_debug_form(&self.needles, &format!("{:?}", self.flow))
+        // As long as the sampled forms were, so it is written without growing.
+        let mut debug = String::with_capacity(self.debug_buf.capacity());
+        write!(debug, "{:?}", self.flow).expect("formatting into a String");
+        check_debug_form(&self.needles, &debug)
     }
 
     fn all_open_requests_answered(&self) -> Result<(), Violation> {
-        for (conn, st) in &self.requests {
+        for (conn, st) in self.requests.iter() {
             if !st.closed && st.responses == 0 {
                 violation(
                     "one-response-per-request",
@@ -496,6 +598,16 @@ impl CheckedFlow {
     }
 
     fn note_own_target(&mut self, target: &[u8], method: &str) {
+        // An own target starts with the prefix and the nonce: most targets (junk, guessed
+        // nonces, long ones) are ruled out here without scanning them for `#` and `?`.
+        let prefix = openrouter_auth_core::callback::CALLBACK_PREFIX.as_bytes();
+        let could_be_own = method == "GET"
+            && target
+                .strip_prefix(prefix)
+                .is_some_and(|rest| rest.starts_with(self.nonce.as_bytes()));
+        if !could_be_own {
+            return;
+        }
         let target = match target.iter().position(|&b| b == b'#') {
             Some(i) => &target[..i],
             None => target,
@@ -649,6 +761,7 @@ impl CheckedFlow {
                     }
                     self.store_key = Some(Zeroizing::new(key.expose_secret().to_owned()));
                     self.needles.key = Some(finder(key.expose_secret()));
+                    self.clean.forget();
                 }
                 Output::Respond { conn, response, .. } => {
                     match self.requests.get_mut(conn) {
@@ -667,12 +780,15 @@ impl CheckedFlow {
                         }
                     }
                     if !matches!(self.flow.outcome(), Some(Outcome::Stored { .. }))
-                        && SIGNED_IN_HEADING.find(response.body.as_bytes()).is_some()
+                        && !self.clean.lacks_heading(&response.body)
                     {
-                        violation(
-                            "pages-tell-the-truth",
-                            format!("a signed-in page in phase {:?}", self.flow.phase()),
-                        )?;
+                        if SIGNED_IN_HEADING.find(response.body.as_bytes()).is_some() {
+                            violation(
+                                "pages-tell-the-truth",
+                                format!("a signed-in page in phase {:?}", self.flow.phase()),
+                            )?;
+                        }
+                        self.clean.add_lacks_heading(&response.body);
                     }
                 }
                 Output::Finished(outcome) => {
@@ -717,7 +833,8 @@ impl CheckedFlow {
 
     fn check_phase(&mut self) -> Result<(), Violation> {
         let phase = self.flow.phase();
-        let outcome = self.flow.outcome().cloned();
+        // Borrowed: cloned only once, when the flow becomes terminal.
+        let outcome = self.flow.outcome();
         // The one way back: a headless flow whose pasted code OpenRouter refused as invalid
         // waits for another paste (`one-code-per-flow` bounds how often).
         let refused_paste = self.flow.config().headless
@@ -744,7 +861,7 @@ impl CheckedFlow {
             );
         }
         if let Some(o) = &self.terminal {
-            if *o != outcome {
+            if o.as_ref() != outcome {
                 return violation("terminal-is-sticky", format!("{o:?} became {outcome:?}"));
             }
             return Ok(());
@@ -757,12 +874,7 @@ impl CheckedFlow {
                 );
             }
             if let Some(k) = &self.store_key {
-                if outcome
-                    .as_ref()
-                    .and_then(Outcome::key)
-                    .map(|x| x.expose_secret())
-                    != Some(k.as_str())
-                {
+                if outcome.and_then(Outcome::key).map(|x| x.expose_secret()) != Some(k.as_str()) {
                     return violation(
                         "key-never-lost",
                         format!("the flow ended {phase:?} without the key OpenRouter gave it"),
@@ -770,7 +882,7 @@ impl CheckedFlow {
                 }
             }
             if matches!(outcome, Some(Outcome::Stored { .. })) {
-                match (&outcome, &self.store_key) {
+                match (outcome, &self.store_key) {
                     (Some(Outcome::Stored { key, .. }), Some(k))
                         if key.expose_secret() == k.as_str() => {}
                     _ => {
@@ -781,7 +893,7 @@ impl CheckedFlow {
                     }
                 }
             }
-            self.terminal = Some(outcome);
+            self.terminal = Some(outcome.cloned());
         }
         Ok(())
     }
@@ -816,21 +928,17 @@ impl CheckedFlow {
                 "the verifier is in the exchange URL or headers",
             )?;
         }
-        let body: serde_json::Value = match serde_json::from_slice(&request.body) {
-            Ok(v) => v,
-            Err(_) => {
-                return violation("exchange-carries-own-code", "the exchange body is not JSON")
-            }
+        let Some([code, verifier, method]) = exchange_fields(&request.body) else {
+            return violation("exchange-carries-own-code", "the exchange body is not JSON");
         };
-        let field = |name: &str| body.get(name).and_then(|v| v.as_str()).map(str::to_owned);
-        let code = field("code").unwrap_or_default();
-        if field("code_verifier").as_deref() != Some(self.verifier.as_str()) {
+        let code = code.unwrap_or_default();
+        if verifier.as_deref() != Some(self.verifier.as_str()) {
             violation(
                 "exchange-carries-own-code",
                 "the exchange does not carry this flow's verifier",
             )?;
         }
-        if field("code_challenge_method").as_deref() != Some(self.method.as_str()) {
+        if method.as_deref() != Some(self.method.as_str()) {
             violation(
                 "exchange-carries-own-code",
                 "the exchange carries another code_challenge_method",
@@ -885,7 +993,7 @@ impl CheckedFlow {
         Ok(())
     }
 
-    fn check_secrets(&self, out: &Output) -> Result<(), Violation> {
+    fn check_secrets(&mut self, out: &Output) -> Result<(), Violation> {
         let needles = &self.needles;
         let leaks = |s: &str| needles.verifier.find(s.as_bytes()).is_some();
         match out {
@@ -909,53 +1017,116 @@ impl CheckedFlow {
                 }
             }
             Output::Respond { response, .. } => {
-                // Header names and values are searched one by one: no secret holds the `: `
-                // or line break that joins them on the wire.
-                let fields = [&*response.body, &*response.reason]
-                    .into_iter()
-                    .chain(response.headers.iter().flat_map(|(n, v)| [&**n, &**v]));
-                for s in fields {
-                    if leaks(s) {
+                // Body, reason, then header names and values one by one (no secret holds the
+                // `: ` or line break that joins them on the wire). `Ok(true)`: no secret in
+                // `s` at all, not even a code OpenRouter quoted.
+                let quoted = &self.quoted_by_openrouter;
+                let search = |s: &str| -> Result<bool, Violation> {
+                    let s = s.as_bytes();
+                    if needles.verifier.find(s).is_some() {
                         violation("verifier-only-in-exchange-body", "a browser response")?;
                     }
                     if let Some(k) = &needles.key {
-                        if k.find(s.as_bytes()).is_some() {
+                        if k.find(s).is_some() {
                             violation(
                                 "secrets-stay-out-of-pages",
                                 "the key in a browser response",
                             )?;
                         }
                     }
-                    if needles.codes.iter().any(|(c, f)| {
-                        f.find(s.as_bytes()).is_some() && !self.quoted_by_openrouter.contains(c)
-                    }) {
-                        violation(
-                            "secrets-stay-out-of-pages",
-                            "an authorization code in a browser response",
-                        )?;
+                    let mut clean = true;
+                    for (c, f) in &needles.codes {
+                        if f.find(s).is_some() {
+                            clean = false;
+                            if !quoted.contains(c) {
+                                violation(
+                                    "secrets-stay-out-of-pages",
+                                    "an authorization code in a browser response",
+                                )?;
+                            }
+                        }
+                    }
+                    Ok(clean)
+                };
+                // The flow hands out the same rendered page (one shared body) and the same
+                // static headers again and again: a part already found clean for the current
+                // secrets is clean again, and is not searched a second time.
+                if !self.clean.has_body(&response.body) && search(&response.body)? {
+                    self.clean.add_body(&response.body);
+                }
+                search(&response.reason)?;
+                let static_headers = match &response.headers {
+                    std::borrow::Cow::Borrowed(h) => Some(*h),
+                    std::borrow::Cow::Owned(_) => None,
+                };
+                if !static_headers.is_some_and(|h| self.clean.has_headers(h)) {
+                    let mut clean = true;
+                    for (n, v) in response.headers.iter() {
+                        clean &= search(n)?;
+                        clean &= search(v)?;
+                    }
+                    if let (true, Some(h)) = (clean, static_headers) {
+                        self.clean.add_headers(h);
                     }
                 }
                 return Ok(()); // its Debug and serde forms hold nothing more
             }
             _ => {}
         }
-        let dbg = format!("{out:?}");
-        if leaks(&dbg) {
+        self.out_buf.clear();
+        write!(self.out_buf, "{out:?}").expect("formatting into a String");
+        if leaks(&self.out_buf) {
             violation(
                 "verifier-only-in-exchange-body",
                 format!("the Debug form of {}", output_name(out)),
             )?;
         }
-        if let Ok(json) = serde_json::to_string(out) {
-            if leaks(&json) {
-                violation(
-                    "verifier-only-in-exchange-body",
-                    format!("the serialised form of {}", output_name(out)),
-                )?;
-            }
+        self.json_buf.clear();
+        if serde_json::to_writer(&mut self.json_buf, out).is_ok()
+            && needles.verifier.find(&self.json_buf).is_some()
+        {
+            violation(
+                "verifier-only-in-exchange-body",
+                format!("the serialised form of {}", output_name(out)),
+            )?;
         }
         Ok(())
     }
+}
+
+/// The exchange body's `code`, `code_verifier` and `code_challenge_method`, each `None` when
+/// missing or not a string; `None` if the body is not JSON. The usual body (an object of
+/// strings, each key once) is read without building a `serde_json::Value`; anything else
+/// goes through one, so both ways give the same answer.
+fn exchange_fields(body: &[u8]) -> Option<[Option<String>; 3]> {
+    #[derive(serde::Deserialize)]
+    struct Strings<'a> {
+        #[serde(borrow, default)]
+        code: Option<std::borrow::Cow<'a, str>>,
+        #[serde(borrow, default)]
+        code_verifier: Option<std::borrow::Cow<'a, str>>,
+        #[serde(borrow, default)]
+        code_challenge_method: Option<std::borrow::Cow<'a, str>>,
+    }
+    let object = body.trim_ascii_start().first() == Some(&b'{');
+    if let Some(b) = object
+        .then(|| serde_json::from_slice::<Strings<'_>>(body).ok())
+        .flatten()
+    {
+        let own = |f: Option<std::borrow::Cow<'_, str>>| f.map(std::borrow::Cow::into_owned);
+        return Some([
+            own(b.code),
+            own(b.code_verifier),
+            own(b.code_challenge_method),
+        ]);
+    }
+    let v: serde_json::Value = serde_json::from_slice(body).ok()?;
+    let field = |name: &str| v.get(name).and_then(|v| v.as_str()).map(str::to_owned);
+    Some([
+        field("code"),
+        field("code_verifier"),
+        field("code_challenge_method"),
+    ])
 }
 
 fn output_name(out: &Output) -> &'static str {
@@ -1992,6 +2163,34 @@ mod tests {
         let mut quoted = clean;
         quoted.body = format!("{}{code}", quoted.body).into();
         assert!(cf.check_secrets(&respond(quoted)).is_ok());
+    }
+
+    /// The checker skips a page body or static header set it already found clean only while
+    /// the secrets stay the same: a code issued afterwards is still found in the very same
+    /// page (the flow hands out one shared body) and the same static headers.
+    #[test]
+    fn checker_searches_a_clean_page_again_after_a_new_code() {
+        use openrouter_auth_core::page::Page;
+        use rand_chacha::rand_core::SeedableRng;
+        let page = Page::NotFound.render();
+        assert!(matches!(page.headers, std::borrow::Cow::Borrowed(_)));
+        let respond = || Output::Respond {
+            conn: ConnectionId(1),
+            response: page.clone(),
+            head_only: false,
+        };
+        let in_body = page.body[..12].to_owned();
+        let in_header = page.headers[0].1.to_string();
+        for secret in [in_body, in_header] {
+            let mut rng = rand_chacha::ChaCha20Rng::seed_from_u64(7);
+            let (mut cf, _) =
+                CheckedFlow::new(FlowConfig::default(), &mut rng, Time::from_millis(0)).unwrap();
+            assert!(cf.check_secrets(&respond()).is_ok());
+            assert!(cf.check_secrets(&respond()).is_ok());
+            cf.note_code_issued(&secret, "some-challenge");
+            let v = cf.check_secrets(&respond()).expect_err(&secret);
+            assert_eq!(v.invariant, "secrets-stay-out-of-pages", "{secret}");
+        }
     }
 
     #[test]

@@ -204,20 +204,24 @@ impl OpenRouter {
 
     /// `POST /api/v1/auth/keys`: returns the answer and the code the body carried.
     pub fn exchange(&mut self, body: &[u8], now: u64, rng: &mut SimRng) -> (HttpResponse, String) {
-        let err = |status: u16, message: &str| {
+        // Every message is a constant with nothing to escape, so this is the JSON that
+        // `serde_json::json!({"error": {"code": status, "message": message}})` prints.
+        let err = |status: u16, message: &'static str| {
             HttpResponse::new(
                 status,
-                serde_json::json!({"error": {"code": status, "message": message}}).to_string(),
+                format!(r#"{{"error":{{"code":{status},"message":"{message}"}}}}"#),
             )
             .with_header("Content-Type", "application/json")
         };
-        let Ok(v) = serde_json::from_slice::<serde_json::Value>(body) else {
+        let Some(ExchangeBody {
+            code,
+            code_verifier: verifier,
+            code_challenge_method,
+        }) = ExchangeBody::parse(body)
+        else {
             return (err(400, "Invalid JSON"), String::new());
         };
-        let field = |n: &str| v.get(n).and_then(|x| x.as_str()).unwrap_or("").to_owned();
-        let code = field("code");
-        let verifier = field("code_verifier");
-        let method = match field("code_challenge_method").as_str() {
+        let method = match code_challenge_method.as_str() {
             "" | "S256" => CodeChallengeMethod::S256,
             "plain" => CodeChallengeMethod::Plain,
             _ => return (err(400, "Invalid code_challenge_method"), code),
@@ -246,7 +250,13 @@ impl OpenRouter {
         if !ok {
             return (err(403, "Invalid code or code_verifier"), code);
         }
-        let hex: String = rng.bytes(32).iter().map(|b| format!("{b:02x}")).collect();
+        const HEX: &[u8; 16] = b"0123456789abcdef";
+        let hex: String = rng
+            .bytes(32)
+            .iter()
+            .flat_map(|b| [HEX[usize::from(b >> 4)], HEX[usize::from(b & 0xf)]])
+            .map(char::from)
+            .collect();
         let key = format!("sk-or-v1-{hex}");
         self.keys.insert(
             key.clone(),
@@ -256,12 +266,11 @@ impl OpenRouter {
                 label: None,
             },
         );
+        // `key` and `user` are hex and ASCII letters: this is the JSON `serde_json` prints
+        // for `{"key": key, "user_id": user}`.
         let user = format!("user_{}", &hex[..12]);
-        let resp = HttpResponse::new(
-            200,
-            serde_json::json!({"key": key, "user_id": user}).to_string(),
-        )
-        .with_header("Content-Type", "application/json");
+        let resp = HttpResponse::new(200, format!(r#"{{"key":"{key}","user_id":"{user}"}}"#))
+            .with_header("Content-Type", "application/json");
         (resp, code)
     }
 
@@ -320,5 +329,49 @@ impl OpenRouter {
     /// All keys issued so far.
     pub fn keys(&self) -> impl Iterator<Item = &str> {
         self.keys.keys().map(String::as_str)
+    }
+}
+
+/// The fields of an exchange body the model reads, each `""` when missing or not a string.
+struct ExchangeBody {
+    code: String,
+    code_verifier: String,
+    code_challenge_method: String,
+}
+
+impl ExchangeBody {
+    /// `None` if `body` is not JSON. The usual body (an object of strings, each key once)
+    /// is read without building a `serde_json::Value`; anything else goes through one.
+    fn parse(body: &[u8]) -> Option<Self> {
+        #[derive(serde::Deserialize)]
+        struct Strings<'a> {
+            #[serde(borrow, default)]
+            code: Option<std::borrow::Cow<'a, str>>,
+            #[serde(borrow, default)]
+            code_verifier: Option<std::borrow::Cow<'a, str>>,
+            #[serde(borrow, default)]
+            code_challenge_method: Option<std::borrow::Cow<'a, str>>,
+        }
+        let object = body.trim_ascii_start().first() == Some(&b'{');
+        if let Some(b) = object
+            .then(|| serde_json::from_slice::<Strings<'_>>(body).ok())
+            .flatten()
+        {
+            let own = |f: Option<std::borrow::Cow<'_, str>>| {
+                f.map(|c| c.into_owned()).unwrap_or_default()
+            };
+            return Some(ExchangeBody {
+                code: own(b.code),
+                code_verifier: own(b.code_verifier),
+                code_challenge_method: own(b.code_challenge_method),
+            });
+        }
+        let v = serde_json::from_slice::<serde_json::Value>(body).ok()?;
+        let field = |n: &str| v.get(n).and_then(|x| x.as_str()).unwrap_or("").to_owned();
+        Some(ExchangeBody {
+            code: field("code"),
+            code_verifier: field("code_verifier"),
+            code_challenge_method: field("code_challenge_method"),
+        })
     }
 }

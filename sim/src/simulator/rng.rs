@@ -56,9 +56,18 @@ impl SimRng {
 
     /// `len` characters of base64url, like OpenRouter's codes and our nonces.
     pub fn token(&mut self, len: usize) -> String {
-        (0..len)
-            .map(|_| B64URL[self.below(64) as usize] as char)
-            .collect()
+        let mut out = Vec::with_capacity(len);
+        self.push_token(&mut out, len);
+        String::from_utf8(out).expect("base64url is ASCII")
+    }
+
+    /// [`SimRng::token`] appended to `out` (the same draws), for building a request target
+    /// without a `String` for each token.
+    pub fn push_token(&mut self, out: &mut Vec<u8>, len: usize) {
+        out.reserve(len);
+        for _ in 0..len {
+            out.push(B64URL[self.below(64) as usize]);
+        }
     }
 
     /// `len` random bytes.

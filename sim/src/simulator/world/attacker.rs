@@ -13,7 +13,21 @@ impl<'p> World<'p> {
         let kind = self.plan.attacks[a].kind;
         let mut reqs: Vec<AttackReq> = Vec::new();
         let guess = |w: &mut Self| {
-            format!("/callback/{}?code={}", w.rng.token(32), w.rng.token(32)).into_bytes()
+            // `/callback/{token}?code={token}`, the tokens drawn in that order.
+            let mut t = Vec::with_capacity(80);
+            t.extend_from_slice(b"/callback/");
+            w.rng.push_token(&mut t, 32);
+            t.extend_from_slice(b"?code=");
+            w.rng.push_token(&mut t, 32);
+            t
+        };
+        let guess_error = |w: &mut Self| {
+            // `/callback/{token}?error=access_denied`.
+            let mut t = Vec::with_capacity(80);
+            t.extend_from_slice(b"/callback/");
+            w.rng.push_token(&mut t, 32);
+            t.extend_from_slice(b"?error=access_denied");
+            t
         };
         match kind {
             AttackKind::GuessedNonceCode => {
@@ -21,8 +35,7 @@ impl<'p> World<'p> {
                 reqs.push(("GET".into(), t, Some(ours), None, FuzzHost::Ours));
             }
             AttackKind::GuessedNonceError => {
-                let t =
-                    format!("/callback/{}?error=access_denied", self.rng.token(32)).into_bytes();
+                let t = guess_error(self);
                 reqs.push(("GET".into(), t, Some(ours), None, FuzzHost::Ours));
             }
             AttackKind::Junk(which) => {
@@ -81,6 +94,7 @@ impl<'p> World<'p> {
                 reqs.push((m.into(), t, Some(ours), None, FuzzHost::Ours));
             }
             AttackKind::Flood { count } => {
+                reqs.reserve(usize::from(count));
                 for k in 0..count {
                     let t = match k % 4 {
                         0 => guess(self),
@@ -89,8 +103,7 @@ impl<'p> World<'p> {
                             let w = self.rng.below(256) as u8;
                             junk_target(w, &mut self.rng)
                         }
-                        _ => format!("/callback/{}?error=access_denied", self.rng.token(32))
-                            .into_bytes(),
+                        _ => guess_error(self),
                     };
                     reqs.push(("GET".into(), t, Some(ours.clone()), None, FuzzHost::Ours));
                 }
@@ -114,7 +127,8 @@ impl<'p> World<'p> {
                     .expect("attacker's own URL");
                 let code = self.model.issue_code(&auth, self.now, &mut self.rng);
                 self.attacker_codes += 1;
-                self.redact(&code, format!("<attacker-code#{}>", self.attacker_codes));
+                let n = self.attacker_codes;
+                self.redact(&code, || format!("<attacker-code#{n}>"));
                 self.flows[i].cf.note_code_issued(&code, challenge.as_str());
                 let t = format!("/callback/{nonce}?code={code}").into_bytes();
                 reqs.push((

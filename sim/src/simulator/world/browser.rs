@@ -6,7 +6,7 @@ use super::*;
 impl<'p> World<'p> {
     pub(super) fn start_flow(&mut self, i: usize) -> Result<(), SimViolation> {
         let plan = self.plan.flows[i].clone();
-        let mut config = FlowConfig::default();
+        let mut config = DEFAULT_CONFIG.clone();
         config.headless = plan.headless;
         config.callback_host = plan.callback_host;
         config.code_challenge_method = plan.method;
@@ -27,10 +27,9 @@ impl<'p> World<'p> {
             CheckedFlow::new(config, &mut flow_rng, now).map_err(|v| self.fail(Some(i), v))?;
         let nonce = cf.flow().nonce().expose_secret().to_owned();
         let challenge = cf.flow().code_challenge().as_str().to_owned();
-        let verifier = cf.verifier().to_owned();
-        self.redact(&verifier, format!("<verifier#{i}>"));
-        self.redact(&nonce, format!("<nonce#{i}>"));
-        self.redact(&challenge, format!("<challenge#{i}>"));
+        self.redact(cf.verifier(), || format!("<verifier#{i}>"));
+        self.redact(&nonce, || format!("<nonce#{i}>"));
+        self.redact(&challenge, || format!("<challenge#{i}>"));
         self.flows.push(FlowState {
             cf,
             callback_deadline: self.now + plan.callback_timeout_s * 1000,
@@ -50,19 +49,22 @@ impl<'p> World<'p> {
             last_op_ms: self.now,
             in_flight_id: None,
         });
-        let p = self.flows[i].plan.clone();
-        self.log("..", || {
+        let p = &self.flows[i].plan;
+        let line = self.rec.is_some().then(|| {
             format!(
-            "flow#{i} starts: {}, port {}, {}, {}, callback timeout {} s, exchange timeout {} s",
-            if p.headless { "headless" } else { "loopback" },
-            p.port,
-            p.callback_host.as_str(),
-            p.method.as_str(),
-            p.callback_timeout_s,
-            p.exchange_timeout_s
-        )
+                "flow#{i} starts: {}, port {}, {}, {}, callback timeout {} s, exchange timeout {} s",
+                if p.headless { "headless" } else { "loopback" },
+                p.port,
+                p.callback_host.as_str(),
+                p.method.as_str(),
+                p.callback_timeout_s,
+                p.exchange_timeout_s
+            )
         });
-        let (cancel, stale) = (p.cancel_after_ms, p.stale_tabs);
+        let (cancel, stale) = (p.cancel_after_ms, p.stale_tabs.clone());
+        if let Some(line) = line {
+            self.log("..", || line);
+        }
         if let Some(c) = cancel {
             self.at(self.now + c, Ev::Cancel(i));
         }
@@ -87,7 +89,8 @@ impl<'p> World<'p> {
     pub(super) fn stale_tab(&mut self, i: usize, t: u64) {
         let port = self.flows[i].port;
         let host = format!("localhost:{port}");
-        let target = match (0..i).rev().find_map(|j| self.flows[j].redirect.clone()) {
+        let recording = self.rec.is_some();
+        let mut target = match (0..i).rev().find_map(|j| self.flows[j].redirect.clone()) {
             Some(url) => {
                 let mut t = url.path().to_owned();
                 if let Some(q) = url.query() {
@@ -109,11 +112,16 @@ impl<'p> World<'p> {
                 kind: Kind::Stale,
                 port,
                 method: "GET".into(),
-                target: target.clone().into_bytes(),
+                target: if recording {
+                    target.clone().into_bytes()
+                } else {
+                    std::mem::take(&mut target).into_bytes()
+                },
                 host: Some(host.into_bytes()),
                 close_after: None,
                 carries: Carries::Nothing,
-                fuzz_target: Some(FuzzTarget::Raw(target.into_bytes())),
+                // The fuzz op is only kept when recording: no copy of the target otherwise.
+                fuzz_target: recording.then(|| FuzzTarget::Raw(target.into_bytes())),
                 fuzz_host: FuzzHost::Ours,
             })),
         );
@@ -178,7 +186,7 @@ impl<'p> World<'p> {
         }
         let code = self.model.issue_code(&auth, self.now, &mut self.rng);
         let n = self.flows[i].codes.len();
-        self.redact(&code, format!("<code#{i}.{n}>"));
+        self.redact(&code, || format!("<code#{i}.{n}>"));
         self.flows[i].codes.push(code.clone());
         self.log("..", || {
             format!("user#{i} approves at OpenRouter: code {code} issued")
@@ -363,16 +371,18 @@ impl<'p> World<'p> {
         if b != info.flow {
             return Ok(()); // an old tab that reached a newer flow: it shows the 404
         }
-        let user = self.flows[b].plan.user.clone();
+        let user = &self.flows[b].plan.user;
+        let (follows_redirect, favicon) = (user.follows_redirect, user.favicon);
         let port = self.flows[b].port;
-        let host = format!("{}:{port}", self.flows[b].plan.callback_host.as_str());
+        // Made only for a request that follows (most responses end here).
+        let host = |w: &Self| format!("{}:{port}", w.flows[b].plan.callback_host.as_str());
         let fuzz_host = match self.flows[b].plan.callback_host {
             CallbackHost::Localhost => FuzzHost::Ours,
             CallbackHost::Ipv4Loopback => FuzzHost::Ipv4,
             _ => FuzzHost::Ours,
         };
         if response.status == 303 && matches!(info.kind, Kind::Callback | Kind::Reload) {
-            if user.follows_redirect {
+            if follows_redirect {
                 let location = response.header("location").unwrap_or("/").to_owned();
                 let delay = self.rng.range(2, 150);
                 let done = format!("/callback/{}/done", self.flows[b].nonce);
@@ -389,7 +399,7 @@ impl<'p> World<'p> {
                         port,
                         method: "GET".into(),
                         target: location.into_bytes(),
-                        host: Some(host.into_bytes()),
+                        host: Some(host(self).into_bytes()),
                         close_after: None,
                         carries: Carries::Nothing,
                         fuzz_target: Some(fuzz_target),
@@ -397,7 +407,7 @@ impl<'p> World<'p> {
                     })),
                 );
             }
-        } else if response.status == 200 && user.favicon && info.kind != Kind::Favicon {
+        } else if response.status == 200 && favicon && info.kind != Kind::Favicon {
             let delay = self.rng.range(1, 60);
             self.at(
                 self.now + delay,
@@ -407,7 +417,7 @@ impl<'p> World<'p> {
                     port,
                     method: "GET".into(),
                     target: b"/favicon.ico".to_vec(),
-                    host: Some(host.into_bytes()),
+                    host: Some(host(self).into_bytes()),
                     close_after: None,
                     carries: Carries::Nothing,
                     fuzz_target: Some(FuzzTarget::Favicon),

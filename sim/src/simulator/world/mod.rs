@@ -59,6 +59,10 @@ const MAX_STEPS: u64 = 200_000;
 const STORE_SLOW_MAX_MS: u64 = 20_000;
 /// How fast everything answers once healed.
 const HEALED_MAX_MS: u64 = 300;
+/// `FlowConfig::default()`, made once: each flow starts from a clone (the default parses
+/// its base URL).
+static DEFAULT_CONFIG: std::sync::LazyLock<FlowConfig> =
+    std::sync::LazyLock::new(FlowConfig::default);
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Who {
@@ -140,6 +144,34 @@ enum Ev {
     Attack(usize),
 }
 
+/// An event in the queue: the earliest `(time, sequence number)` comes out first (the
+/// sequence numbers are unique, so the order is total and the same on every replay).
+#[derive(Debug)]
+struct Queued {
+    key: std::cmp::Reverse<(u64, u64)>,
+    ev: Ev,
+}
+
+impl PartialEq for Queued {
+    fn eq(&self, other: &Self) -> bool {
+        self.key == other.key
+    }
+}
+
+impl Eq for Queued {}
+
+impl PartialOrd for Queued {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+impl Ord for Queued {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.key.cmp(&other.key)
+    }
+}
+
 struct FlowState {
     cf: CheckedFlow,
     plan: FlowPlan,
@@ -172,11 +204,12 @@ pub(super) struct World<'p> {
     plan: &'p Plan,
     rng: SimRng,
     now: u64,
-    queue: BTreeMap<(u64, u64), Ev>,
+    queue: std::collections::BinaryHeap<Queued>,
     seq: u64,
     model: OpenRouter,
     flows: Vec<FlowState>,
-    conns: BTreeMap<u64, ConnInfo>,
+    /// Indexed by connection id (ids count up from 1; a preconnect's id has no entry).
+    conns: Vec<Option<ConnInfo>>,
     next_conn: u64,
     steps: u64,
     rec: Option<Recorder>,
@@ -195,11 +228,12 @@ impl<'p> World<'p> {
             plan,
             rng,
             now: 0,
-            queue: BTreeMap::new(),
+            // The attacks are all queued at the start.
+            queue: std::collections::BinaryHeap::with_capacity(plan.attacks.len() + 16),
             seq: 0,
             model: OpenRouter::new(plan.echo_state),
-            flows: Vec::new(),
-            conns: BTreeMap::new(),
+            flows: Vec::with_capacity(plan.flows.len()),
+            conns: Vec::new(),
             next_conn: 1,
             steps: 0,
             rec: record.then(|| Recorder {
@@ -227,7 +261,18 @@ impl<'p> World<'p> {
 
     fn at(&mut self, t: u64, ev: Ev) {
         self.seq += 1;
-        self.queue.insert((t, self.seq), ev);
+        self.queue.push(Queued {
+            key: std::cmp::Reverse((t, self.seq)),
+            ev,
+        });
+    }
+
+    fn conn(&self, conn: u64) -> Option<&ConnInfo> {
+        self.conns.get(usize::try_from(conn).ok()?)?.as_ref()
+    }
+
+    fn conn_mut(&mut self, conn: u64) -> Option<&mut ConnInfo> {
+        self.conns.get_mut(usize::try_from(conn).ok()?)?.as_mut()
     }
 
     fn healed(&self, t: u64) -> bool {
@@ -258,7 +303,10 @@ impl<'p> World<'p> {
         }
         for (i, a) in self.plan.attacks.iter().enumerate() {
             self.seq += 1;
-            self.queue.insert((a.at_ms, self.seq), Ev::Attack(i));
+            self.queue.push(Queued {
+                key: std::cmp::Reverse((a.at_ms, self.seq)),
+                ev: Ev::Attack(i),
+            });
         }
         let violation = self.main_loop().err().or_else(|| self.end_checks().err());
         if let Some(v) = &violation {
@@ -311,7 +359,7 @@ impl<'p> World<'p> {
 
     fn main_loop(&mut self) -> Result<(), SimViolation> {
         loop {
-            let next_ev = self.queue.first_key_value().map(|(k, _)| k.0);
+            let next_ev = self.queue.peek().map(|q| q.key.0 .0);
             let next_timer = self
                 .flows
                 .iter()
@@ -352,7 +400,10 @@ impl<'p> World<'p> {
                 r.map_err(|v| self.fail(Some(i), v))?;
                 self.after_step(i, outs)?;
             } else {
-                let ((t, _), ev) = self.queue.pop_first().expect("event");
+                let Queued {
+                    key: std::cmp::Reverse((t, _)),
+                    ev,
+                } = self.queue.pop().expect("event");
                 if t > HARD_END_MS {
                     return Ok(());
                 }
@@ -408,7 +459,7 @@ impl<'p> World<'p> {
             Ev::Authorize(i, again) => self.authorize(i, again),
             Ev::Request(req) => self.request(*req),
             Ev::Close(conn) => {
-                let Some(info) = self.conns.get(&conn).copied() else {
+                let Some(info) = self.conn(conn).copied() else {
                     return Ok(());
                 };
                 if info.answered || self.flows[info.flow].finished_at.is_some() {
@@ -492,7 +543,8 @@ impl<'p> World<'p> {
                     ));
                 }
                 let f = &self.flows[i];
-                if f.in_flight_id == Some(*id) {
+                // The fuzz op is only kept when recording (see `feed`).
+                if self.rec.is_some() && f.in_flight_id == Some(*id) {
                     let body = if response.status == 200
                         && openrouter_auth_core::parse_exchange_response(response).is_ok()
                     {
@@ -556,24 +608,26 @@ impl<'p> World<'p> {
         match out {
             Output::OpenBrowser { url } => {
                 self.log("<-", || format!("OpenBrowser {url}"));
-                let user = self.flows[i].plan.user.clone();
-                if user.comes_back {
-                    self.at(self.now + user.think_ms, Ev::Authorize(i, false));
+                let user = &self.flows[i].plan.user;
+                let (comes_back, think_ms) = (user.comes_back, user.think_ms);
+                if comes_back {
+                    self.at(self.now + think_ms, Ev::Authorize(i, false));
                 } else {
                     self.log("..", || format!("user#{i} never comes back"));
                 }
             }
             Output::PromptForCode { url } => {
                 self.log("<-", || format!("PromptForCode {url}"));
-                let user = self.flows[i].plan.user.clone();
-                if user.comes_back {
-                    self.at(self.now + user.think_ms, Ev::Authorize(i, false));
+                let user = &self.flows[i].plan.user;
+                let (comes_back, think_ms) = (user.comes_back, user.think_ms);
+                if comes_back {
+                    self.at(self.now + think_ms, Ev::Authorize(i, false));
                 } else {
                     self.log("..", || format!("user#{i} never comes back"));
                 }
             }
             Output::Respond { conn, response, .. } => {
-                let info = self.conns.get_mut(&conn.0).map(|c| {
+                let info = self.conn_mut(conn.0).map(|c| {
                     c.answered = true;
                     *c
                 });

@@ -18,15 +18,17 @@ impl<'p> World<'p> {
         };
         let conn = self.next_conn;
         self.next_conn += 1;
-        self.conns.insert(
-            conn,
-            ConnInfo {
-                flow: i,
-                who: req.who,
-                kind: req.kind,
-                answered: false,
-            },
-        );
+        let slot = conn as usize;
+        if self.conns.len() <= slot {
+            self.conns
+                .resize((slot + 1).max(2 * self.conns.len()), None);
+        }
+        self.conns[slot] = Some(ConnInfo {
+            flow: i,
+            who: req.who,
+            kind: req.kind,
+            answered: false,
+        });
         self.flows[i].conn_order.push(conn);
         if req.who == Who::Browser(i) && req.method == "GET" {
             self.note_delivery(i, req.carries, None);
@@ -123,11 +125,11 @@ impl<'p> World<'p> {
                 },
             }
         };
-        let code = serde_json::from_slice::<serde_json::Value>(body)
-            .ok()
-            .and_then(|v| v.get("code").and_then(|c| c.as_str()).map(str::to_owned))
-            .unwrap_or_default();
         self.log("<-", || {
+            let code = serde_json::from_slice::<serde_json::Value>(body)
+                .ok()
+                .and_then(|v| v.get("code").and_then(|c| c.as_str()).map(str::to_owned))
+                .unwrap_or_default();
             format!(
                 "SendExchange id={} code={code} timeout={} ms (attempt {}, network: {fate:?})",
                 id.0,

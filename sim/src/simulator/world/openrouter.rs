@@ -25,13 +25,14 @@ impl<'p> World<'p> {
                 format!("OpenRouter received this flow's code {seen} times"),
             ));
         }
-        if resp.status == 200 {
+        // The key is only looked up for the transcript's redactions.
+        if resp.status == 200 && self.rec.is_some() {
             let key = serde_json::from_slice::<serde_json::Value>(&resp.body)
                 .ok()
                 .and_then(|v| v.get("key").and_then(|k| k.as_str()).map(str::to_owned))
                 .unwrap_or_default();
             let n = self.model.keys().count();
-            self.redact(&key, format!("<key#{n}>"));
+            self.redact(&key, || format!("<key#{n}>"));
         }
         self.log("..", || {
             format!(

@@ -4,10 +4,12 @@
 use super::*;
 
 impl<'p> World<'p> {
-    pub(super) fn redact(&mut self, secret: &str, label: String) {
+    /// Replaces `secret` by `label()` in the recorded lines (the label is made only when
+    /// recording).
+    pub(super) fn redact(&mut self, secret: &str, label: impl FnOnce() -> String) {
         if let Some(r) = &mut self.rec {
             if !secret.is_empty() && !r.redactions.iter().any(|(s, _)| s == secret) {
-                r.redactions.push((secret.to_owned(), label));
+                r.redactions.push((secret.to_owned(), label()));
             }
         }
     }
