@@ -471,7 +471,7 @@ impl LoopbackServer {
         self.next_token += 1;
         let id = ConnectionId(token.0 as u64);
         // No `TCP_NODELAY`: each connection gets one answer, written whole and followed by
-        // the close, which sends any segment Nagle's algorithm held back at once.
+        // the `shutdown`, which sends any segment Nagle's algorithm held back at once.
         let now = Instant::now();
         self.conns.insert(
             token,

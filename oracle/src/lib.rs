@@ -1094,11 +1094,12 @@ impl CheckedFlow {
     }
 }
 
-/// The exchange body's `code`, `code_verifier` and `code_challenge_method`, each `None` when
-/// missing or not a string; `None` if the body is not JSON. The usual body (an object of
-/// strings, each key once) is read without building a `serde_json::Value`; anything else
-/// goes through one, so both ways give the same answer.
-fn exchange_fields(body: &[u8]) -> Option<[Option<String>; 3]> {
+/// The code exchange body's (`POST /api/v1/auth/keys`, PROTOCOL.md) `code`, `code_verifier`
+/// and `code_challenge_method`, in that order, each `None` when missing or not a string;
+/// `None` if the body is not JSON. The usual body (an object of strings, each key once) is
+/// read without building a `serde_json::Value`; anything else goes through one, so both ways
+/// give the same answer. Shared by the checker and the simulator's OpenRouter model.
+pub fn exchange_fields(body: &[u8]) -> Option<[Option<String>; 3]> {
     #[derive(serde::Deserialize)]
     struct Strings<'a> {
         #[serde(borrow, default)]

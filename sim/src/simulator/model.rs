@@ -340,38 +340,14 @@ struct ExchangeBody {
 }
 
 impl ExchangeBody {
-    /// `None` if `body` is not JSON. The usual body (an object of strings, each key once)
-    /// is read without building a `serde_json::Value`; anything else goes through one.
+    /// `None` if `body` is not JSON ([`openrouter_auth_oracle::exchange_fields`]).
     fn parse(body: &[u8]) -> Option<Self> {
-        #[derive(serde::Deserialize)]
-        struct Strings<'a> {
-            #[serde(borrow, default)]
-            code: Option<std::borrow::Cow<'a, str>>,
-            #[serde(borrow, default)]
-            code_verifier: Option<std::borrow::Cow<'a, str>>,
-            #[serde(borrow, default)]
-            code_challenge_method: Option<std::borrow::Cow<'a, str>>,
-        }
-        let object = body.trim_ascii_start().first() == Some(&b'{');
-        if let Some(b) = object
-            .then(|| serde_json::from_slice::<Strings<'_>>(body).ok())
-            .flatten()
-        {
-            let own = |f: Option<std::borrow::Cow<'_, str>>| {
-                f.map(|c| c.into_owned()).unwrap_or_default()
-            };
-            return Some(ExchangeBody {
-                code: own(b.code),
-                code_verifier: own(b.code_verifier),
-                code_challenge_method: own(b.code_challenge_method),
-            });
-        }
-        let v = serde_json::from_slice::<serde_json::Value>(body).ok()?;
-        let field = |n: &str| v.get(n).and_then(|x| x.as_str()).unwrap_or("").to_owned();
+        let [code, code_verifier, code_challenge_method] =
+            openrouter_auth_oracle::exchange_fields(body)?.map(Option::unwrap_or_default);
         Some(ExchangeBody {
-            code: field("code"),
-            code_verifier: field("code_verifier"),
-            code_challenge_method: field("code_challenge_method"),
+            code,
+            code_verifier,
+            code_challenge_method,
         })
     }
 }
