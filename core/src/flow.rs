@@ -1485,29 +1485,28 @@ pub fn host_is_ours(host: Option<&[u8]>, port: Option<u16>) -> bool {
             Err(_) => return false,
         }
     };
-    let (name, host_port) = if let Some(rest) = host.strip_prefix(b"[::1]") {
-        if !rest.is_empty() && !rest.starts_with(b":") {
-            return false; // `[::1]evil`: not a port
-        }
-        (&b"[::1]"[..], rest.strip_prefix(b":"))
-    } else {
-        match host.iter().rposition(|&b| b == b':') {
-            Some(i) => (&host[..i], Some(&host[i + 1..])),
-            None => (host, None),
-        }
+    // Each allowed name has a known length (`[::1]` 5, the others 9): split there, and what
+    // follows must be nothing or `:` and a port. No search for the last `:`.
+    let name_len = if host.first() == Some(&b'[') { 5 } else { 9 };
+    let Some((name, rest)) = host.split_at_checked(name_len) else {
+        return false;
     };
-    let name_ok =
-        name.eq_ignore_ascii_case(b"localhost") || name == b"127.0.0.1" || name == b"[::1]";
+    let name_ok = if name_len == 5 {
+        name == b"[::1]"
+    } else {
+        name == b"localhost" || name == b"127.0.0.1" || name.eq_ignore_ascii_case(b"localhost")
+    };
     if !name_ok {
         return false;
     }
-    let given: Option<u16> = match host_port {
+    let given: Option<u16> = match rest {
+        [] => None,
         // A port is one or more digits (RFC 3986 section 3.2.3), and fits in 16 bits.
-        Some(p) => match port_number(p) {
+        [b':', digits @ ..] => match port_number(digits) {
             Some(p) => Some(p),
             None => return false,
         },
-        None => None,
+        _ => return false, // `[::1]evil`, `localhost.evil`: not a port
     };
     match (port, given) {
         (None, _) => true,

@@ -376,6 +376,75 @@ fn host_guard_table() {
     assert!(!host_is_ours(Some(&[0xff, b':', b'1']), None));
 }
 
+/// The guard as RFC 8252 section 8.3 and the table above state it, written plainly: trim,
+/// split the port off at the last `:` (after `[::1]` for the IPv6 name), compare the name,
+/// then the port. `host_is_ours` splits at the name's known length instead; both must agree.
+fn host_guard_reference(host: &[u8], port: Option<u16>) -> bool {
+    let Ok(host) = std::str::from_utf8(host) else {
+        return false;
+    };
+    let host = host.trim();
+    let (name, given) = match host.strip_prefix("[::1]") {
+        Some("") => ("[::1]", None),
+        Some(rest) => match rest.strip_prefix(':') {
+            Some(p) => ("[::1]", Some(p)),
+            None => return false,
+        },
+        None => match host.rsplit_once(':') {
+            Some((n, p)) => (n, Some(p)),
+            None => (host, None),
+        },
+    };
+    if !(name.eq_ignore_ascii_case("localhost") || name == "127.0.0.1" || name == "[::1]") {
+        return false;
+    }
+    let given = match given {
+        None => None,
+        Some(p) if !p.is_empty() && p.bytes().all(|b| b.is_ascii_digit()) => {
+            match p.trim_start_matches('0') {
+                "" => Some(0),
+                digits => match digits.parse::<u16>() {
+                    Ok(n) => Some(n),
+                    Err(_) => return false,
+                },
+            }
+        }
+        Some(_) => return false,
+    };
+    match (port, given) {
+        (None, _) => true,
+        (Some(ours), Some(g)) => ours == g,
+        (Some(ours), None) => ours == 80,
+    }
+}
+
+proptest::proptest! {
+    #[test]
+    fn host_guard_agrees_with_the_plain_reference(
+        lead in proptest::sample::select(vec!["", " ", "\t", "\u{a0}", "\x0b"]),
+        name in proptest::sample::select(vec![
+            "localhost", "LocalHost", "127.0.0.1", "[::1]", "[::2]", "[::1", "local",
+            "localhostx", "127.0.0.10", "evil.example", "", "[", "localhost:", ":",
+        ]),
+        sep in proptest::sample::select(vec!["", ":", "::", ":+", ":0", "]:", "x"]),
+        digits in "[0-9]{0,7}",
+        tail in proptest::sample::select(vec!["", " ", "\r", "\u{3000}", "a", ":1", "\u{e9}"]),
+        port in proptest::option::of(proptest::sample::select(vec![PORT, 80, 0, 1, 65535])),
+    ) {
+        let host = format!("{lead}{name}{sep}{digits}{tail}");
+        let ours = host_is_ours(Some(host.as_bytes()), port);
+        proptest::prop_assert_eq!(ours, host_guard_reference(host.as_bytes(), port), "{:?} {:?}", host, port);
+    }
+
+    #[test]
+    fn host_guard_agrees_with_the_plain_reference_on_any_bytes(
+        host in proptest::collection::vec(proptest::prelude::any::<u8>(), 0..24),
+        port in proptest::option::of(proptest::prelude::any::<u16>()),
+    ) {
+        proptest::prop_assert_eq!(host_is_ours(Some(&host), port), host_guard_reference(&host, port));
+    }
+}
+
 #[test]
 fn reloads_during_the_exchange_are_held_up_to_a_bound_then_told_to_wait() {
     use openrouter_auth_core::flow::MAX_HELD_CONNECTIONS;
