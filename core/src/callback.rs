@@ -356,11 +356,14 @@ fn scan_query(query: &[u8]) -> Result<Params<'_>, Malformed> {
         Component::new(bytes)
     }
     let mut out: Params<'_> = Default::default();
-    // A fragment never belongs in a request target: anything after `#` is ignored.
-    let query = &query[..memchr::memchr(b'#', query).unwrap_or(query.len())];
     let mut start = 0;
     loop {
-        let end = memchr::memchr(b'&', &query[start..]).map_or(query.len(), |i| start + i);
+        // A pair ends at `&`, or at `#`: a fragment never belongs in a request target, and
+        // anything after one is ignored. One search finds either.
+        let (end, last) = match memchr::memchr2(b'&', b'#', &query[start..]) {
+            Some(i) => (start + i, query[start + i] == b'#'),
+            None => (query.len(), true),
+        };
         let pair = &query[start..end];
         if !pair.is_empty() {
             let (name, value) = match memchr::memchr(b'=', pair) {
@@ -377,7 +380,7 @@ fn scan_query(query: &[u8]) -> Result<Params<'_>, Malformed> {
                 out[slot] = Some(value);
             }
         }
-        if end == query.len() {
+        if last {
             return Ok(out);
         }
         start = end + 1;
