@@ -71,10 +71,29 @@ secret_string!(
     /// (32 characters). It is the last segment of the callback path (`/callback/<nonce>`) and is
     /// also sent as `state` (RFC 9700 section 4.7.1; OpenRouter may not echo it, so the
     /// nonce in the callback path is what binds the callback to the flow).
-    #[derive(Clone, Serialize, Deserialize)]
+    ///
+    /// Deserializing (a stored `Flow`) accepts only that shape: [`crate::parse_callback`]
+    /// relies on a nonce holding none of `/`, `?` and `#`.
+    #[derive(Clone, Serialize)]
     #[serde(transparent)]
     FlowNonce
 );
+
+impl<'de> Deserialize<'de> for FlowNonce {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let nonce = Zeroizing::new(String::deserialize(deserializer)?);
+        if nonce.len() != FlowNonce::CHARS
+            || !nonce
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+        {
+            return Err(serde::de::Error::custom(
+                "a flow nonce is 32 base64url characters (A-Z, a-z, 0-9, - and _)",
+            ));
+        }
+        Ok(Self(nonce))
+    }
+}
 
 impl AuthorizationCode {
     /// Wraps a code. No validation: codes are opaque; the callback parser bounds their length.
@@ -134,6 +153,9 @@ impl FlowNonce {
     /// Number of random bytes in a nonce (192 bits).
     pub const BYTES: usize = 24;
 
+    /// Its length in base64url characters, without padding.
+    pub const CHARS: usize = Self::BYTES / 3 * 4;
+
     /// Draws a new nonce from the caller's CSPRNG.
     pub fn generate<R: rand_core::CryptoRng + rand_core::RngCore + ?Sized>(rng: &mut R) -> Self {
         let mut bytes = Zeroizing::new([0u8; Self::BYTES]);
@@ -150,6 +172,37 @@ impl FlowNonce {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A stored flow's nonce must have the generated shape: the callback parser takes the
+    /// nonce's length of bytes after `/callback/` and relies on it holding no `/`, `?`, `#`.
+    #[test]
+    fn a_nonce_deserializes_only_in_the_generated_shape() {
+        use rand_core::SeedableRng;
+        let nonce = FlowNonce::generate(&mut rand_chacha::ChaCha20Rng::seed_from_u64(7));
+        let json = serde_json::to_string(&nonce).unwrap();
+        let back: FlowNonce = serde_json::from_str(&json).unwrap();
+        assert_eq!(back, nonce);
+        assert_eq!(nonce.expose_secret().len(), FlowNonce::CHARS);
+        let good = nonce.expose_secret();
+        for bad in [
+            format!("{}?", &good[1..]),
+            format!("{}/", &good[1..]),
+            format!("{}#", &good[1..]),
+            good[1..].to_owned(),
+            format!("{good}A"),
+            String::new(),
+        ] {
+            let err = serde_json::from_str::<FlowNonce>(&serde_json::to_string(&bad).unwrap())
+                .expect_err(&bad);
+            assert!(err.to_string().contains("32 base64url characters"), "{err}");
+            if bad.len() >= 8 {
+                assert!(
+                    !err.to_string().contains(&bad[..8]),
+                    "the error echoes the value"
+                );
+            }
+        }
+    }
 
     #[test]
     fn debug_and_display_redact() {
