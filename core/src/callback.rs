@@ -353,9 +353,6 @@ type Params<'a> = [Option<Component<'a>>; 5];
 /// P1 corpus, and a plain loop for the `=` 0.3% more); a component's escapes, non-ASCII
 /// bytes and controls with one branch-free pass ([`Component::new`]).
 fn scan_query(query: &[u8]) -> Result<Params<'_>, Malformed> {
-    fn component(bytes: &[u8]) -> Component<'_> {
-        Component::new(bytes)
-    }
     let mut out: Params<'_> = Default::default();
     let mut start = 0;
     loop {
@@ -371,7 +368,7 @@ fn scan_query(query: &[u8]) -> Result<Params<'_>, Malformed> {
                 Some(e) => (&pair[..e], &pair[e + 1..]),
                 None => (pair, &[][..]),
             };
-            let value = component(value);
+            let value = Component::new(value);
             let slot = known_slot(name)?;
             validate(value)?;
             if let Some(slot) = slot {

@@ -1485,16 +1485,22 @@ pub fn host_is_ours(host: Option<&[u8]>, port: Option<u16>) -> bool {
             Err(_) => return false,
         }
     };
-    // Each allowed name has a known length (`[::1]` 5, the others 9): split there, and what
-    // follows must be nothing or `:` and a port. No search for the last `:`.
-    let name_len = if host.first() == Some(&b'[') { 5 } else { 9 };
-    let Some((name, rest)) = host.split_at_checked(name_len) else {
+    // Each allowed name has a known length: split there, and what follows must be nothing or
+    // `:` and a port. No search for the last `:`.
+    const V6: &[u8] = b"[::1]";
+    const V4: &[u8] = b"127.0.0.1";
+    const NAME: &[u8] = b"localhost";
+    const _: () = assert!(V4.len() == NAME.len());
+    let v6 = host.first() == Some(&b'[');
+    let Some((name, rest)) = host.split_at_checked(if v6 { V6.len() } else { NAME.len() }) else {
         return false;
     };
-    let name_ok = if name_len == 5 {
-        name == b"[::1]"
+    let name_ok = if v6 {
+        name == V6
     } else {
-        name == b"localhost" || name == b"127.0.0.1" || name.eq_ignore_ascii_case(b"localhost")
+        // The exact spelling first: it is the usual one, and the case-blind comparison costs
+        // about 25 instructions more a request (callgrind, P1 corpus).
+        name == NAME || name == V4 || name.eq_ignore_ascii_case(NAME)
     };
     if !name_ok {
         return false;
